@@ -1,0 +1,61 @@
+/**
+ * `bun run bench [name…] [--quick]`: brings up the local infrastructure, runs every scenario in
+ * bench/*.bench.ts (or the named ones), and writes bench/RESULTS.md and bench/results.json.
+ */
+import { Glob } from 'bun'
+import { cpus, totalmem } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { basename } from 'node:path'
+import { infraDown, infraUp } from '../scripts/infra.ts'
+import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const only = args.filter((arg) => !arg.startsWith('--'))
+const outDir = import.meta.dir
+const workDir = `${outDir}/.work`
+mkdirSync(workDir, { recursive: true })
+
+function progress(label: string, done: number, total: number): void {
+  const width = 30
+  const filled = Math.round((done / Math.max(total, 1)) * width)
+  process.stderr.write(`\r${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done >= total ? '\n' : ''}`)
+}
+
+const files = [...new Glob('*.bench.ts').scanSync(outDir)].sort()
+const scenarios: Scenario[] = []
+for (const file of files) {
+  const scenario = (await import(`./${file}`)).default as Scenario
+  if (only.length === 0 || only.includes(scenario.name) || only.includes(basename(file, '.bench.ts'))) scenarios.push(scenario)
+}
+
+const started = await infraUp()
+const context: BenchContext = { quick, workDir, outDir, progress }
+const results: ScenarioResult[] = []
+try {
+  for (const scenario of scenarios) {
+    process.stderr.write(`== ${scenario.name}\n`)
+    const result = await scenario.run(context)
+    results.push(result)
+    process.stderr.write(`${result.markdown}\n\n`)
+  }
+} finally {
+  await infraDown(started)
+}
+
+const versions = { bun: Bun.version, kafka: '4.4.0 (KRaft, Maven Central jars)', postgres: (await Bun.$`psql --version`.nothrow().text()).trim() }
+const header = [
+  '# LogStream benchmark results',
+  '',
+  `Run ${new Date().toISOString()} with \`bun run bench${quick ? ' --quick' : ''}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; Kafka, PostgreSQL and the services all on this one machine.`,
+  `Versions: Bun ${versions.bun}, Kafka ${versions.kafka}, ${versions.postgres}.`,
+  '',
+].join('\n')
+const body = results.map((result) => `## ${result.title}\n\n${result.markdown}\n`).join('\n')
+if (only.length === 0 && !quick) {
+  writeFileSync(`${outDir}/RESULTS.md`, `${header}\n${body}`)
+  writeFileSync(`${outDir}/results.json`, JSON.stringify(Object.fromEntries(results.map((r) => [r.title, r.metrics])), null, 2) + '\n')
+} else {
+  writeFileSync(`${workDir}/RESULTS.partial.md`, `${header}\n${body}`)
+  process.stderr.write(`partial run: written to ${workDir}/RESULTS.partial.md (bench/RESULTS.md is only written by a full run)\n`)
+}

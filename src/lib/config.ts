@@ -1,0 +1,142 @@
+import { ConfigError } from './errors.ts'
+import { LogLevels, type LogLevel } from './log.ts'
+
+/**
+ * Every setting LogStream reads, with its default, parsed and validated once at start.
+ * A bad value throws ConfigError naming the variable, so a service never runs half-configured.
+ */
+export interface Config {
+  logLevel: LogLevel
+  kafka: {
+    brokers: string[]
+    clientId: string
+    topic: string
+    dlqTopic: string
+    partitions: number
+    retentionHours: number
+    consumerGroup: string
+  }
+  databaseUrl: string
+  dbPoolMax: number
+  retentionDays: number
+  partitionsAheadDays: number
+  grpc: { host: string; port: number; maxRequestBytes: number }
+  http: { host: string; port: number }
+  ingest: {
+    batchMaxCount: number
+    batchMaxBytes: number
+    lingerMs: number
+    maxPendingBytes: number
+    maxInFlightBatches: number
+    sendTimeoutMs: number
+  }
+  consume: {
+    batchMaxRows: number
+    lingerMs: number
+    retentionIntervalMs: number
+    statsIntervalMs: number
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const MiB = 1024 * 1024
+
+function reader(env: Env) {
+  const raw = (name: string) => {
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const value = raw(name)
+    if (value === undefined) return fallback
+    if (!/^-?\d+$/.test(value)) throw new ConfigError(name, `expected a whole number, got "${value}"`)
+    const parsed = Number(value)
+    if (parsed < min || parsed > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${parsed}`)
+    return parsed
+  }
+
+  const string = (name: string, fallback: string) => raw(name) ?? fallback
+
+  const oneOf = <const T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = raw(name)
+    if (value === undefined) return fallback
+    const lower = value.toLowerCase()
+    const match = allowed.find((item) => item === lower)
+    if (!match) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${value}"`)
+    return match
+  }
+
+  const hostPorts = (name: string, fallback: string) => {
+    const items = string(name, fallback).split(',').map((item) => item.trim()).filter(Boolean)
+    for (const item of items) {
+      if (!/^[^\s:]+:\d{1,5}$/.test(item)) throw new ConfigError(name, `expected host:port[,host:port…], got "${item}"`)
+    }
+    if (items.length === 0) throw new ConfigError(name, 'must name at least one host:port')
+    return items
+  }
+
+  const postgresUrl = (name: string, fallback: string) => {
+    const value = string(name, fallback)
+    let url: URL
+    try {
+      url = new URL(value)
+    } catch {
+      throw new ConfigError(name, `not a URL: "${value}"`)
+    }
+    if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+      throw new ConfigError(name, `expected a postgres:// URL, got protocol "${url.protocol}"`)
+    }
+    if (url.pathname.length <= 1) throw new ConfigError(name, 'must name a database, e.g. postgres://host:5432/logstream')
+    return value
+  }
+
+  return { int, string, oneOf, hostPorts, postgresUrl }
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const { int, string, oneOf, hostPorts, postgresUrl } = reader(env)
+  const port = (name: string, fallback: number) => int(name, fallback, 0, 65535)
+  const kafkaPort = port('KAFKA_PORT', 9092)
+
+  return {
+    logLevel: oneOf('LOG_LEVEL', Object.keys(LogLevels) as LogLevel[], 'info'),
+    kafka: {
+      brokers: hostPorts('KAFKA_BROKERS', `127.0.0.1:${kafkaPort}`),
+      clientId: string('KAFKA_CLIENT_ID', 'logstream'),
+      topic: string('KAFKA_TOPIC', 'logs.raw'),
+      dlqTopic: string('KAFKA_DLQ_TOPIC', 'logs.dlq'),
+      partitions: int('KAFKA_PARTITIONS', 3, 1, 10_000),
+      retentionHours: int('KAFKA_RETENTION_HOURS', 24, 1),
+      consumerGroup: string('KAFKA_CONSUMER_GROUP', 'logstream-consumers'),
+    },
+    databaseUrl: postgresUrl('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/logstream'),
+    dbPoolMax: int('DB_POOL_MAX', 25, 1, 1000),
+    retentionDays: int('RETENTION_DAYS', 7, 1, 3650),
+    partitionsAheadDays: int('PARTITIONS_AHEAD_DAYS', 2, 1, 60),
+    grpc: {
+      host: string('GRPC_HOST', '0.0.0.0'),
+      port: port('GRPC_PORT', 50051),
+      maxRequestBytes: int('GRPC_MAX_REQUEST_BYTES', 16 * MiB, 1024, 1024 * MiB),
+    },
+    http: {
+      host: string('HTTP_HOST', '0.0.0.0'),
+      port: port('HTTP_PORT', 8080),
+    },
+    ingest: {
+      batchMaxCount: int('INGEST_BATCH_MAX_COUNT', 2000, 1, 1_000_000),
+      batchMaxBytes: int('INGEST_BATCH_MAX_BYTES', 1 * MiB, 1024, 64 * MiB),
+      lingerMs: int('INGEST_LINGER_MS', 5, 0, 60_000),
+      maxPendingBytes: int('INGEST_MAX_PENDING_BYTES', 64 * MiB, 1024, 4096 * MiB),
+      maxInFlightBatches: int('INGEST_MAX_IN_FLIGHT_BATCHES', 8, 1, 1024),
+      sendTimeoutMs: int('INGEST_SEND_TIMEOUT_MS', 10_000, 100, 600_000),
+    },
+    consume: {
+      batchMaxRows: int('CONSUME_BATCH_MAX_ROWS', 5000, 1, 1_000_000),
+      lingerMs: int('CONSUME_LINGER_MS', 200, 0, 60_000),
+      retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 1000),
+      statsIntervalMs: int('CONSUME_STATS_INTERVAL_MS', 10_000, 100),
+    },
+  }
+}

@@ -1,0 +1,68 @@
+import postgres from 'postgres'
+import { DatabaseUnavailableError } from './errors.ts'
+
+export type Sql = postgres.Sql
+export type Transaction = postgres.TransactionSql
+
+export interface ConnectOptions {
+  max?: number
+  /** Seconds to wait for a connection before failing, so a dead server surfaces as an error, not a hang. */
+  connectTimeout?: number
+}
+
+export function connect(url: string, options: ConnectOptions = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    connect_timeout: options.connectTimeout ?? 10,
+    onnotice: () => {},
+    // bigint columns (kafka_offset) come back as JS bigint rather than lossy numbers or strings.
+    types: { bigint: postgres.BigInt },
+  })
+}
+
+const SCHEMA_LOCK = 0x4c6f6753 // "LogS": serialises concurrent schema applications across processes.
+const schemaFile = new URL('../../schema.sql', import.meta.url)
+
+/** Creates the database named in `url` if it does not exist, connecting to the server's `postgres` database. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url)
+  const name = decodeURIComponent(target.pathname.slice(1))
+  const admin = new URL(url)
+  admin.pathname = '/postgres'
+  const sql = connect(admin.toString(), { max: 1 })
+  try {
+    const [existing] = await sql`select 1 from pg_database where datname = ${name}`
+    if (existing) return
+    await sql`create database ${sql(name)}`.catch((error: { code?: string }) => {
+      // Another process created it between our check and our create.
+      if (error.code !== '42P04') throw error
+    })
+  } catch (error) {
+    throw asDatabaseError(error, `cannot create database "${name}"`)
+  } finally {
+    await sql.end()
+  }
+}
+
+/** Applies schema.sql. Every statement in it is idempotent; the advisory lock keeps concurrent starts from racing. */
+export async function applySchema(sql: Sql): Promise<void> {
+  const schema = await Bun.file(schemaFile).text()
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(${SCHEMA_LOCK})`
+    await tx.unsafe(schema)
+  })
+}
+
+/** PostgreSQL error classes that mean "the server or connection is gone", not "this statement is wrong". */
+const UNAVAILABLE_SQLSTATE = /^(08|53|57P0[1-3])/
+const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code
+  return typeof code === 'string' && (UNAVAILABLE_NODE_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))
+}
+
+function asDatabaseError(error: unknown, context: string): unknown {
+  if (!isDatabaseUnavailable(error)) return error
+  return new DatabaseUnavailableError(`${context}: ${(error as Error).message}`, error)
+}

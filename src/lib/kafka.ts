@@ -1,0 +1,87 @@
+import { Admin, type GenericError } from '@platformatic/kafka'
+import type { Config } from './config.ts'
+import { KafkaUnavailableError } from './errors.ts'
+
+export type KafkaConfig = Config['kafka']
+
+const HOUR_MS = 3_600_000
+
+export function createAdmin(kafka: Pick<KafkaConfig, 'brokers' | 'clientId'>, options: { retries?: number; timeout?: number } = {}): Admin {
+  return new Admin({
+    clientId: `${kafka.clientId}-admin`,
+    bootstrapBrokers: kafka.brokers,
+    retries: options.retries ?? 3,
+    timeout: options.timeout ?? 5000,
+  })
+}
+
+/** Walks a @platformatic/kafka error tree (MultipleErrors nest ResponseErrors nest ProtocolErrors) looking for a match. */
+export function findKafkaError(error: unknown, predicate: (error: GenericError) => boolean): GenericError | undefined {
+  if (!(error instanceof Error)) return undefined
+  if (predicate(error as GenericError)) return error as GenericError
+  const nested = (error as { errors?: unknown }).errors
+  if (Array.isArray(nested)) {
+    for (const child of nested) {
+      const found = findKafkaError(child, predicate)
+      if (found) return found
+    }
+  }
+  return undefined
+}
+
+export function isTopicAlreadyExists(error: unknown): boolean {
+  return findKafkaError(error, (item) => item.apiId === 'TOPIC_ALREADY_EXISTS') !== undefined
+}
+
+export interface TopicSpec {
+  topic: string
+  partitions: number
+  retentionMs: number
+}
+
+export function topicSpecs(kafka: KafkaConfig): TopicSpec[] {
+  const retentionMs = kafka.retentionHours * HOUR_MS
+  return [
+    { topic: kafka.topic, partitions: kafka.partitions, retentionMs },
+    // Dead letters wait for a human, so they are kept longer than the raw stream.
+    { topic: kafka.dlqTopic, partitions: 1, retentionMs: Math.max(retentionMs, 7 * 24 * HOUR_MS) },
+  ]
+}
+
+/** Creates each topic unless it exists; returns the names it created. Existing topics are left as they are. */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
+  const created: string[] = []
+  for (const spec of specs) {
+    try {
+      await admin.createTopics({
+        topics: [spec.topic],
+        partitions: spec.partitions,
+        replicas: -1,
+        configs: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
+      })
+      created.push(spec.topic)
+    } catch (error) {
+      if (!isTopicAlreadyExists(error)) throw new KafkaUnavailableError(`cannot create topic ${spec.topic}: ${(error as Error).message}`, error)
+    }
+  }
+  return created
+}
+
+/** Resolves once the cluster answers a Metadata request, the only real sign that a broker is ready. */
+export async function waitForKafka(kafka: Pick<KafkaConfig, 'brokers' | 'clientId'>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let lastError: unknown
+  while (Date.now() < deadline) {
+    const admin = createAdmin(kafka, { retries: 0, timeout: 2000 })
+    try {
+      await admin.metadata({ topics: [] })
+      return
+    } catch (error) {
+      lastError = error
+    } finally {
+      await admin.close().catch(() => {})
+    }
+    await Bun.sleep(200)
+  }
+  throw new KafkaUnavailableError(`no Kafka broker answered at ${kafka.brokers.join(',')} within ${timeoutMs} ms`, lastError)
+}

@@ -1,0 +1,160 @@
+import { normaliseLevel, Levels, type Level } from './levels.ts'
+
+/** A validated, normalised log entry: what goes into Kafka and, field for field, into PostgreSQL. */
+export interface LogRecord {
+  /** Microseconds since the Unix epoch; a double holds these exactly for the next 285 years. */
+  timestampMicros: number
+  service: string
+  level: Level
+  message: string
+  /** A JSON object, as text. */
+  metadata: string
+  traceId: string
+  spanId: string
+  host: string
+  tags: string[]
+}
+
+/** A LogEntry as it arrives from a client (proto3: absent strings are empty). */
+export interface LogEntryInput {
+  timestamp?: { seconds?: number | string | bigint | { toString(): string } | null; nanos?: number | null } | null
+  service?: string | null
+  level?: string | null
+  message?: string | null
+  metadata?: string | null
+  trace_id?: string | null
+  span_id?: string | null
+  host?: string | null
+  tags?: (string | null)[] | null
+}
+
+export interface Violation {
+  field: string
+  reason: string
+}
+
+/**
+ * Limits in the spirit of Datadog's intake (1 MB per log, 200-character tags). They keep one entry from
+ * dominating a Kafka batch or a PostgreSQL row, and each is reported by name when exceeded.
+ */
+export const Limits = {
+  entryBytes: 1024 * 1024,
+  messageBytes: 512 * 1024,
+  metadataBytes: 256 * 1024,
+  serviceChars: 256,
+  hostChars: 256,
+  tags: 100,
+  tagChars: 200,
+} as const
+
+const HEX_TRACE = /^[0-9a-f]{32}$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const HEX_SPAN = /^[0-9a-f]{16}$/
+const ZERO = /^0+$/
+// PostgreSQL text and jsonb cannot hold NUL; accepting one would make the row unstorable downstream.
+const NUL = '\u0000'
+// Protobuf Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const MIN_SECONDS = -62_135_596_800
+const MAX_SECONDS = 253_402_300_799
+
+const utf8Bytes = (value: string) => Buffer.byteLength(value, 'utf8')
+
+export type ValidationResult = { ok: true; record: LogRecord; bytes: number } | { ok: false; violation: Violation }
+
+function invalid(field: string, reason: string): ValidationResult {
+  return { ok: false, violation: { field, reason } }
+}
+
+function timestampMicros(input: LogEntryInput['timestamp'], now: () => number): number | Violation {
+  if (!input) return now()
+  const seconds = Number(input.seconds?.toString() ?? 0)
+  const nanos = input.nanos ?? 0
+  if (!Number.isInteger(seconds) || seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
+    return { field: 'timestamp', reason: 'seconds must be within 0001-01-01 and 9999-12-31' }
+  }
+  if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
+    return { field: 'timestamp', reason: 'nanos must be between 0 and 999999999' }
+  }
+  return seconds * 1_000_000 + Math.floor(nanos / 1000)
+}
+
+function normaliseTraceId(value: string): string | undefined {
+  const lower = value.toLowerCase()
+  const hex = UUID.test(lower) ? lower.replaceAll('-', '') : lower
+  return HEX_TRACE.test(hex) && !ZERO.test(hex) ? hex : undefined
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+  } catch {
+    return false
+  }
+}
+
+const nowMicros = () => Date.now() * 1000
+
+/** Checks one entry against every rule and returns the normalised record, or the first violation found. */
+export function validateEntry(input: LogEntryInput, now: () => number = nowMicros): ValidationResult {
+  const service = input.service?.trim() ?? ''
+  if (!service) return invalid('service', 'is required')
+  if (service.length > Limits.serviceChars) return invalid('service', `must be at most ${Limits.serviceChars} characters`)
+
+  const rawLevel = input.level ?? ''
+  if (!rawLevel.trim()) return invalid('level', `is required; one of ${Levels.join(', ')}`)
+  const level = normaliseLevel(rawLevel)
+  if (!level) return invalid('level', `"${rawLevel.slice(0, 32)}" is not a level; use one of ${Levels.join(', ')}`)
+
+  const message = input.message ?? ''
+  if (!message.trim()) return invalid('message', 'is required')
+  const messageBytes = utf8Bytes(message)
+  if (messageBytes > Limits.messageBytes) return invalid('message', `is ${messageBytes} bytes; the limit is ${Limits.messageBytes}`)
+
+  const metadata = input.metadata?.trim() || '{}'
+  const metadataBytes = utf8Bytes(metadata)
+  if (metadataBytes > Limits.metadataBytes) return invalid('metadata', `is ${metadataBytes} bytes; the limit is ${Limits.metadataBytes}`)
+  if (!isJsonObject(metadata)) return invalid('metadata', 'must be a JSON object, e.g. {"user_id":"123"}')
+  if (metadata.includes('\\u0000')) return invalid('metadata', 'must not contain the NUL character (\\u0000)')
+
+  const rawTrace = input.trace_id?.trim() ?? ''
+  const traceId = rawTrace ? normaliseTraceId(rawTrace) : ''
+  if (traceId === undefined) return invalid('trace_id', 'must be 32 hex digits (W3C trace-context) or a UUID, and not all zeros')
+
+  const spanId = input.span_id?.trim().toLowerCase() ?? ''
+  if (spanId && (!HEX_SPAN.test(spanId) || ZERO.test(spanId))) return invalid('span_id', 'must be 16 hex digits (W3C trace-context), and not all zeros')
+
+  const host = input.host?.trim() ?? ''
+  if (host.length > Limits.hostChars) return invalid('host', `must be at most ${Limits.hostChars} characters`)
+
+  const tags = input.tags ?? []
+  if (tags.length > Limits.tags) return invalid('tags', `has ${tags.length} tags; the limit is ${Limits.tags}`)
+  for (const [position, tag] of tags.entries()) {
+    if (!tag?.trim()) return invalid('tags', `tag ${position} is empty`)
+    if (tag.length > Limits.tagChars) return invalid('tags', `tag ${position} is longer than ${Limits.tagChars} characters`)
+  }
+
+  for (const [field, value] of [['service', service], ['message', message], ['host', host], ['tags', tags.join('')]] as const) {
+    if (value.includes(NUL)) return invalid(field, 'must not contain the NUL character')
+  }
+
+  const micros = timestampMicros(input.timestamp, now)
+  if (typeof micros !== 'number') return { ok: false, violation: micros }
+
+  const bytes = utf8Bytes(service) + level.length + messageBytes + metadataBytes + traceId.length + spanId.length + utf8Bytes(host) + tags.reduce((sum, tag) => sum + utf8Bytes(tag as string), 0)
+  if (bytes > Limits.entryBytes) return invalid('entry', `is ${bytes} bytes; the limit is ${Limits.entryBytes}`)
+
+  return {
+    ok: true,
+    bytes,
+    record: { timestampMicros: micros, service, level, message, metadata, traceId, spanId, host, tags: tags as string[] },
+  }
+}
+
+/** RFC 3339 in UTC with microseconds, e.g. 2024-11-06T12:00:00.123456Z. */
+export function formatMicros(micros: number): string {
+  const millis = Math.floor(micros / 1000)
+  const iso = new Date(millis).toISOString()
+  const extra = String(micros - millis * 1000).padStart(3, '0')
+  return `${iso.slice(0, 23)}${extra}Z`
+}

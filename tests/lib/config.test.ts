@@ -1,0 +1,58 @@
+import { describe, expect, test } from 'bun:test'
+import { loadConfig } from '../../src/lib/config.ts'
+import { ConfigError } from '../../src/lib/errors.ts'
+
+describe('loadConfig', () => {
+  test('defaults match the documented ports, topics and database', () => {
+    const config = loadConfig({})
+    expect(config.grpc.port).toBe(50051)
+    expect(config.http.port).toBe(8080)
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:9092'])
+    expect(config.kafka.topic).toBe('logs.raw')
+    expect(config.kafka.dlqTopic).toBe('logs.dlq')
+    expect(config.kafka.partitions).toBe(3)
+    expect(config.kafka.retentionHours).toBe(24)
+    expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/logstream')
+    expect(config.dbPoolMax).toBe(25)
+    expect(config.retentionDays).toBe(7)
+  })
+
+  test('KAFKA_PORT moves the default broker address', () => {
+    expect(loadConfig({ KAFKA_PORT: '19092' }).kafka.brokers).toEqual(['127.0.0.1:19092'])
+  })
+
+  test('a malformed number names the variable', () => {
+    expect(() => loadConfig({ GRPC_PORT: 'abc' })).toThrow(/GRPC_PORT/)
+  })
+
+  test('an out-of-range number names the variable and the range', () => {
+    expect(() => loadConfig({ KAFKA_PARTITIONS: '0' })).toThrow('KAFKA_PARTITIONS: must be between 1 and 10000, got 0')
+  })
+
+  test('a non-postgres DATABASE_URL is refused', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x/y' })).toThrow(ConfigError)
+  })
+
+  test('a DATABASE_URL without a database name is refused', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://127.0.0.1:5432' })).toThrow(/DATABASE_URL/)
+  })
+
+  test('a malformed broker list is refused', () => {
+    expect(() => loadConfig({ KAFKA_BROKERS: 'localhost' })).toThrow(/KAFKA_BROKERS/)
+  })
+
+  test('LOG_LEVEL accepts only known levels', () => {
+    expect(loadConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug')
+    expect(() => loadConfig({ LOG_LEVEL: 'chatty' })).toThrow(/LOG_LEVEL/)
+  })
+
+  test('errors carry the stable CONFIG_INVALID code', () => {
+    try {
+      loadConfig({ HTTP_PORT: '70000' })
+      throw new Error('expected loadConfig to throw')
+    } catch (error) {
+      expect((error as ConfigError).code).toBe('CONFIG_INVALID')
+      expect((error as ConfigError).variable).toBe('HTTP_PORT')
+    }
+  })
+})

@@ -1,0 +1,50 @@
+import { describe, expect, test } from 'bun:test'
+import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, Producer, ProduceAcks, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { createAdmin, ensureTopics, isTopicAlreadyExists } from '../../src/lib/kafka.ts'
+import { freshTopics } from '../support/infra.ts'
+
+describe('kafka', () => {
+  test('a message produced to the raw topic is consumed back with its key and partition', async () => {
+    const config = await freshTopics({ partitions: 3 })
+    const producer = new Producer({ clientId: 'test-producer', bootstrapBrokers: config.kafka.brokers, serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL })
+    const sent = await producer.send({ messages: [{ topic: config.kafka.topic, key: 'api-gateway', value: 'hello', partition: 2 }] })
+    await producer.close()
+    expect(sent.offsets?.[0]?.partition).toBe(2)
+
+    const consumer = new Consumer({ clientId: 'test-consumer', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers, deserializers: stringDeserializers })
+    const stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
+    try {
+      for await (const message of stream) {
+        expect({ key: message.key, value: message.value, partition: message.partition }).toEqual({ key: 'api-gateway', value: 'hello', partition: 2 })
+        break
+      }
+    } finally {
+      await stream.close()
+      await consumer.close(true)
+    }
+  })
+
+  test('ensureTopics creates missing topics and leaves existing ones alone', async () => {
+    const config = await freshTopics()
+    const admin = createAdmin(config.kafka)
+    const extra = `${config.kafka.topic}.extra`
+    try {
+      const first = await ensureTopics(admin, [{ topic: extra, partitions: 2, retentionMs: 60_000 }, { topic: config.kafka.topic, partitions: 3, retentionMs: 60_000 }])
+      const second = await ensureTopics(admin, [{ topic: extra, partitions: 2, retentionMs: 60_000 }])
+      expect(first).toEqual([extra])
+      expect(second).toEqual([])
+      const metadata = await admin.metadata({ topics: [extra] })
+      expect(metadata.topics.get(extra)?.partitionsCount).toBe(2)
+    } finally {
+      await admin.deleteTopics({ topics: [extra] }).catch(() => {})
+      await admin.close()
+    }
+  })
+
+  test('recognises "topic already exists" however deeply it is nested', async () => {
+    const protocol = Object.assign(new Error('exists'), { apiId: 'TOPIC_ALREADY_EXISTS' })
+    const nested = Object.assign(new Error('multiple'), { errors: [Object.assign(new Error('response'), { errors: [protocol] })] })
+    expect(isTopicAlreadyExists(nested)).toBe(true)
+    expect(isTopicAlreadyExists(new Error('other'))).toBe(false)
+  })
+})

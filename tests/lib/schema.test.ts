@@ -1,0 +1,54 @@
+import { describe, expect, test } from 'bun:test'
+import { applySchema } from '../../src/lib/db.ts'
+import { freshDatabase } from '../support/infra.ts'
+
+const row = (timestamp: string, offset: number) => ({
+  timestamp, service: 'api', level: 'INFO', message: 'hello', kafka_partition: 0, kafka_offset: offset,
+})
+
+describe('schema.sql', () => {
+  test('applies twice without error and without changing the table', async () => {
+    const { sql } = await freshDatabase()
+    const before = await sql`select count(*)::int as n from pg_indexes where tablename = 'logs'`
+    await applySchema(sql)
+    await applySchema(sql)
+    const after = await sql`select count(*)::int as n from pg_indexes where tablename = 'logs'`
+    expect(after[0]!.n).toBe(before[0]!.n)
+  })
+
+  test('a row with an out-of-range timestamp is stored in the default partition', async () => {
+    const { sql } = await freshDatabase()
+    await sql`insert into logs ${sql(row('2199-01-01T00:00:00Z', 1))}`
+    const [stored] = await sql`select tableoid::regclass::text as partition from logs where kafka_offset = 1`
+    expect(stored!.partition).toBe('logs_default')
+  })
+
+  test('a row for today is stored in its daily partition', async () => {
+    const { sql } = await freshDatabase()
+    const now = new Date()
+    await sql`insert into logs ${sql(row(now.toISOString(), 2))}`
+    const [stored] = await sql`select tableoid::regclass::text as partition from logs where kafka_offset = 2`
+    expect(stored!.partition).toBe(`logs_${now.toISOString().slice(0, 10).replaceAll('-', '')}`)
+  })
+
+  test('inserting the same Kafka message twice stores it once', async () => {
+    const { sql } = await freshDatabase()
+    const message = row('2024-11-06T12:00:00.123456Z', 3)
+    await sql`insert into logs ${sql(message)} on conflict do nothing`
+    await sql`insert into logs ${sql(message)} on conflict do nothing`
+    const [count] = await sql`select count(*)::int as n from logs`
+    expect(count!.n).toBe(1)
+  })
+
+  test('stores a 32-hex W3C trace id', async () => {
+    const { sql } = await freshDatabase()
+    await sql`insert into logs ${sql({ ...row(new Date().toISOString(), 4), trace_id: '4bf92f3577b34da6a3ce929d0e0e4736' })}`
+    const [stored] = await sql`select trace_id from logs`
+    expect(stored!.trace_id).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+  })
+
+  test('rejects a level outside the canonical set', async () => {
+    const { sql } = await freshDatabase()
+    await expect(sql`insert into logs ${sql({ ...row(new Date().toISOString(), 5), level: 'LOUD' })}`).rejects.toThrow(/logs_level_check/)
+  })
+})

@@ -95,3 +95,24 @@ export class UndecodableMessageError extends LogStreamError {
     super(ErrorCodes.MESSAGE_UNDECODABLE, message, { retryable: false, cause })
   }
 }
+
+/** The ingest service holds as many unacknowledged bytes as it may; the client should back off and retry. */
+export class IngestOverloadedError extends LogStreamError {
+  constructor(message: string) {
+    super(ErrorCodes.INGEST_OVERLOADED, message, { retryable: true, httpStatus: 429, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED })
+  }
+}
+
+/** The ingest service is stopping and takes no new work; another instance (or this one, restarted) will. */
+export class IngestShuttingDownError extends LogStreamError {
+  constructor(message = 'the ingest service is shutting down; retry') {
+    super(ErrorCodes.INGEST_SHUTTING_DOWN, message, { retryable: true, httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE })
+  }
+}
+
+/** The request as a whole cannot be accepted (no logs, or none valid); retrying it unchanged cannot help. */
+export class RequestInvalidError extends LogStreamError {
+  constructor(message: string) {
+    super(ErrorCodes.REQUEST_INVALID, message, { retryable: false, httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT })
+  }
+}

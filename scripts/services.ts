@@ -40,6 +40,9 @@ export function spawnService(name: ServiceName, options: SpawnOptions = {}): Ser
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
+    // Its own process group: a terminal's Ctrl-C reaches only the parent, which then sends exactly one
+    // SIGTERM. (A service treats a second signal as "stop now".)
+    detached: true,
   })
   const onLine = options.onLine ?? (() => {})
   void forEachLine(child.stdout, (line) => onLine(line, 'stdout'))

@@ -25,7 +25,6 @@ async function stopAll(code: number): Promise<void> {
   process.exit(codes.every((exit) => exit === 0) ? code : 1)
 }
 
-// Ctrl-C reaches the services too (same process group); stopAll forwards SIGTERM for `kill <pid>` as well.
 process.on('SIGINT', () => void stopAll(0))
 process.on('SIGTERM', () => void stopAll(0))
 

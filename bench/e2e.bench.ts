@@ -1,0 +1,243 @@
+/**
+ * End to end: a separate load-generator process sends 100-entry gRPC requests to the real ingest
+ * service; the consumer writes to PostgreSQL; we measure accepted logs/s, the rate rows become
+ * queryable, ack-to-queryable lag, ack latency below saturation, each service's peak RSS, and that a
+ * consumer SIGKILLed mid-run loses and duplicates nothing.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { Admin } from '@platformatic/kafka'
+import { loadConfig } from '../src/lib/config.ts'
+import { applySchema, connect, ensureDatabase, type Sql } from '../src/lib/db.ts'
+import { ensureTopics } from '../src/lib/kafka.ts'
+import { maintainPartitions } from '../src/lib/retention.ts'
+import { freePort, spawnService, type Service, type ServiceName } from '../scripts/services.ts'
+import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
+import type { BenchContext, Scenario } from './scenario.ts'
+import { barChart, lineChart } from './svg-chart.ts'
+
+interface Phase {
+  summary: LoadSummary
+  perSecond: number[]
+}
+
+const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0)
+
+/** Peak resident set size in MB, from the kernel's high-water mark: exact, however short the peak was. */
+function peakRssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
+    return Math.round(kb / 1024)
+  } catch {
+    return 0
+  }
+}
+
+async function runGenerator(options: object, onLine: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
+  const child = Bun.spawn([process.execPath, `${import.meta.dir}/load-generator.ts`, JSON.stringify(options)], { stdout: 'pipe', stderr: 'inherit' })
+  let summary: LoadSummary | undefined
+  const decoder = new TextDecoder()
+  let pending = ''
+  for await (const chunk of child.stdout) {
+    pending += decoder.decode(chunk, { stream: true })
+    const lines = pending.split('\n')
+    pending = lines.pop() ?? ''
+    for (const line of lines) {
+      const parsed = JSON.parse(line) as LoadSecond | LoadSample | LoadSummary
+      if (parsed.type === 'summary') summary = parsed
+      else onLine(parsed)
+    }
+  }
+  if ((await child.exited) !== 0 || !summary) throw new Error('load generator failed')
+  return summary
+}
+
+/** Polls for sampled trace ids until each is visible through SQL; records ack -> visible lag. */
+function lagTracker(sql: Sql) {
+  const pending = new Map<string, number>()
+  const lags: number[] = []
+  let running = true
+  const loop = (async () => {
+    while (running || pending.size > 0) {
+      if (pending.size > 0) {
+        const ids = [...pending.keys()]
+        const seen = await sql<{ trace_id: string }[]>`select distinct trace_id from logs where trace_id = any(${ids})`
+        const now = Date.now()
+        for (const { trace_id } of seen) {
+          lags.push(now - pending.get(trace_id)!)
+          pending.delete(trace_id)
+        }
+      }
+      await Bun.sleep(25)
+    }
+  })()
+  return {
+    add: (sample: LoadSample) => pending.set(sample.traceId, sample.ackedAt),
+    async finish(timeoutMs: number) {
+      running = false
+      await Promise.race([loop, Bun.sleep(timeoutMs)])
+      return lags.sort((a, b) => a - b)
+    },
+  }
+}
+
+async function rowCount(sql: Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from logs`
+  return row!.n
+}
+
+async function waitForRows(sql: Sql, expected: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  let count = await rowCount(sql)
+  while (count < expected && Date.now() < deadline) {
+    await Bun.sleep(250)
+    count = await rowCount(sql)
+  }
+  return count
+}
+
+const scenario: Scenario = {
+  name: 'e2e',
+  async run(context: BenchContext) {
+    const seconds = Number(process.env.BENCH_E2E_SECONDS ?? (context.quick ? 10 : 60))
+    const workers = Number(process.env.BENCH_E2E_WORKERS ?? 32)
+    const base = loadConfig()
+    const id = Date.now().toString(36)
+    const topic = `bench.e2e.${id}`
+    const dlq = `bench.e2e.dlq.${id}`
+    const dbUrl = new URL(base.databaseUrl)
+    dbUrl.pathname = '/logstream_bench_e2e'
+
+    const adminSql = connect(base.databaseUrl.replace(/\/[^/]*$/, '/postgres'), { max: 1 })
+    await adminSql`drop database if exists logstream_bench_e2e with (force)`
+    await ensureDatabase(dbUrl.toString())
+    const sql = connect(dbUrl.toString(), { max: 4 })
+    await applySchema(sql)
+    await maintainPartitions(sql, { retentionDays: 2, aheadDays: 1 })
+    const admin = new Admin({ clientId: 'bench', bootstrapBrokers: base.kafka.brokers })
+    await ensureTopics(admin, [
+      { topic, partitions: base.kafka.partitions, retentionMs: 3_600_000 },
+      { topic: dlq, partitions: 1, retentionMs: 3_600_000 },
+    ])
+
+    const grpcPort = freePort()
+    const httpPort = freePort()
+    const env = {
+      GRPC_PORT: String(grpcPort), HTTP_PORT: String(httpPort), GRPC_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1',
+      KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: dlq, KAFKA_CONSUMER_GROUP: `bench-${id}`, DATABASE_URL: dbUrl.toString(),
+      CONSUME_STATS_INTERVAL_MS: '5000',
+    }
+    const errors: string[] = []
+    const start = (name: ServiceName) => spawnService(name, { env, onLine: (line) => line.includes('"level":"error"') && errors.push(`${name}: ${line}`) })
+    const services: Record<ServiceName, Service> = { ingest: start('ingest'), consume: start('consume'), query: start('query') }
+    const peaks: Record<string, number> = {}
+    const trackPeaks = setInterval(() => {
+      for (const [name, service] of Object.entries(services)) peaks[name] = Math.max(peaks[name] ?? 0, peakRssMb(service.pid))
+    }, 500)
+
+    const target = `127.0.0.1:${grpcPort}`
+    const lag = lagTracker(sql)
+    const storedPerSecond: number[] = []
+    let lastCount = 0
+    const sampleStored = setInterval(async () => {
+      const count = await rowCount(sql)
+      storedPerSecond.push(count - lastCount)
+      lastCount = count
+    }, 1000)
+
+    // 1. Sustained saturation: as fast as the stack answers.
+    const acceptedPerSecond: number[] = []
+    const sustained = await runGenerator({ target, workers, seconds, rate: 0, entriesPerRequest: 100, sampleEvery: 20 }, (line) => {
+      if (line.type === 'second') {
+        acceptedPerSecond.push(line.acceptedLogs)
+        context.progress('e2e sustained', line.second, seconds)
+      } else lag.add(line)
+    })
+    const drainStarted = Date.now()
+    let stored = await waitForRows(sql, sustained.acceptedLogs, 120_000)
+    const drainMs = Date.now() - drainStarted
+    clearInterval(sampleStored)
+    const lags = await lag.finish(10_000)
+
+    // 2. Ack latency below saturation: half the sustained rate, open loop.
+    const lightRate = Math.max(1000, Math.round((sustained.acceptedLogs / sustained.seconds) * 0.5 / 1000) * 1000)
+    const light = await runGenerator({ target, workers: 8, seconds: Math.min(20, seconds), rate: lightRate, entriesPerRequest: 100, sampleEvery: 1_000_000 }, () => {})
+
+    // 3. Crash safety: SIGKILL the consumer midway through a run, restart it, compare rows to acks.
+    const crashSeconds = Math.min(30, seconds)
+    const crashRun = runGenerator({ target, workers, seconds: crashSeconds, rate: 0, entriesPerRequest: 100, sampleEvery: 1_000_000 }, () => {})
+    await Bun.sleep((crashSeconds * 1000) / 2)
+    await services.consume.stop('SIGKILL')
+    services.consume = start('consume')
+    const crash = await crashRun
+    const expected = sustained.acceptedLogs + light.acceptedLogs + crash.acceptedLogs
+    stored = await waitForRows(sql, expected, 180_000)
+    const [dupes] = await sql<{ n: number }[]>`select count(*)::int as n from (select 1 from logs group by kafka_partition, kafka_offset having count(*) > 1) d`
+
+    clearInterval(trackPeaks)
+    for (const [name, service] of Object.entries(services)) peaks[name] = Math.max(peaks[name] ?? 0, peakRssMb(service.pid))
+    const exitCodes = await Promise.all(Object.values(services).map((service) => service.stop('SIGTERM')))
+
+    await admin.deleteTopics({ topics: [topic, dlq] }).catch(() => {})
+    await admin.close()
+    await sql.end()
+    await adminSql`drop database if exists logstream_bench_e2e with (force)`
+    await adminSql.end()
+
+    const rate = sustained.acceptedLogs / sustained.seconds
+    const queryableRate = sustained.acceptedLogs / ((sustained.seconds * 1000 + drainMs) / 1000)
+    writeFileSync(`${context.outDir}/e2e-throughput.svg`, lineChart('End-to-end throughput (sustained run)', 'seconds', 'logs per second', [
+      { label: 'acknowledged by ingest', colour: '#2b8cbe', points: acceptedPerSecond.map((v, i) => [i + 1, v]) },
+      { label: 'stored in PostgreSQL', colour: '#e6550d', points: storedPerSecond.map((v, i) => [i + 1, v]) },
+    ]))
+    writeFileSync(`${context.outDir}/e2e-latency.svg`, barChart('Latency percentiles (ms)', 'milliseconds', [
+      { label: `ack p50 @${lightRate}/s`, value: light.latencyMs.p50, colour: '#2b8cbe' },
+      { label: `ack p99 @${lightRate}/s`, value: light.latencyMs.p99, colour: '#2b8cbe' },
+      { label: 'ack p99 saturated', value: sustained.latencyMs.p99, colour: '#74a9cf' },
+      { label: 'ack→queryable p50', value: percentile(lags, 50), colour: '#e6550d' },
+      { label: 'ack→queryable p99', value: percentile(lags, 99), colour: '#e6550d' },
+    ]))
+
+    const markdown = [
+      `${workers} concurrent gRPC clients in a separate process, 100 entries (~300 B each) per request; services as separate Bun processes with default settings.`,
+      '',
+      '| measure | result | target |',
+      '| --- | --- | --- |',
+      `| accepted logs/s, sustained ${Math.round(sustained.seconds)} s | ${Math.round(rate).toLocaleString('en-US')} | ≥ 30,000 |`,
+      `| rows queryable/s (acked rows ÷ time until all were stored) | ${Math.round(queryableRate).toLocaleString('en-US')} | |`,
+      `| backlog drained after load stopped | ${(drainMs / 1000).toFixed(1)} s | |`,
+      `| ack latency at ${lightRate.toLocaleString('en-US')} logs/s (p50 / p99) | ${light.latencyMs.p50} / ${light.latencyMs.p99} ms | p99 ≤ 100 ms |`,
+      `| ack latency saturated (p50 / p99) | ${sustained.latencyMs.p50} / ${sustained.latencyMs.p99} ms | |`,
+      `| ack → queryable (p50 / p99, ${lags.length} samples) | ${percentile(lags, 50)} / ${percentile(lags, 99)} ms | p99 ≤ 2,000 ms |`,
+      `| peak RSS ingest / consume / query | ${peaks.ingest} / ${peaks.consume} / ${peaks.query} MB | ≤ 300 MB each |`,
+      `| consumer SIGKILLed mid-run: rows stored vs logs acked | ${stored.toLocaleString('en-US')} vs ${expected.toLocaleString('en-US')} (${dupes!.n} duplicate offsets) | equal |`,
+      `| failed requests (sustained / light / crash run) | ${sustained.failedRequests} / ${light.failedRequests} / ${crash.failedRequests} | |`,
+      `| service exit codes after SIGTERM | ${exitCodes.join(', ')} | 0 |`,
+      '',
+      '![throughput](e2e-throughput.svg)',
+      '',
+      '![latency](e2e-latency.svg)',
+      errors.length ? `\nError lines logged by services (first 5):\n\n\`\`\`\n${errors.slice(0, 5).join('\n')}\n\`\`\`` : '',
+    ].join('\n')
+
+    return {
+      title: 'End to end',
+      markdown,
+      metrics: {
+        acceptedLogsPerSecond: Math.round(rate),
+        queryableRowsPerSecond: Math.round(queryableRate),
+        ackP50LightMs: light.latencyMs.p50,
+        ackP99LightMs: light.latencyMs.p99,
+        ackToQueryableP50Ms: percentile(lags, 50),
+        ackToQueryableP99Ms: percentile(lags, 99),
+        peakRssIngestMb: peaks.ingest ?? 0,
+        peakRssConsumeMb: peaks.consume ?? 0,
+        peakRssQueryMb: peaks.query ?? 0,
+        crashRowsStored: stored,
+        crashLogsAcked: expected,
+      },
+    }
+  },
+}
+
+export default scenario

@@ -1,0 +1,88 @@
+import { Producer, ProduceAcks } from '@platformatic/kafka'
+import type { Config } from './config.ts'
+import { KafkaUnavailableError } from './errors.ts'
+
+export interface OutgoingMessage {
+  key: Buffer
+  value: Buffer
+}
+
+export interface LogProducer {
+  /**
+   * Resolves once Kafka has acknowledged every message (acks=all, idempotent). Rejects with
+   * KafkaUnavailableError on any failure, or when no acknowledgement came within `timeoutMs`: the
+   * messages may still be written later by the library's retries, so the caller must treat them as
+   * not stored (a client retry then makes a duplicate, never a loss).
+   */
+  send(messages: OutgoingMessage[], timeoutMs: number): Promise<void>
+  close(): Promise<void>
+}
+
+export interface LogProducerOptions {
+  kafka: Pick<Config['kafka'], 'brokers' | 'clientId' | 'topic'>
+  /** How long the library keeps retrying one send; past it the send fails instead of hanging. */
+  sendTimeoutMs: number
+}
+
+const RETRY_DELAY_MS = 250
+
+/**
+ * The Kafka side of ingestion. @platformatic/kafka's idempotent producer retries forever by default
+ * (retries = MAX_SAFE_INTEGER), so a send made while the broker is down would never settle; we bound
+ * its retries to roughly `sendTimeoutMs`, and bound each send with our own timer as well.
+ */
+export function createLogProducer(options: LogProducerOptions): LogProducer {
+  const { kafka, sendTimeoutMs } = options
+  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: `${kafka.clientId}-ingest`,
+    bootstrapBrokers: kafka.brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    retries: Math.max(2, Math.ceil(sendTimeoutMs / RETRY_DELAY_MS)),
+    retryDelay: RETRY_DELAY_MS,
+    // Broker-side wait for the in-sync replicas, and our wait for a connection or a reply.
+    timeout: Math.min(sendTimeoutMs, 30_000),
+    connectTimeout: Math.min(sendTimeoutMs, 5_000),
+    requestTimeout: sendTimeoutMs,
+    // Never create a topic by producing to it: a typo in KAFKA_TOPIC should fail loudly.
+    autocreateTopics: false,
+    strict: true,
+  })
+  const topic = kafka.topic
+
+  return {
+    async send(messages, timeoutMs) {
+      const sending = producer.send({ messages: messages.map((message) => ({ topic, key: message.key, value: message.value })) })
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new KafkaUnavailableError(`Kafka did not acknowledge within ${timeoutMs} ms`)), timeoutMs)
+      })
+      try {
+        await Promise.race([sending, timeout])
+      } catch (error) {
+        // A send that loses the race still settles later; keep its rejection from going unhandled.
+        sending.catch(() => {})
+        if (error instanceof KafkaUnavailableError) throw error
+        throw new KafkaUnavailableError(`Kafka did not accept the batch: ${describe(error)}`, error)
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    async close() {
+      await producer.close()
+    },
+  }
+}
+
+/** The innermost messages of a @platformatic/kafka error tree, which name the real cause. */
+function describe(error: unknown): string {
+  const leaves: string[] = []
+  const walk = (item: unknown) => {
+    const nested = (item as { errors?: unknown }).errors
+    if (Array.isArray(nested) && nested.length > 0) nested.forEach(walk)
+    else if (item instanceof Error) leaves.push(item.message)
+  }
+  walk(error)
+  const unique = [...new Set(leaves)]
+  return unique.length > 0 ? unique.slice(-3).join('; ') : String(error)
+}

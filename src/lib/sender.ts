@@ -1,0 +1,385 @@
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
+import type { Readable } from 'node:stream'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { service as healthService } from 'grpc-health-check'
+
+/**
+ * The client side of `bun run send`: turns command-line messages or JSON lines into logstream.LogEntry
+ * messages, sends them in batches to logstream.LogIngestion/Ingest, and tallies what the server accepted.
+ * Parsing problems are reported per input line and never stop the rest of the input from being sent.
+ */
+
+/** A LogEntry as proto-loader (keepCase) expects it on the wire. */
+export interface WireEntry {
+  timestamp?: { seconds: string; nanos: number }
+  service?: string
+  level?: string
+  message?: string
+  metadata?: string
+  trace_id?: string
+  span_id?: string
+  host?: string
+  tags?: string[]
+}
+
+/** One input item: where it came from (for messages to the user), and either an entry or why none could be made. */
+export type InputItem = { source: string; entry: WireEntry } | { source: string; problem: Problem }
+
+export interface Problem {
+  field: string
+  reason: string
+}
+
+export interface Defaults {
+  service?: string
+  level?: string
+  host?: string
+  tags?: string[]
+}
+
+export interface Rejection extends Problem {
+  source: string
+}
+
+export interface SendSummary {
+  /** Entries parsed from the input and sent to the server. */
+  sent: number
+  accepted: number
+  /** Entries the server refused, plus input the sender could not parse. */
+  rejected: number
+  /** Entries in batches that failed as a whole (server unreachable, deadline, overload after retries). */
+  failed: number
+  batches: number
+  rejections: Rejection[]
+  errors: string[]
+}
+
+export interface SendOptions {
+  address: string
+  batchSize?: number
+  /** Upper bound on a batch's encoded size; the server's default limit is 16 MiB per request. */
+  batchMaxBytes?: number
+  concurrency?: number
+  timeoutMs?: number
+  /** Retries of a batch refused as a whole with UNAVAILABLE or RESOURCE_EXHAUSTED (back-pressure). */
+  retries?: number
+  tls?: boolean
+  /** Keeps at most this many rejections in the summary; the counts are always complete. */
+  maxRejections?: number
+}
+
+export const SendDefaults = {
+  batchSize: 500,
+  batchMaxBytes: 4 * 1024 * 1024,
+  concurrency: 4,
+  timeoutMs: 30_000,
+  retries: 3,
+  maxRejections: 1000,
+} as const
+
+const protoPath = new URL('../../proto/logs.proto', import.meta.url).pathname
+
+interface IngestReply {
+  accepted: number
+  rejected: number
+  error: string
+  rejections: { index: number; field: string; reason: string }[]
+}
+
+type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, reply: Res) => void) => grpc.ClientUnaryCall
+
+interface IngestClient extends grpc.Client {
+  Ingest: Unary<{ logs: WireEntry[] }, IngestReply>
+}
+
+interface HealthClient extends grpc.Client {
+  Check: Unary<{ service: string }, { status: string }>
+}
+
+let ingestConstructor: grpc.ServiceClientConstructor | undefined
+
+function ingestClient(address: string, credentials: grpc.ChannelCredentials): IngestClient {
+  if (!ingestConstructor) {
+    const definition = protoLoader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: true })
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as { logstream: { LogIngestion: grpc.ServiceClientConstructor } }
+    ingestConstructor = pkg.logstream.LogIngestion
+  }
+  return new ingestConstructor(address, credentials) as unknown as IngestClient
+}
+
+const credentialsFor = (tls: boolean | undefined) => (tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure())
+
+// ---------------------------------------------------------------------------------------------------
+// Input
+
+/** RFC 3339 with up to nanosecond precision (Date.parse alone would drop everything below a millisecond). */
+function parseTimestamp(value: unknown): WireEntry['timestamp'] | Problem {
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    // A bare number is milliseconds since the epoch, as Date.now() and most loggers write it.
+    const seconds = Math.floor(value / 1000)
+    return { seconds: String(seconds), nanos: Math.round((value - seconds * 1000) * 1_000_000) }
+  }
+  if (typeof value === 'string') {
+    const match = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i.exec(value.trim())
+    const millis = match ? Date.parse(`${match[1]}${match[3]}`) : Number.NaN
+    if (match && !Number.isNaN(millis)) {
+      return { seconds: String(Math.floor(millis / 1000)), nanos: Number((match[2] ?? '').padEnd(9, '0')) }
+    }
+  }
+  if (typeof value === 'object' && value !== null && 'seconds' in value) {
+    const { seconds, nanos } = value as { seconds: unknown; nanos?: unknown }
+    if ((typeof seconds === 'number' || typeof seconds === 'string') && /^-?\d+$/.test(String(seconds))) {
+      return { seconds: String(seconds), nanos: typeof nanos === 'number' ? nanos : 0 }
+    }
+  }
+  return { field: 'timestamp', reason: 'must be RFC 3339 (e.g. 2024-11-06T12:00:00.123Z), epoch milliseconds, or {"seconds","nanos"}' }
+}
+
+const isProblem = (value: unknown): value is Problem => typeof value === 'object' && value !== null && 'reason' in value
+
+function optionalString(object: Record<string, unknown>, field: string, ...aliases: string[]): string | undefined | Problem {
+  for (const key of [field, ...aliases]) {
+    const value = object[key]
+    if (value === undefined || value === null) continue
+    if (typeof value === 'string') return value
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+    return { field, reason: `must be a string, got ${Array.isArray(value) ? 'an array' : typeof value}` }
+  }
+  return undefined
+}
+
+/**
+ * Maps one JSON object to a LogEntry. Field names follow the proto (trace_id) and also accept the camelCase
+ * most loggers write (traceId); `metadata` may be an object or JSON text; `tags` an array or "a,b".
+ * The server validates the values; this only checks what it must to build the message.
+ */
+export function entryFromJson(value: unknown, defaults: Defaults = {}): WireEntry | Problem {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { field: 'entry', reason: 'must be a JSON object' }
+  const object = value as Record<string, unknown>
+  const entry: WireEntry = {}
+
+  const strings = [
+    ['service', []],
+    ['level', ['severity']],
+    ['message', ['msg']],
+    ['trace_id', ['traceId']],
+    ['span_id', ['spanId']],
+    ['host', ['hostname']],
+  ] as const
+  for (const [field, aliases] of strings) {
+    const text = optionalString(object, field, ...aliases)
+    if (isProblem(text)) return text
+    if (text !== undefined) entry[field] = text
+  }
+
+  const metadata = object.metadata
+  if (typeof metadata === 'string') entry.metadata = metadata
+  else if (metadata !== undefined && metadata !== null) entry.metadata = JSON.stringify(metadata)
+
+  const tags = object.tags
+  if (typeof tags === 'string') entry.tags = tags.split(',').map((tag) => tag.trim()).filter(Boolean)
+  else if (Array.isArray(tags)) {
+    if (!tags.every((tag) => typeof tag === 'string')) return { field: 'tags', reason: 'must be strings' }
+    entry.tags = tags
+  } else if (tags !== undefined && tags !== null) return { field: 'tags', reason: 'must be an array of strings or "a,b"' }
+
+  const rawTime = object.timestamp ?? object.time ?? object.ts
+  if (rawTime !== undefined && rawTime !== null) {
+    const timestamp = parseTimestamp(rawTime)
+    if (isProblem(timestamp)) return timestamp
+    entry.timestamp = timestamp
+  }
+
+  return applyDefaults(entry, defaults)
+}
+
+function applyDefaults(entry: WireEntry, defaults: Defaults): WireEntry {
+  return {
+    ...entry,
+    service: entry.service || defaults.service || entry.service,
+    level: entry.level || defaults.level || entry.level,
+    host: entry.host || defaults.host || entry.host,
+    tags: [...(defaults.tags ?? []), ...(entry.tags ?? [])],
+  }
+}
+
+/** Parses a JSON line into an input item; blank lines yield nothing. */
+export function itemFromLine(line: string, source: string, defaults: Defaults = {}): InputItem | undefined {
+  if (!line.trim()) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch (error) {
+    return { source, problem: { field: 'entry', reason: `not valid JSON: ${(error as Error).message}` } }
+  }
+  const result = entryFromJson(value, defaults)
+  return isProblem(result) ? { source, problem: result } : { source, entry: result }
+}
+
+/** Each argument is one log: a JSON object if it starts with "{", otherwise the message text. */
+export function* itemsFromArgs(args: string[], defaults: Defaults = {}): Generator<InputItem> {
+  for (const [position, arg] of args.entries()) {
+    const source = `argument ${position + 1}`
+    if (arg.trimStart().startsWith('{')) {
+      const item = itemFromLine(arg, source, defaults)
+      if (item) yield item
+    } else {
+      yield { source, entry: applyDefaults({ message: arg }, defaults) }
+    }
+  }
+}
+
+/** JSON lines from a stream (stdin, a file), read line by line so large files are never held whole. */
+export async function* itemsFromLines(input: Readable, label: string, defaults: Defaults = {}): AsyncGenerator<InputItem> {
+  const lines = createInterface({ input, crlfDelay: Infinity })
+  let number = 0
+  for await (const line of lines) {
+    number += 1
+    const item = itemFromLine(line, `${label}:${number}`, defaults)
+    if (item) yield item
+  }
+}
+
+export function itemsFromFile(path: string, defaults: Defaults = {}): AsyncGenerator<InputItem> {
+  return itemsFromLines(createReadStream(path), path, defaults)
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sending
+
+const RETRYABLE = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED])
+
+function call(client: IngestClient, logs: WireEntry[], timeoutMs: number): Promise<IngestReply> {
+  return new Promise((resolve, reject) => {
+    client.Ingest({ logs }, { deadline: Date.now() + timeoutMs }, (error, reply) => (error ? reject(error) : resolve(reply)))
+  })
+}
+
+// A rough size of an entry on the wire; it only has to keep a batch well under the server's request limit.
+function approximateBytes(entry: WireEntry): number {
+  let bytes = 32
+  for (const value of Object.values(entry)) {
+    if (typeof value === 'string') bytes += Buffer.byteLength(value) + 4
+    else if (Array.isArray(value)) for (const tag of value) bytes += Buffer.byteLength(tag) + 4
+  }
+  return bytes
+}
+
+/**
+ * Sends every item, `batchSize` entries per Ingest call with up to `concurrency` calls in flight, and
+ * returns the tally. It never throws for a failed batch: the failure is counted and reported.
+ */
+export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputItem>, options: SendOptions): Promise<SendSummary> {
+  const batchSize = options.batchSize ?? SendDefaults.batchSize
+  const batchMaxBytes = options.batchMaxBytes ?? SendDefaults.batchMaxBytes
+  const concurrency = options.concurrency ?? SendDefaults.concurrency
+  const timeoutMs = options.timeoutMs ?? SendDefaults.timeoutMs
+  const retries = options.retries ?? SendDefaults.retries
+  const maxRejections = options.maxRejections ?? SendDefaults.maxRejections
+
+  const summary: SendSummary = { sent: 0, accepted: 0, rejected: 0, failed: 0, batches: 0, rejections: [], errors: [] }
+  const reject = (rejection: Rejection) => {
+    summary.rejected += 1
+    if (summary.rejections.length < maxRejections) summary.rejections.push(rejection)
+  }
+
+  const client = ingestClient(options.address, credentialsFor(options.tls))
+
+  const sendBatch = async (batch: { source: string; entry: WireEntry }[]) => {
+    const logs = batch.map((item) => item.entry)
+    summary.batches += 1
+    summary.sent += logs.length
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const reply = await call(client, logs, timeoutMs)
+        summary.accepted += reply.accepted
+        for (const rejection of reply.rejections) {
+          reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
+        }
+        // A server that reports a count without details still has its count honoured.
+        const undetailed = reply.rejected - reply.rejections.length
+        for (let index = 0; index < undetailed; index += 1) reject({ source: batch[0]?.source ?? '', field: 'entry', reason: reply.error || 'rejected' })
+        return
+      } catch (error) {
+        const serviceError = error as grpc.ServiceError
+        if (attempt < retries && RETRYABLE.has(serviceError.code)) {
+          await Bun.sleep(Math.min(200 * 2 ** attempt, 5000))
+          continue
+        }
+        summary.failed += logs.length
+        const first = batch[0]?.source ?? ''
+        const last = batch[batch.length - 1]?.source ?? ''
+        summary.errors.push(`${first === last ? first : `${first}..${last}`}: ${grpc.status[serviceError.code] ?? 'ERROR'}: ${serviceError.details || serviceError.message}`)
+        return
+      }
+    }
+  }
+
+  const inFlight = new Set<Promise<void>>()
+  const dispatch = async (batch: { source: string; entry: WireEntry }[]) => {
+    while (inFlight.size >= concurrency) await Promise.race(inFlight)
+    const pending = sendBatch(batch).finally(() => inFlight.delete(pending))
+    inFlight.add(pending)
+  }
+
+  try {
+    let batch: { source: string; entry: WireEntry }[] = []
+    let batchBytes = 0
+    for await (const item of items) {
+      if ('problem' in item) {
+        reject({ source: item.source, ...item.problem })
+        continue
+      }
+      const bytes = approximateBytes(item.entry)
+      if (batch.length > 0 && (batch.length >= batchSize || batchBytes + bytes > batchMaxBytes)) {
+        await dispatch(batch)
+        batch = []
+        batchBytes = 0
+      }
+      batch.push(item as { source: string; entry: WireEntry })
+      batchBytes += bytes
+    }
+    if (batch.length > 0) await dispatch(batch)
+    await Promise.all(inFlight)
+  } finally {
+    client.close()
+  }
+  return summary
+}
+
+/** One line for people: what happened to the input as a whole. */
+export function formatSummary(summary: SendSummary, address: string): string {
+  return `${summary.sent} sent to ${address} in ${summary.batches} batch${summary.batches === 1 ? '' : 'es'}: ` +
+    `${summary.accepted} accepted, ${summary.rejected} rejected, ${summary.failed} failed`
+}
+
+export const succeeded = (summary: SendSummary) => summary.rejected === 0 && summary.failed === 0 && summary.errors.length === 0
+
+/**
+ * Asks the standard grpc.health.v1 service whether the server is SERVING, first for the server as a whole ("")
+ * and, if the server does not report that, for logstream.LogIngestion. A server that answers but has no
+ * health service at all (UNIMPLEMENTED) is up, so that counts as healthy too.
+ */
+export async function checkHealth(address: string, options: { timeoutMs?: number; tls?: boolean } = {}): Promise<{ ok: boolean; status: string }> {
+  const Health = grpc.makeClientConstructor(healthService, 'grpc.health.v1.Health')
+  const client = new Health(address, credentialsFor(options.tls)) as unknown as HealthClient
+  const deadline = Date.now() + (options.timeoutMs ?? 3000)
+  const check = (service: string) =>
+    new Promise<{ ok: boolean; status: string; notFound?: boolean }>((resolve) => {
+      client.Check({ service }, { deadline }, (error, reply) => {
+        if (!error) resolve({ ok: reply.status === 'SERVING', status: reply.status })
+        else if (error.code === grpc.status.UNIMPLEMENTED) resolve({ ok: true, status: 'UP (no health service)' })
+        else resolve({ ok: false, status: `${grpc.status[error.code] ?? 'ERROR'}: ${error.details || error.message}`, notFound: error.code === grpc.status.NOT_FOUND })
+      })
+    })
+  try {
+    const overall = await check('')
+    if (!overall.notFound) return { ok: overall.ok, status: overall.status }
+    const { ok, status } = await check('logstream.LogIngestion')
+    return { ok, status }
+  } finally {
+    client.close()
+  }
+}

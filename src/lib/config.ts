@@ -35,6 +35,9 @@ export interface Config {
     lingerMs: number
     retentionIntervalMs: number
     statsIntervalMs: number
+    /** Capped exponential backoff while PostgreSQL or Kafka is failing. */
+    retryMinMs: number
+    retryMaxMs: number
   }
 }
 
@@ -137,6 +140,8 @@ export function loadConfig(env: Env = process.env): Config {
       lingerMs: int('CONSUME_LINGER_MS', 200, 0, 60_000),
       retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 1000),
       statsIntervalMs: int('CONSUME_STATS_INTERVAL_MS', 10_000, 100),
+      retryMinMs: int('CONSUME_RETRY_MIN_MS', 100, 1, 600_000),
+      retryMaxMs: int('CONSUME_RETRY_MAX_MS', 5_000, 1, 600_000),
     },
   }
 }

@@ -79,6 +79,7 @@ export const SendDefaults = {
   maxRejections: 1000,
 } as const
 
+const REFUSAL_TRAILER = 'logstream-ingest-response-bin'
 const protoPath = new URL('../../proto/logs.proto', import.meta.url).pathname
 
 interface IngestReply {
@@ -107,6 +108,17 @@ function ingestClient(address: string, credentials: grpc.ChannelCredentials): In
     ingestConstructor = pkg.logstream.LogIngestion
   }
   return new ingestConstructor(address, credentials) as unknown as IngestClient
+}
+
+/** The IngestResponse the ingest service attaches to an INVALID_ARGUMENT refusal, if there is one. */
+function describedRefusal(error: grpc.ServiceError): IngestReply | undefined {
+  const [trailer] = error.metadata?.get(REFUSAL_TRAILER) ?? []
+  if (!Buffer.isBuffer(trailer) || !ingestConstructor) return undefined
+  try {
+    return ingestConstructor.service.Ingest!.responseDeserialize(trailer) as IngestReply
+  } catch {
+    return undefined
+  }
 }
 
 const credentialsFor = (tls: boolean | undefined) => (tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure())
@@ -304,6 +316,16 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
         return
       } catch (error) {
         const serviceError = error as grpc.ServiceError
+        if (serviceError.code === grpc.status.INVALID_ARGUMENT) {
+          // The server refuses a batch with no valid entry as a whole, describing each entry in a trailer.
+          const described = describedRefusal(serviceError)
+          if (described) {
+            for (const rejection of described.rejections) reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
+          } else {
+            for (const item of batch) reject({ source: item.source, field: 'request', reason: serviceError.details || serviceError.message })
+          }
+          return
+        }
         if (attempt < retries && RETRYABLE.has(serviceError.code)) {
           await Bun.sleep(Math.min(200 * 2 ** attempt, 5000))
           continue

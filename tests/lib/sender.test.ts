@@ -40,12 +40,17 @@ async function startFakeIngest(options: { health?: HealthImplementation } = {}):
         const result = validateEntry(entry)
         return result.ok ? [] : [{ index, ...result.violation }]
       })
-      callback(null, {
+      const response = {
         accepted: call.request.logs.length - rejections.length,
         rejected: rejections.length,
         error: rejections.length ? `${rejections.length} rejected` : '',
         rejections,
-      })
+      }
+      if (response.accepted > 0) return callback(null, response)
+      // As the ingest service does: a batch with no valid entry is refused, described in a binary trailer.
+      const metadata = new grpc.Metadata()
+      metadata.set('logstream-ingest-response-bin', pkg.logstream.LogIngestion.service.Ingest!.responseSerialize(response))
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: 'no valid logs', metadata })
     },
   })
   options.health?.addToServer(server)
@@ -148,6 +153,19 @@ describe('sendLogs', () => {
     expect(summary).toMatchObject({ sent: 2, accepted: 1, rejected: 1, failed: 0 })
     expect(summary.rejections).toEqual([{ source: 'file:2', field: 'level', reason: expect.stringContaining('LOUD') }])
     expect(succeeded(summary)).toBe(false)
+  })
+
+  test('reports each entry of a batch the server refuses as a whole for having no valid entry', async () => {
+    const items: InputItem[] = [
+      { source: 'stdin:1', entry: { service: 'api', level: 'INFO', message: '' } },
+      { source: 'stdin:2', entry: { level: 'INFO', message: 'no service' } },
+    ]
+    const summary = await sendLogs(items, { address: fake.address })
+    expect(summary).toMatchObject({ sent: 2, accepted: 0, rejected: 2, failed: 0 })
+    expect(summary.rejections).toEqual([
+      { source: 'stdin:1', field: 'message', reason: 'is required' },
+      { source: 'stdin:2', field: 'service', reason: 'is required' },
+    ])
   })
 
   test('counts unparsable input as rejected without sending it', async () => {

@@ -1,0 +1,107 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { connect } from '../../src/lib/db.ts'
+import { DatabaseUnavailableError } from '../../src/lib/errors.ts'
+import type { LogRecord } from '../../src/lib/log-entry.ts'
+import { createLogWriter, type PendingRow } from '../../src/lib/log-writer.ts'
+import { freshDatabase } from '../support/infra.ts'
+import { startTcpProxy } from '../support/tcp-proxy.ts'
+
+const db = await freshDatabase()
+const writer = createLogWriter(db.sql)
+let nextOffset = 0n
+
+const record = (overrides: Partial<LogRecord> = {}): LogRecord => ({
+  timestampMicros: Date.now() * 1000 + 123,
+  service: 'checkout',
+  level: 'INFO',
+  message: 'order placed',
+  metadata: '{"user_id":"42"}',
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId: '00f067aa0ba902b7',
+  host: 'node-1',
+  tags: ['env:prod'],
+  ...overrides,
+})
+
+const rows = (...records: LogRecord[]): PendingRow[] => records.map((r) => ({ partition: 1, offset: nextOffset++, record: r }))
+
+const stored = (offsets: bigint[]) =>
+  db.sql`
+    select (extract(epoch from timestamp) * 1000000)::bigint as micros, service, level, message, metadata, trace_id, span_id, host, tags, kafka_partition, kafka_offset
+    from logs where kafka_offset = any(${offsets.map(String)}::bigint[]) order by kafka_offset`
+
+describe('createLogWriter', () => {
+  test('stores every field as given: jsonb metadata, a text[] of tags, the timestamp to the microsecond', async () => {
+    // A second ago with a non-zero microsecond part, so it lands in today's partition and tests precision.
+    const micros = Math.floor(Date.now() / 1000) * 1_000_000 - 1_000_000 + 123_457
+    const input = rows(record({ timestampMicros: micros, tags: ['env:prod', 'team:core'] }), record({ level: 'ERROR', metadata: '{"nested":{"n":1},"list":[1,"two"]}' }))
+    const result = await writer.write(input)
+    expect(result).toEqual({ inserted: 2, rejected: [] })
+    const [first, second] = await stored(input.map((r) => r.offset))
+    expect(first).toEqual({
+      micros: BigInt(micros),
+      service: 'checkout',
+      level: 'INFO',
+      message: 'order placed',
+      metadata: { user_id: '42' },
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      span_id: '00f067aa0ba902b7',
+      host: 'node-1',
+      tags: ['env:prod', 'team:core'],
+      kafka_partition: 1,
+      kafka_offset: input[0]!.offset,
+    })
+    expect(second!.metadata).toEqual({ nested: { n: 1 }, list: [1, 'two'] })
+  })
+
+  test('stores empty trace_id, span_id and host as NULL', async () => {
+    const input = rows(record({ traceId: '', spanId: '', host: '' }))
+    await writer.write(input)
+    const [row] = await stored([input[0]!.offset])
+    expect([row!.trace_id, row!.span_id, row!.host]).toEqual([null, null, null])
+  })
+
+  test('keeps quotes, backslashes, braces, commas, tabs, newlines and non-ASCII text intact', async () => {
+    const awkward = 'a "quoted" \\ back\tslash\r\n{brace},comma NULL é 日本 🎉'
+    const input = rows(record({ message: awkward, service: awkward, host: awkward, tags: [awkward, 'NULL', '{}', ' spaced '], metadata: JSON.stringify({ text: awkward }) }))
+    await writer.write(input)
+    const [row] = await stored([input[0]!.offset])
+    expect({ message: row!.message, service: row!.service, host: row!.host, tags: row!.tags, metadata: row!.metadata }).toEqual({
+      message: awkward, service: awkward, host: awkward, tags: [awkward, 'NULL', '{}', ' spaced '], metadata: { text: awkward },
+    })
+  })
+
+  test('writing the same rows again inserts nothing and keeps one copy', async () => {
+    const input = rows(record(), record(), record())
+    expect((await writer.write(input)).inserted).toBe(3)
+    expect(await writer.write(input)).toEqual({ inserted: 0, rejected: [] })
+    expect(await stored(input.map((r) => r.offset))).toHaveLength(3)
+  })
+
+  test('a row the database refuses is rejected alone and its neighbours are stored', async () => {
+    // A lone UTF-16 surrogate escape is valid JSON for JavaScript but not for jsonb.
+    const bad = record({ metadata: '{"x":"\\ud800"}' })
+    const input = rows(record(), record(), bad, record(), record(), record(), record())
+    const result = await writer.write(input)
+    expect(result.inserted).toBe(6)
+    expect(result.rejected.map((r) => r.row.offset)).toEqual([input[2]!.offset])
+    expect(result.rejected[0]!.error.message).toMatch(/json/i)
+    expect((await stored(input.map((r) => r.offset))).map((r) => r.kafka_offset)).toEqual(input.filter((r) => r.record !== bad).map((r) => r.offset))
+  })
+
+  test('a lost connection surfaces as DatabaseUnavailableError, not as rejected rows', async () => {
+    const url = new URL(db.url)
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) })
+    url.port = String(proxy.port)
+    const sql = connect(url.toString(), { max: 1, connectTimeout: 2 })
+    afterAll(async () => {
+      await sql.end({ timeout: 1 })
+      await proxy.close()
+    })
+    const viaProxy = createLogWriter(sql)
+    await viaProxy.write(rows(record()))
+    proxy.cut()
+    const failure = await viaProxy.write(rows(record())).catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(DatabaseUnavailableError)
+  })
+})

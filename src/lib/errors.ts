@@ -116,3 +116,12 @@ export class RequestInvalidError extends LogStreamError {
     super(ErrorCodes.REQUEST_INVALID, message, { retryable: false, httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT })
   }
 }
+
+/** A query-API parameter is malformed or out of range; `parameter` names it and the message says what is accepted. */
+export class QueryInvalidError extends LogStreamError {
+  readonly parameter: string
+  constructor(parameter: string, message: string) {
+    super(ErrorCodes.QUERY_INVALID, message, { retryable: false, httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT })
+    this.parameter = parameter
+  }
+}

@@ -1,0 +1,207 @@
+import { describe, expect, test } from 'bun:test'
+import { dirname, join, relative, resolve } from 'node:path'
+import { parse } from '@cdktf/hcl2json'
+import { Glob } from 'bun'
+
+/**
+ * terraform/ parsed as HCL (no AWS account or provider download needed): the variables and outputs the
+ * deployment promises, the wiring between modules, and a closed-by-default security group.
+ */
+const repoRoot = resolve(import.meta.dir, '../..')
+const tfRoot = join(repoRoot, 'terraform')
+
+// hcl2json's shape: every block is a list of bodies; expressions come back as "${…}" strings.
+type Body = Record<string, unknown>
+type Blocks = Record<string, Body[]>
+interface Module {
+  dir: string
+  variable: Blocks
+  output: Blocks
+  module: Blocks
+  resource: Record<string, Blocks>
+  text: string
+}
+
+async function loadModule(dir: string): Promise<Module> {
+  const module: Module = { dir, variable: {}, output: {}, module: {}, resource: {}, text: '' }
+  for (const file of [...new Glob('*.tf').scanSync(dir)].sort()) {
+    const text = await Bun.file(join(dir, file)).text()
+    const parsed = (await parse(file, text)) as { variable?: Blocks; output?: Blocks; module?: Blocks; resource?: Record<string, Blocks> }
+    Object.assign(module.variable, parsed.variable)
+    Object.assign(module.output, parsed.output)
+    Object.assign(module.module, parsed.module)
+    for (const [type, resources] of Object.entries(parsed.resource ?? {})) module.resource[type] = { ...module.resource[type], ...resources }
+    module.text += text
+  }
+  return module
+}
+
+const root = await loadModule(tfRoot)
+const moduleDirs = [...new Glob('modules/*/main.tf').scanSync(tfRoot)].map((file) => join(tfRoot, dirname(file)))
+const modules = new Map(await Promise.all(moduleDirs.map(async (dir) => [dir, await loadModule(dir)] as const)))
+
+const body = (blocks: Blocks, name: string): Body => {
+  const found = blocks[name]?.[0]
+  if (!found) throw new Error(`no block named "${name}"`)
+  return found
+}
+const calledModule = (name: string): Module => {
+  const source = body(root.module, name).source as string
+  const found = modules.get(resolve(tfRoot, source))
+  if (!found) throw new Error(`module "${name}" has source ${source}, which is not a module under terraform/modules`)
+  return found
+}
+const network = calledModule('network')
+const host = calledModule('host')
+const resource = (module: Module, type: string, name: string): Body => body(module.resource[type] ?? {}, name)
+
+describe('parsing', () => {
+  test('every .tf file under terraform/ parses as HCL', async () => {
+    const files = [...new Glob('**/*.tf').scanSync(tfRoot)]
+    expect(files.length).toBeGreaterThanOrEqual(7)
+    for (const file of files) expect(await parse(file, await Bun.file(join(tfRoot, file)).text())).toBeObject()
+  })
+
+  test('the parser rejects malformed HCL, so passing files really are well-formed', async () => {
+    await expect(parse('broken.tf', 'variable "region" {\n  default = "us-east-1"\n')).rejects.toThrow(/Unclosed configuration block/)
+  })
+
+  test('terraform.tfvars.example parses and sets only declared variables', async () => {
+    const example = (await parse('terraform.tfvars', await Bun.file(join(tfRoot, 'terraform.tfvars.example')).text())) as Body
+    expect(Object.keys(example).length).toBeGreaterThan(0)
+    for (const name of Object.keys(example)) expect(Object.keys(root.variable)).toContain(name)
+  })
+})
+
+describe('root variables', () => {
+  test('declares region, instance_type, key_name and allowed_cidrs, each described', () => {
+    for (const name of ['region', 'instance_type', 'key_name', 'allowed_cidrs']) {
+      expect(body(root.variable, name).description).toBeString()
+    }
+  })
+
+  test('allowed_cidrs is a list of CIDRs that defaults to empty: closed until someone opens it', () => {
+    const allowed = body(root.variable, 'allowed_cidrs')
+    expect(allowed.type).toBe('${list(string)}')
+    expect(allowed.default).toEqual([])
+    expect(JSON.stringify(allowed.validation)).toContain('cidrhost')
+  })
+
+  test('no variable defaults to a CIDR open to the whole internet', () => {
+    expect(JSON.stringify(root.variable)).not.toContain('0.0.0.0/0')
+    expect(JSON.stringify(root.variable)).not.toContain('::/0')
+  })
+
+  test('key_name is optional', () => {
+    expect(body(root.variable, 'key_name')).toHaveProperty('default', null)
+  })
+})
+
+describe('outputs', () => {
+  test('gives the gRPC and HTTP endpoints on the documented ports', () => {
+    expect(body(root.output, 'grpc_endpoint').value).toMatch(/^\$\{module\.host\.public_ip\}:\$\{local\.ports\.grpc\}$/)
+    expect(body(root.output, 'http_endpoint').value).toMatch(/^http:\/\/\$\{module\.host\.public_ip\}:\$\{local\.ports\.http\}$/)
+    expect(root.text).toMatch(/grpc\s*=\s*50051/)
+    expect(root.text).toMatch(/http\s*=\s*8080/)
+  })
+
+  test('also gives the health URL, SSH command, address and instance', () => {
+    for (const name of ['health_url', 'ssh_command', 'public_ip', 'instance_id', 'security_group_id']) expect(body(root.output, name).value).toBeString()
+  })
+
+  test('every module output the root refers to is declared by that module', () => {
+    const references = [...root.text.matchAll(/module\.([a-z_]+)\.([a-z_]+)/g)]
+    expect(references.length).toBeGreaterThan(0)
+    for (const [, name, output] of references) expect(Object.keys(calledModule(name!).output)).toContain(output!)
+  })
+})
+
+describe('modules', () => {
+  test('the root calls a network module and a compose-host module from terraform/modules', () => {
+    expect(relative(tfRoot, network.dir)).toBe('modules/network')
+    expect(relative(tfRoot, host.dir)).toBe('modules/compose-host')
+  })
+
+  test('each module call passes only variables the module declares, and every one it requires', () => {
+    for (const name of Object.keys(root.module)) {
+      const module = calledModule(name)
+      const passed = Object.keys(body(root.module, name)).filter((key) => key !== 'source')
+      for (const argument of passed) expect(Object.keys(module.variable)).toContain(argument)
+      const required = Object.entries(module.variable).filter(([, [declaration]]) => declaration && !('default' in declaration)).map(([variable]) => variable)
+      for (const variable of required) expect(passed).toContain(variable)
+    }
+  })
+
+  test('every var.* a module uses is declared in that module', () => {
+    for (const module of [root, ...modules.values()]) {
+      for (const [, variable] of module.text.matchAll(/\bvar\.([a-z0-9_]+)/g)) expect(Object.keys(module.variable)).toContain(variable!)
+    }
+  })
+
+  test('every module variable is described', () => {
+    for (const module of [root, ...modules.values()]) {
+      for (const [name, [declaration]] of Object.entries(module.variable)) expect([name, declaration?.description]).toEqual([name, expect.any(String)])
+    }
+  })
+})
+
+describe('security group', () => {
+  test('admits each port only from allowed_cidrs, which the root passes through unchanged', () => {
+    expect(body(root.module, 'network').allowed_cidrs).toBe('${var.allowed_cidrs}')
+    expect(body(root.module, 'network').ports).toBe('${local.ports}')
+    expect(network.text).toMatch(/setproduct\(keys\(var\.ports\), var\.allowed_cidrs\)/)
+    const rule = resource(network, 'aws_vpc_security_group_ingress_rule', 'allowed')
+    expect(rule.for_each).toBe('${local.ingress}')
+    expect(rule.from_port).toBe('${each.value.port}')
+    expect(rule.to_port).toBe('${each.value.port}')
+  })
+
+  test('opens no ingress to the whole internet', () => {
+    const ingress = JSON.stringify(network.resource.aws_vpc_security_group_ingress_rule)
+    expect(ingress).not.toContain('0.0.0.0/0')
+    expect(ingress).not.toContain('::/0')
+    expect(JSON.stringify(network.resource.aws_security_group)).not.toContain('ingress')
+  })
+})
+
+describe('compose host', () => {
+  const instance = resource(host, 'aws_instance', 'host')
+  const template = join(host.dir, 'user-data.sh.tftpl')
+
+  test('runs the repository\'s docker-compose.yml', async () => {
+    expect(body(root.module, 'host').compose_file).toBe('${file("${path.module}/../docker-compose.yml")}')
+    expect(await Bun.file(join(repoRoot, 'docker-compose.yml')).exists()).toBe(true)
+  })
+
+  test('boots with user data that installs Docker with compose and starts the stack', async () => {
+    expect(instance.user_data_base64).toContain('templatefile("${path.module}/user-data.sh.tftpl"')
+    const script = await Bun.file(template).text()
+    expect(script).toStartWith('#!/bin/bash')
+    expect(script).toContain('apt-get install -y docker.io docker-compose-v2')
+    expect(script).toMatch(/docker compose --project-directory "\$app" up -d/)
+  })
+
+  test('generates the database password on the host, never in Terraform', async () => {
+    const script = await Bun.file(template).text()
+    expect(script).toContain('POSTGRES_PASSWORD=$(openssl rand')
+    expect(JSON.stringify([root, ...modules.values()].map((module) => module.resource))).not.toMatch(/password/i)
+  })
+
+  test('passes the template every variable it uses', async () => {
+    const script = await Bun.file(template).text()
+    const used = new Set([...script.matchAll(/\$\{([a-z_0-9]+)\}|%\{ if ([a-z_0-9]+)/g)].map((match) => match[1] ?? match[2]))
+    const given = new Set([...(instance.user_data_base64 as string).matchAll(/([a-z_0-9]+)\s*=/g)].map((match) => match[1]))
+    expect(used.size).toBeGreaterThan(0)
+    for (const name of used) expect(given).toContain(name)
+  })
+
+  test('encrypts the root volume that holds Kafka and PostgreSQL data, and requires IMDSv2', () => {
+    expect(instance.root_block_device).toEqual([expect.objectContaining({ encrypted: true, volume_type: 'gp3' })])
+    expect(instance.metadata_options).toEqual([expect.objectContaining({ http_tokens: 'required' })])
+  })
+
+  test('gets a stable public address', () => {
+    expect(resource(host, 'aws_eip', 'host').instance).toBe('${aws_instance.host.id}')
+    expect(body(host.output, 'public_ip').value).toBe('${aws_eip.host.public_ip}')
+  })
+})

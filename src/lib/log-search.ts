@@ -1,0 +1,276 @@
+import type { Sql } from './db.ts'
+import { QueryInvalidError } from './errors.ts'
+import { Levels, normaliseLevel, type Level } from './levels.ts'
+import { Limits } from './log-entry.ts'
+import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.ts'
+import { parseTime, TIME_FORMAT_HINT } from './time-range.ts'
+import { formatMicros } from './log-entry.ts'
+
+/** Accepted ranges, in one place for validation, the OpenAPI schema and error messages. */
+export const SearchLimits = {
+  limitDefault: 100,
+  limitMax: 1000,
+  /** Page-based pagination reads and discards (page - 1) × limit rows; the cursor has no such cost. */
+  pageMax: 1000,
+  queryChars: 1000,
+  /** A trace look-up returns at most this many logs, oldest first, and says when it stopped short. */
+  traceMax: 1000,
+} as const
+
+export interface SearchInput {
+  service?: string
+  level?: string
+  from?: string
+  to?: string
+  host?: string
+  trace_id?: string
+  tags?: string | string[]
+  q?: string
+  limit?: number | string
+  page?: number | string
+  cursor?: string
+}
+
+export interface Search {
+  service?: string
+  levels?: Level[]
+  fromMicros?: number
+  toMicros?: number
+  host?: string
+  traceId?: string
+  tags: string[]
+  q?: string
+  limit: number
+  page: number
+  cursor?: CursorPosition
+}
+
+/** One log as the API returns it. Absent trace_id, span_id and host are null; metadata is an object. */
+export interface LogView {
+  id: string
+  timestamp: string
+  service: string
+  level: Level
+  message: string
+  metadata: Record<string, unknown>
+  trace_id: string | null
+  span_id: string | null
+  host: string | null
+  tags: string[]
+  ingested_at: string
+}
+
+export interface SearchResult {
+  logs: LogView[]
+  hasMore: boolean
+  nextCursor: string | null
+}
+
+export interface TraceResult {
+  logs: LogView[]
+  truncated: boolean
+}
+
+const HEX_TRACE = /^[0-9a-f]{32}$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const WHOLE_NUMBER = /^\d{1,10}$/
+const SEARCHABLE = /[\p{L}\p{N}]/u
+
+const fail = (parameter: string, message: string): never => {
+  throw new QueryInvalidError(parameter, `${parameter}: ${message}`)
+}
+
+/** Strings reach SQL only as bind parameters, but PostgreSQL text cannot hold NUL: refuse it here, not with a 500. */
+function text(parameter: string, value: string | undefined, maxChars: number): string | undefined {
+  if (value === undefined) return undefined
+  const trimmed = value.trim()
+  if (trimmed === '') return undefined
+  if (trimmed.includes('\u0000')) fail(parameter, 'must not contain the NUL character')
+  if (trimmed.length > maxChars) fail(parameter, `must be at most ${maxChars} characters`)
+  return trimmed
+}
+
+function wholeNumber(parameter: string, value: number | string | undefined, fallback: number, max: number): number {
+  if (value === undefined || value === '') return fallback
+  const parsed = typeof value === 'number' ? value : WHOLE_NUMBER.test(value.trim()) ? Number(value.trim()) : NaN
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > max) fail(parameter, `must be a whole number from 1 to ${max}; got ${JSON.stringify(String(value)).slice(0, 40)}`)
+  return parsed
+}
+
+function time(parameter: string, value: string | undefined, nowMicros: number): number | undefined {
+  const raw = text(parameter, value, 64)
+  if (raw === undefined) return undefined
+  return parseTime(raw, nowMicros) ?? fail(parameter, `${JSON.stringify(raw)} is not a time; use ${TIME_FORMAT_HINT}`)
+}
+
+function levels(value: string | undefined): Level[] | undefined {
+  const raw = text('level', value, 200)
+  if (raw === undefined) return undefined
+  const parsed = new Set<Level>()
+  for (const item of raw.split(',').map((part) => part.trim()).filter(Boolean)) {
+    parsed.add(normaliseLevel(item) ?? fail('level', `${JSON.stringify(item)} is not a level; use one or more (comma-separated) of ${Levels.join(', ')}`))
+  }
+  return parsed.size > 0 ? [...parsed] : undefined
+}
+
+function tags(value: string | string[] | undefined): string[] {
+  const items = (Array.isArray(value) ? value : value === undefined ? [] : [value])
+    .flatMap((item) => item.split(','))
+    .map((item) => item.trim())
+    .filter(Boolean)
+  if (items.length > Limits.tags) fail('tags', `at most ${Limits.tags} tags; got ${items.length}`)
+  for (const tag of items) text('tags', tag, Limits.tagChars)
+  return [...new Set(items)]
+}
+
+/** A W3C trace id (32 hex digits, any case) or a UUID, normalised the way ingest stores it. */
+export function parseTraceId(value: string, parameter = 'trace_id'): string {
+  const lower = value.trim().toLowerCase()
+  const hex = UUID.test(lower) ? lower.replaceAll('-', '') : lower
+  return HEX_TRACE.test(hex) ? hex : fail(parameter, 'must be 32 hex digits (W3C trace-context) or a UUID')
+}
+
+/** Validates every parameter of GET /query; throws QueryInvalidError naming the first bad one. */
+export function parseSearch(input: SearchInput, nowMicros: number = Date.now() * 1000): Search {
+  const limit = wholeNumber('limit', input.limit, SearchLimits.limitDefault, SearchLimits.limitMax)
+  const page = wholeNumber('page', input.page, 1, SearchLimits.pageMax)
+  const rawCursor = text('cursor', input.cursor, 200)
+  const cursor = rawCursor === undefined ? undefined : decodeCursor(rawCursor) ?? fail('cursor', 'is not a cursor this API issued; pass next_cursor from a previous response unchanged')
+  if (cursor && page !== 1) fail('page', 'cannot be combined with cursor; a cursor already says where the next page starts')
+
+  const fromMicros = time('from', input.from, nowMicros)
+  const toMicros = time('to', input.to, nowMicros)
+  if (fromMicros !== undefined && toMicros !== undefined && fromMicros > toMicros) fail('from', 'must not be later than to')
+
+  const traceRaw = text('trace_id', input.trace_id, 64)
+  const q = text('q', input.q, SearchLimits.queryChars)
+  if (q !== undefined && !SEARCHABLE.test(q)) fail('q', 'must contain at least one letter or digit to search for')
+
+  return {
+    service: text('service', input.service, Limits.serviceChars),
+    levels: levels(input.level),
+    fromMicros,
+    toMicros,
+    host: text('host', input.host, Limits.hostChars),
+    traceId: traceRaw === undefined ? undefined : parseTraceId(traceRaw),
+    tags: tags(input.tags),
+    q,
+    limit,
+    page,
+    cursor,
+  }
+}
+
+interface LogRow {
+  timestamp: string
+  service: string
+  level: Level
+  message: string
+  metadata: Record<string, unknown>
+  trace_id: string | null
+  span_id: string | null
+  host: string | null
+  tags: string[]
+  ingested_at: string
+  kafka_partition: number
+  kafka_offset: bigint
+}
+
+/**
+ * Timestamps are formatted by PostgreSQL so their microseconds survive (a JS Date keeps milliseconds).
+ * Empty strings from any other writer read as null, the same as absent values.
+ */
+const columns = (sql: Sql) => sql`
+  to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as timestamp,
+  service, level, message, metadata,
+  nullif(trace_id, '') as trace_id, nullif(span_id, '') as span_id, nullif(host, '') as host, tags,
+  to_char(ingested_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as ingested_at,
+  kafka_partition, kafka_offset`
+
+function view(row: LogRow): LogView {
+  return {
+    id: `${row.kafka_partition}-${row.kafka_offset}`,
+    timestamp: row.timestamp,
+    service: row.service,
+    level: row.level,
+    message: row.message,
+    metadata: row.metadata,
+    trace_id: row.trace_id,
+    span_id: row.span_id,
+    host: row.host,
+    tags: row.tags,
+    ingested_at: row.ingested_at,
+  }
+}
+
+/**
+ * Each filter is written so that an index can answer it (see the index notes in schema.sql), and every
+ * value is a bind parameter. Timestamps are passed as RFC 3339 text so no microsecond is lost.
+ */
+function conditions(sql: Sql, search: Search) {
+  const where = [sql`true`]
+  if (search.service !== undefined) where.push(sql`service = ${search.service}`)
+  if (search.levels) where.push(search.levels.length === 1 ? sql`level = ${search.levels[0]!}` : sql`level = any(${sql.array(search.levels)}::text[])`)
+  if (search.fromMicros !== undefined) where.push(sql`timestamp >= ${formatMicros(search.fromMicros)}::timestamptz`)
+  if (search.toMicros !== undefined) where.push(sql`timestamp <= ${formatMicros(search.toMicros)}::timestamptz`)
+  if (search.host !== undefined) where.push(sql`host = ${search.host}`)
+  if (search.traceId !== undefined) where.push(sql`trace_id = ${search.traceId}`)
+  if (search.tags.length > 0) where.push(sql`tags @> ${sql.array(search.tags)}::text[]`)
+  // Must match the index expression in schema.sql exactly, configuration included, or the index is not used.
+  if (search.q !== undefined) where.push(sql`to_tsvector('simple', message) @@ websearch_to_tsquery('simple', ${search.q})`)
+  if (search.cursor) {
+    const { timestamp, partition, offset } = search.cursor
+    // The row comparison is the exact "after this row" test; the plain timestamp bound lets partition
+    // pruning and the (x, timestamp) indexes see it too.
+    where.push(sql`timestamp <= ${timestamp}::timestamptz`)
+    where.push(sql`(timestamp, kafka_partition, kafka_offset) < (${timestamp}::timestamptz, ${partition}::integer, ${offset}::bigint)`)
+  }
+  return where.reduce((all, condition) => sql`${all} and ${condition}`)
+}
+
+/** The SQL for one page of a search (limit + 1 rows, to know whether more follow); exported for EXPLAIN in tests. */
+export function searchQuery(sql: Sql, search: Search) {
+  const offset = (search.page - 1) * search.limit
+  return sql<LogRow[]>`
+    select ${columns(sql)} from logs
+    where ${conditions(sql, search)}
+    order by timestamp desc, kafka_partition desc, kafka_offset desc
+    limit ${search.limit + 1} offset ${offset}`
+}
+
+export async function searchLogs(sql: Sql, search: Search): Promise<SearchResult> {
+  const rows = await searchQuery(sql, search)
+  const hasMore = rows.length > search.limit
+  const page = hasMore ? rows.slice(0, search.limit) : rows
+  const last = page.at(-1)
+  const nextCursor = hasMore && last
+    ? encodeCursor({ timestamp: last.timestamp, partition: last.kafka_partition, offset: last.kafka_offset.toString() })
+    : null
+  return { logs: page.map(view), hasMore, nextCursor }
+}
+
+export function traceQuery(sql: Sql, traceId: string) {
+  return sql<LogRow[]>`
+    select ${columns(sql)} from logs
+    where trace_id = ${traceId}
+    order by timestamp, kafka_partition, kafka_offset
+    limit ${SearchLimits.traceMax + 1}`
+}
+
+/** Every log of a trace, oldest first, at most SearchLimits.traceMax of them. */
+export async function traceLogs(sql: Sql, traceId: string): Promise<TraceResult> {
+  const rows = await traceQuery(sql, traceId)
+  const truncated = rows.length > SearchLimits.traceMax
+  return { logs: (truncated ? rows.slice(0, SearchLimits.traceMax) : rows).map(view), truncated }
+}
+
+/**
+ * Plans are chosen per request with the actual values (plan_cache_mode=force_custom_plan): a cached
+ * generic plan cannot know that `level = 'FATAL'` is rare or that a `q` word is common, and would pick one
+ * index for all of them. Passed as a connection parameter in the URL, which postgres.js forwards.
+ */
+export function queryDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl)
+  url.searchParams.set('plan_cache_mode', 'force_custom_plan')
+  return url.toString()
+}

@@ -1,0 +1,204 @@
+import { Elysia, t } from 'elysia'
+import { openapi } from '@elysiajs/openapi'
+import type { Sql } from './db.ts'
+import { isDatabaseUnavailable } from './db.ts'
+import { ErrorCodes, QueryInvalidError, type LogStreamError } from './errors.ts'
+import { Levels } from './levels.ts'
+import type { Logger } from './log.ts'
+import { parseSearch, parseTraceId, searchLogs, SearchLimits, traceLogs } from './log-search.ts'
+import { TIME_FORMAT_HINT } from './time-range.ts'
+
+export interface QueryAppOptions {
+  sql: Sql
+  log?: Logger
+  /** How long /health waits for PostgreSQL before calling it down. */
+  healthTimeoutMs?: number
+}
+
+/** What each parameter accepts, used both in the OpenAPI description and in 400 bodies. */
+const accepted = {
+  service: 'exact service name',
+  level: `one or more (comma-separated) of ${Levels.join(', ')}; lower case and aliases (warning, err, critical…) are accepted`,
+  from: `inclusive lower bound: ${TIME_FORMAT_HINT}`,
+  to: `inclusive upper bound: ${TIME_FORMAT_HINT}`,
+  host: 'exact host name',
+  trace_id: '32 hex digits (W3C trace-context) or a UUID',
+  tags: 'logs carrying all of these tags; repeat the parameter or separate with commas',
+  q: 'full-text search in message: whole words, "quoted phrases", OR, -excluded (websearch syntax)',
+  limit: `a whole number from 1 to ${SearchLimits.limitMax} (default ${SearchLimits.limitDefault})`,
+  page: `a whole number from 1 to ${SearchLimits.pageMax} (default 1); prefer cursor for deep pagination`,
+  cursor: 'next_cursor from a previous response, unchanged; stable while new logs arrive',
+} as const
+type Parameter = keyof typeof accepted
+
+const SearchQuery = t.Object({
+  service: t.Optional(t.String({ description: accepted.service })),
+  level: t.Optional(t.String({ description: accepted.level })),
+  from: t.Optional(t.String({ description: accepted.from })),
+  to: t.Optional(t.String({ description: accepted.to })),
+  host: t.Optional(t.String({ description: accepted.host })),
+  trace_id: t.Optional(t.String({ description: accepted.trace_id })),
+  tags: t.Optional(t.Array(t.String(), { description: accepted.tags })),
+  q: t.Optional(t.String({ description: accepted.q })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: SearchLimits.limitMax, description: accepted.limit })),
+  page: t.Optional(t.Integer({ minimum: 1, maximum: SearchLimits.pageMax, description: accepted.page })),
+  cursor: t.Optional(t.String({ description: accepted.cursor })),
+})
+
+const LogSchema = t.Object({
+  id: t.String({ description: 'kafka partition-offset: unique per log' }),
+  timestamp: t.String({ description: 'RFC 3339, UTC, microseconds' }),
+  service: t.String(),
+  level: t.String({ enum: [...Levels] }),
+  message: t.String(),
+  metadata: t.Record(t.String(), t.Unknown()),
+  trace_id: t.Nullable(t.String()),
+  span_id: t.Nullable(t.String()),
+  host: t.Nullable(t.String()),
+  tags: t.Array(t.String()),
+  ingested_at: t.String(),
+})
+
+const ErrorSchema = t.Object({
+  error: t.String({ description: 'stable error code, e.g. QUERY_INVALID, DATABASE_UNAVAILABLE' }),
+  message: t.String(),
+  parameter: t.Optional(t.String({ description: 'the offending query parameter, for QUERY_INVALID' })),
+})
+
+const SearchResponse = t.Object({
+  logs: t.Array(LogSchema),
+  pagination: t.Object({
+    limit: t.Integer(),
+    page: t.Nullable(t.Integer({ description: 'null when paginating by cursor' })),
+    has_more: t.Boolean(),
+    next_page: t.Nullable(t.Integer()),
+    next_cursor: t.Nullable(t.String()),
+  }),
+  took_ms: t.Number(),
+})
+
+const TraceResponse = t.Object({
+  trace_id: t.String(),
+  logs: t.Array(LogSchema),
+  pagination: t.Object({ limit: t.Integer(), truncated: t.Boolean({ description: `true when the trace has more than ${SearchLimits.traceMax} logs` }) }),
+  took_ms: t.Number(),
+})
+
+const elapsed = (began: number) => Math.round((performance.now() - began) * 100) / 100
+
+/**
+ * Elysia's validation errors lose the parameter name once a query string has been coerced to a number
+ * (limit=5000 reports path ""), so the raw query is re-read with parseSearch, which names the parameter
+ * and its accepted range itself.
+ */
+function validationFailure(request: Request, error: { all?: { path?: string }[] }): QueryInvalidError {
+  const params = new URL(request.url).searchParams
+  const raw: Record<string, string | string[]> = {}
+  for (const key of new Set(params.keys())) raw[key] = key === 'tags' ? params.getAll(key) : params.get(key)!
+  try {
+    parseSearch(raw)
+  } catch (parsed) {
+    if (parsed instanceof QueryInvalidError) return parsed
+  }
+  const name = (error.all?.[0]?.path ?? '').split('/').filter(Boolean)[0] ?? 'query'
+  const hint = name in accepted ? `must be ${accepted[name as Parameter]}` : 'is invalid; see /openapi'
+  return new QueryInvalidError(name, `${name}: ${hint}`)
+}
+
+function errorBody(error: LogStreamError & { parameter?: string }) {
+  return { error: error.code, message: error.message, ...(error.parameter ? { parameter: error.parameter } : {}) }
+}
+
+/**
+ * The HTTP query API. Bad input is a 400 naming the parameter; a database that cannot be reached is a
+ * 503; nothing a client sends can produce a 500.
+ */
+export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOptions) {
+  return new Elysia()
+    .use(openapi({
+      path: '/openapi',
+      documentation: {
+        info: { title: 'LogStream query API', version: '1.0.0', description: 'Filtered, paginated search over stored logs, and trace look-ups.' },
+      },
+    }))
+    .onError(({ code, error, set, request }) => {
+      if (code === 'VALIDATION') {
+        set.status = 400
+        return errorBody(validationFailure(request, error))
+      }
+      if (error instanceof QueryInvalidError) {
+        set.status = 400
+        return errorBody(error)
+      }
+      if (code === 'NOT_FOUND') {
+        set.status = 404
+        return { error: 'NOT_FOUND', message: 'no such route; see /openapi' }
+      }
+      if (code === 'PARSE') {
+        set.status = 400
+        return { error: ErrorCodes.QUERY_INVALID, message: 'the request could not be parsed' }
+      }
+      if (isDatabaseUnavailable(error) || (error as { code?: unknown }).code === ErrorCodes.DATABASE_UNAVAILABLE) {
+        log?.warn('query.database_unavailable', { error })
+        set.status = 503
+        return { error: ErrorCodes.DATABASE_UNAVAILABLE, message: 'the database is unavailable; retry later' }
+      }
+      log?.error('query.failed', { error })
+      set.status = 500
+      return { error: 'INTERNAL', message: 'internal error' }
+    })
+    .get('/health', async ({ set }) => {
+      const began = performance.now()
+      try {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${healthTimeoutMs} ms`)), healthTimeoutMs)
+        })
+        await Promise.race([sql`select 1`, timeout]).finally(() => clearTimeout(timer))
+        return { status: 'ok', checks: { database: { status: 'up', took_ms: elapsed(began) } } }
+      } catch (error) {
+        set.status = 503
+        return { status: 'unavailable', checks: { database: { status: 'down', error: (error as Error).message } } }
+      }
+    }, {
+      detail: { summary: 'Liveness and database reachability', description: '200 when PostgreSQL answers, 503 with the failing check otherwise.' },
+    })
+    .get('/query', async ({ query }) => {
+      const began = performance.now()
+      const search = parseSearch(query)
+      const result = await searchLogs(sql, search)
+      const byPage = !search.cursor
+      return {
+        logs: result.logs,
+        pagination: {
+          limit: search.limit,
+          page: byPage ? search.page : null,
+          has_more: result.hasMore,
+          next_page: byPage && result.hasMore && search.page < SearchLimits.pageMax ? search.page + 1 : null,
+          next_cursor: result.nextCursor,
+        },
+        took_ms: elapsed(began),
+      }
+    }, {
+      query: SearchQuery,
+      response: { 200: SearchResponse, 400: ErrorSchema, 503: ErrorSchema },
+      detail: { summary: 'Search logs, newest first', description: 'All given filters must match. Paginate with page (seed-compatible) or cursor/next_cursor.' },
+    })
+    .get('/query/:trace_id', async ({ params }) => {
+      const began = performance.now()
+      const traceId = parseTraceId(params.trace_id)
+      const result = await traceLogs(sql, traceId)
+      return {
+        trace_id: traceId,
+        logs: result.logs,
+        pagination: { limit: SearchLimits.traceMax, truncated: result.truncated },
+        took_ms: elapsed(began),
+      }
+    }, {
+      params: t.Object({ trace_id: t.String({ description: accepted.trace_id }) }),
+      response: { 200: TraceResponse, 400: ErrorSchema, 503: ErrorSchema },
+      detail: { summary: 'Every log of a trace, oldest first', description: `At most ${SearchLimits.traceMax} logs; pagination.truncated says when there were more. An unknown trace id gives an empty list.` },
+    })
+}
+
+export type QueryApp = ReturnType<typeof createQueryApp>

@@ -1,0 +1,188 @@
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { ReflectionService } from '@grpc/reflection'
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check'
+import { Batcher } from './batcher.ts'
+import { encodeLogRecord } from './codec.ts'
+import type { Config } from './config.ts'
+import { IngestShuttingDownError, LogStreamError, RequestInvalidError } from './errors.ts'
+import { validateEntry, type LogEntryInput } from './log-entry.ts'
+import type { Logger } from './log.ts'
+import { createLogProducer, type LogProducer, type OutgoingMessage } from './producer.ts'
+
+export const protoPath = new URL('../../proto/logs.proto', import.meta.url).pathname
+const SERVICE_NAME = 'logstream.LogIngestion'
+
+/** keepCase: the wire names (trace_id…); longs as strings; defaults: false so a missing timestamp stays missing. */
+export const packageDefinition = protoLoader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true })
+export const ingestDefinition = packageDefinition[SERVICE_NAME] as grpc.ServiceDefinition
+
+export interface Rejection {
+  index: number
+  field: string
+  reason: string
+}
+
+export interface IngestResponse {
+  accepted: number
+  rejected: number
+  error: string
+  rejections: Rejection[]
+}
+
+interface IngestRequest {
+  logs?: LogEntryInput[] | null
+}
+
+export interface IngestService {
+  /** The port actually bound (useful with port 0). */
+  port: number
+  /** Stops taking calls, flushes and awaits every in-flight batch, answers their callers, closes the producer. */
+  close(): Promise<void>
+}
+
+export interface IngestServiceOptions {
+  log: Logger
+  /** Defaults to a producer for `config.kafka`. */
+  producer?: LogProducer
+}
+
+/** Rejections named in an error message; the full list is in the response (or its trailer). */
+const SUMMARY_ITEMS = 3
+/** Time kept back from the client's deadline so our UNAVAILABLE reaches it before it gives up. */
+const DEADLINE_MARGIN_MS = 50
+
+function summarise(rejections: Rejection[], total: number): string {
+  if (rejections.length === 0) return ''
+  const shown = rejections.slice(0, SUMMARY_ITEMS).map((item) => `logs[${item.index}].${item.field} ${item.reason}`)
+  const more = rejections.length > SUMMARY_ITEMS ? `; and ${rejections.length - SUMMARY_ITEMS} more` : ''
+  return `${rejections.length} of ${total} logs rejected: ${shown.join('; ')}${more}`
+}
+
+function toServiceError(error: unknown, extra?: grpc.Metadata): Partial<grpc.ServiceError> {
+  const metadata = extra ?? new grpc.Metadata()
+  if (error instanceof LogStreamError) {
+    metadata.set('logstream-error-code', error.code)
+    return { code: error.grpcStatus as number as grpc.status, details: error.message, metadata }
+  }
+  metadata.set('logstream-error-code', 'INTERNAL')
+  return { code: grpc.status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? String(error)}`, metadata }
+}
+
+function waitLimitMs(call: grpc.ServerUnaryCall<unknown, unknown>, sendTimeoutMs: number): number {
+  const deadline = call.getDeadline()
+  const at = deadline instanceof Date ? deadline.getTime() : deadline
+  if (!Number.isFinite(at)) return sendTimeoutMs
+  return Math.max(1, Math.min(sendTimeoutMs, at - Date.now() - DEADLINE_MARGIN_MS))
+}
+
+/**
+ * The gRPC intake: validates each entry, hands the valid ones to the batcher, and answers OK only once
+ * Kafka has acknowledged all of them. Also serves gRPC reflection and the standard health service.
+ */
+export async function startIngestService(config: Config, options: IngestServiceOptions): Promise<IngestService> {
+  const { log } = options
+  const producer = options.producer ?? createLogProducer({ kafka: config.kafka, sendTimeoutMs: config.ingest.sendTimeoutMs })
+  const ingest = config.ingest
+  const batcher = new Batcher<OutgoingMessage>(
+    {
+      maxCount: ingest.batchMaxCount,
+      maxBytes: ingest.batchMaxBytes,
+      lingerMs: ingest.lingerMs,
+      maxPendingBytes: ingest.maxPendingBytes,
+      maxInFlight: ingest.maxInFlightBatches,
+    },
+    async (messages) => {
+      const began = performance.now()
+      try {
+        await producer.send(messages, ingest.sendTimeoutMs)
+        log.debug('ingest.batch.acked', { count: messages.length, ms: Math.round(performance.now() - began) })
+      } catch (error) {
+        log.warn('ingest.batch.failed', { count: messages.length, ms: Math.round(performance.now() - began), error, detail: (error as Error).message })
+        throw error
+      }
+    },
+  )
+  let closing = false
+
+  const handle = async (call: grpc.ServerUnaryCall<IngestRequest, IngestResponse>): Promise<IngestResponse> => {
+    if (closing) throw new IngestShuttingDownError()
+    const logs = call.request.logs ?? []
+    if (logs.length === 0) throw new RequestInvalidError('the request has no logs')
+
+    const rejections: Rejection[] = []
+    const items: { value: OutgoingMessage; bytes: number }[] = []
+    for (const [index, entry] of logs.entries()) {
+      const result = validateEntry(entry)
+      if (!result.ok) {
+        rejections.push({ index, field: result.violation.field, reason: result.violation.reason })
+        continue
+      }
+      const encoded = encodeLogRecord(result.record)
+      const value = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+      const key = Buffer.from(result.record.service)
+      items.push({ value: { key, value }, bytes: value.length + key.length })
+    }
+    const response: IngestResponse = { accepted: items.length, rejected: rejections.length, error: summarise(rejections, logs.length), rejections }
+    if (items.length === 0) throw Object.assign(new RequestInvalidError(`no valid logs: ${response.error}`), { response })
+
+    const controller = new AbortController()
+    const onCancel = () => controller.abort(new Error('the client cancelled the call'))
+    call.once('cancelled', onCancel)
+    try {
+      await batcher.submit(items, { timeoutMs: waitLimitMs(call, ingest.sendTimeoutMs), signal: controller.signal })
+    } finally {
+      call.removeListener('cancelled', onCancel)
+    }
+    return response
+  }
+
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': config.grpc.maxRequestBytes })
+  server.addService(ingestDefinition, {
+    Ingest: (call: grpc.ServerUnaryCall<IngestRequest, IngestResponse>, callback: grpc.sendUnaryData<IngestResponse>) => {
+      handle(call).then(
+        (response) => callback(null, response),
+        (error: unknown) => {
+          if (call.cancelled) return
+          const metadata = new grpc.Metadata()
+          const invalid = (error as { response?: IngestResponse }).response
+          // Even a refused request describes every rejected entry, in a binary trailer holding an IngestResponse.
+          if (invalid) metadata.set('logstream-ingest-response-bin', ingestDefinition.Ingest!.responseSerialize(invalid))
+          const serviceError = toServiceError(error, metadata)
+          if (serviceError.code === grpc.status.INTERNAL) log.error('ingest.failed', { error })
+          else if (serviceError.code !== grpc.status.INVALID_ARGUMENT) log.warn('ingest.refused', { code: (error as LogStreamError).code, detail: serviceError.details })
+          callback(serviceError)
+        },
+      )
+    },
+  })
+  // Reflection describes the health service too, so `grpcurl … grpc.health.v1.Health/Check` needs no proto file.
+  new ReflectionService({ ...packageDefinition, ...protoLoader.loadSync(healthProtoPath, { keepCase: true }) }).addToServer(server)
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' })
+  health.addToServer(server)
+
+  const address = `${config.grpc.host}:${config.grpc.port}`
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)))
+  })
+  log.info('ingest.listening', { address: `${config.grpc.host}:${port}`, topic: config.kafka.topic, ...ingest })
+
+  return {
+    port,
+    async close() {
+      if (closing) return
+      closing = true
+      health.setStatus('', 'NOT_SERVING')
+      health.setStatus(SERVICE_NAME, 'NOT_SERVING')
+      // tryShutdown refuses new calls at once and resolves when every started call has been answered.
+      const drained = new Promise<void>((resolve) => server.tryShutdown(() => resolve()))
+      const stats = batcher.stats
+      log.info('ingest.draining', { queuedItems: stats.queuedItems, inFlight: stats.inFlight })
+      await batcher.close()
+      const forced = setTimeout(() => server.forceShutdown(), ingest.sendTimeoutMs)
+      await drained
+      clearTimeout(forced)
+      await producer.close()
+    },
+  }
+}

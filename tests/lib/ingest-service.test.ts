@@ -1,0 +1,250 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { service as healthService } from 'grpc-health-check'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import type { Config } from '../../src/lib/config.ts'
+import { startIngestService, type IngestService } from '../../src/lib/ingest-service.ts'
+import { createAdmin, ensureTopics } from '../../src/lib/kafka.ts'
+import { createLogger } from '../../src/lib/log.ts'
+import { startKafka, stopKafka, type BrokerOptions } from '../../scripts/infra/kafka-broker.ts'
+import { baseConfig, eventually, freshTopics } from '../support/infra.ts'
+import { ingest, ingestClient, readTopic, type IngestClient } from '../support/ingest-client.ts'
+
+const log = createLogger({ service: 'ingest-test' }, { level: 'error' })
+
+function withSettings(config: Config, ingestSettings: Partial<Config['ingest']> = {}, grpcSettings: Partial<Config['grpc']> = {}): Config {
+  return {
+    ...config,
+    grpc: { ...config.grpc, host: '127.0.0.1', port: 0, ...grpcSettings },
+    ingest: { ...config.ingest, ...ingestSettings },
+  }
+}
+
+setDefaultTimeout(40_000)
+const readmeExample = {
+  timestamp: { seconds: 1730894400, nanos: 0 },
+  service: 'api-gateway',
+  level: 'INFO',
+  message: 'Request processed successfully',
+  host: 'api-01',
+  tags: ['http', 'success'],
+}
+
+const sharedTopics = await freshTopics()
+
+describe('ingest service', () => {
+  let config: Config
+  let service: IngestService
+  let client: IngestClient
+
+  beforeAll(async () => {
+    // freshTopics runs at the top level: an afterAll it registers inside a beforeAll fires when that hook ends.
+    config = withSettings(sharedTopics)
+    service = await startIngestService(config, { log })
+    client = ingestClient(service.port)
+  })
+
+  afterAll(async () => {
+    client?.close()
+    await service?.close()
+  })
+
+  test("the README example is acknowledged and lands on the topic, normalised, keyed by service", async () => {
+    const { response, error } = await ingest(client, [readmeExample])
+    expect(error).toBeUndefined()
+    expect(response).toMatchObject({ accepted: 1, rejected: 0 })
+    const [stored] = await readTopic(config, 1)
+    expect(stored!.key).toBe('api-gateway')
+    expect(stored!.record).toEqual({
+      timestampMicros: 1730894400 * 1_000_000,
+      service: 'api-gateway',
+      level: 'INFO',
+      message: 'Request processed successfully',
+      metadata: '{}',
+      traceId: '',
+      spanId: '',
+      host: 'api-01',
+      tags: ['http', 'success'],
+    })
+  })
+
+  test('a mixed batch accepts the valid entries and reports each rejected one by index and field', async () => {
+    const logs = [
+      { ...readmeExample, message: 'ok 0' },
+      { ...readmeExample, level: 'LOUD' },
+      { ...readmeExample, message: 'ok 2', level: 'warning' },
+      { ...readmeExample, service: '' },
+    ]
+    const { response, error } = await ingest(client, logs)
+    expect(error).toBeUndefined()
+    expect(response!.accepted).toBe(2)
+    expect(response!.rejected).toBe(2)
+    expect(response!.rejections!.map(({ index, field }) => ({ index, field }))).toEqual([
+      { index: 1, field: 'level' },
+      { index: 3, field: 'service' },
+    ])
+    expect(response!.rejections![0]!.reason).toContain('TRACE, DEBUG, INFO, WARN, ERROR, FATAL')
+    expect(response!.error).toContain('logs[1].level')
+  })
+
+  test('a request with no logs fails with INVALID_ARGUMENT', async () => {
+    const { error } = await ingest(client, [])
+    expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT)
+    expect(error?.details).toContain('no logs')
+  })
+
+  test('a request with no valid entry fails with INVALID_ARGUMENT naming the first problems and describing all', async () => {
+    const logs = [{ ...readmeExample, service: '' }, { ...readmeExample, metadata: '[1]' }, { ...readmeExample, trace_id: 'xyz' }, { ...readmeExample, message: '' }]
+    const { error, described } = await ingest(client, logs)
+    expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT)
+    expect(error?.details).toContain('logs[0].service is required')
+    expect(error?.details).toContain('logs[1].metadata')
+    expect(error?.details).toContain('and 1 more')
+    expect(error?.metadata.get('logstream-error-code')).toEqual(['REQUEST_INVALID'])
+    expect(described).toMatchObject({ accepted: 0, rejected: 4 })
+    expect(described!.rejections!.map((item) => item.field)).toEqual(['service', 'metadata', 'trace_id', 'message'])
+  })
+
+  test('an entry without a timestamp is stamped with the time it was received', async () => {
+    const before = Date.now() * 1000
+    const { timestamp: _, ...untimed } = readmeExample
+    const { response } = await ingest(client, [{ ...untimed, service: 'no-timestamp' }])
+    expect(response?.accepted).toBe(1)
+    const stored = await readTopic(config, 3)
+    const record = stored.find((item) => item.key === 'no-timestamp')!.record
+    expect(record.timestampMicros).toBeGreaterThanOrEqual(before)
+    expect(record.timestampMicros).toBeLessThanOrEqual(Date.now() * 1000)
+  })
+
+  test('serves the standard health service', async () => {
+    const Health = grpc.makeGenericClientConstructor(healthService, 'Health')
+    const health = new Health(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure()) as grpc.Client & {
+      Check(request: { service: string }, callback: (error: grpc.ServiceError | null, response?: { status: string }) => void): void
+    }
+    const status = await new Promise((resolve, reject) => health.Check({ service: 'logstream.LogIngestion' }, (error, response) => (error ? reject(error) : resolve(response?.status))))
+    health.close()
+    expect(status).toBe('SERVING')
+  })
+
+  test('serves gRPC reflection, so grpcurl works without the proto file', async () => {
+    const reflectionProto = require.resolve('@grpc/reflection').replace(/build\/src\/index\.js$/, 'build/proto/grpc/reflection/v1/reflection.proto')
+    const definition = protoLoader.loadSync(reflectionProto, { keepCase: true })
+    const { grpc: { reflection: { v1: { ServerReflection } } } } = grpc.loadPackageDefinition(definition) as unknown as {
+      grpc: { reflection: { v1: { ServerReflection: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }> } } } }
+    }
+    const reflection = new ServerReflection(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure())
+    const call = reflection.ServerReflectionInfo()
+    const names = await new Promise<string[]>((resolve, reject) => {
+      call.on('data', (reply) => resolve(reply.list_services_response?.service.map((item) => item.name) ?? []))
+      call.on('error', reject)
+      call.write({ list_services: '' })
+    })
+    call.end()
+    reflection.close()
+    expect(names).toContain('logstream.LogIngestion')
+    expect(names).toContain('grpc.health.v1.Health')
+  })
+})
+
+describe('ingest service limits', () => {
+  test('a request larger than GRPC_MAX_REQUEST_BYTES gets RESOURCE_EXHAUSTED with the sizes in the message', async () => {
+    const config = withSettings(await freshTopics(), {}, { maxRequestBytes: 4096 })
+    const service = await startIngestService(config, { log })
+    const client = ingestClient(service.port)
+    try {
+      const { error } = await ingest(client, [{ ...readmeExample, message: 'x'.repeat(8000) }])
+      expect(error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
+      expect(error?.details).toMatch(/larger than max \(\d+ vs\.? 4096\)/)
+    } finally {
+      client.close()
+      await service.close()
+    }
+  })
+
+  test('past INGEST_MAX_PENDING_BYTES of unacknowledged logs a call gets RESOURCE_EXHAUSTED at once', async () => {
+    const config = withSettings(await freshTopics(), { maxPendingBytes: 2048 })
+    const service = await startIngestService(config, { log })
+    const client = ingestClient(service.port)
+    try {
+      const { error } = await ingest(client, [{ ...readmeExample, message: 'x'.repeat(3000) }])
+      expect(error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
+      expect(error?.metadata.get('logstream-error-code')).toEqual(['INGEST_OVERLOADED'])
+      const small = await ingest(client, [readmeExample])
+      expect(small.response?.accepted).toBe(1)
+    } finally {
+      client.close()
+      await service.close()
+    }
+  })
+})
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+describe('ingest service with Kafka down', () => {
+  let broker: BrokerOptions
+  let config: Config
+
+  beforeAll(async () => {
+    broker = { dir: mkdtempSync(`${tmpdir()}/logstream-ingest-broker-`), port: await freePort(), controllerPort: await freePort(), heapMb: 256 }
+    await startKafka(broker)
+    const brokers = [`127.0.0.1:${broker.port}`]
+    config = withSettings(await topicOn(brokers), { sendTimeoutMs: 2000, lingerMs: 1 })
+  }, 120_000)
+
+  afterAll(async () => {
+    await stopKafka(broker)
+    rmSync(broker.dir, { recursive: true, force: true })
+  }, 60_000)
+
+  test('answers UNAVAILABLE within the deadline while Kafka is down, and ingests again once it is back, without a restart', async () => {
+    const service = await startIngestService(config, { log })
+    const client = ingestClient(service.port)
+    try {
+      expect((await ingest(client, [{ ...readmeExample, message: 'before' }])).response?.accepted).toBe(1)
+
+      await stopKafka(broker)
+      const down = await ingest(client, [{ ...readmeExample, message: 'during' }], 5000)
+      expect(down.error?.code).toBe(grpc.status.UNAVAILABLE)
+      expect(down.error?.metadata.get('logstream-error-code')).toEqual(['KAFKA_UNAVAILABLE'])
+
+      await startKafka(broker)
+      const after = await eventually(async () => {
+        const outcome = await ingest(client, [{ ...readmeExample, message: 'after' }], 5000)
+        return outcome.response?.accepted === 1 ? outcome.response : undefined
+      }, 60_000, 'ingestion to resume')
+      expect(after.accepted).toBe(1)
+
+      const stored = await readTopic(config, 2)
+      const messages = stored.map((item) => item.record.message)
+      expect(messages).toContain('before')
+      expect(messages).toContain('after')
+    } finally {
+      client.close()
+      await service.close()
+    }
+  }, 180_000)
+})
+
+/** The outage test's topic lives on its private broker, which only this file uses. */
+async function topicOn(brokers: string[]): Promise<Config> {
+  const config: Config = { ...baseConfig, kafka: { ...baseConfig.kafka, brokers, topic: 'outage.raw', consumerGroup: 'outage-test' } }
+  const admin = createAdmin(config.kafka)
+  try {
+    await ensureTopics(admin, [{ topic: config.kafka.topic, partitions: 3, retentionMs: 3_600_000 }])
+  } finally {
+    await admin.close()
+  }
+  return config
+}

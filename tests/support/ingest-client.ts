@@ -1,0 +1,62 @@
+import * as grpc from '@grpc/grpc-js'
+import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message } from '@platformatic/kafka'
+import { decodeLogRecord } from '../../src/lib/codec.ts'
+import type { Config } from '../../src/lib/config.ts'
+import { ingestDefinition, packageDefinition, type IngestResponse } from '../../src/lib/ingest-service.ts'
+import type { LogEntryInput, LogRecord } from '../../src/lib/log-entry.ts'
+import { eventually } from './infra.ts'
+
+/** A plain grpc-js client of logstream.LogIngestion, as any service sending logs would use it. */
+export type IngestClient = grpc.Client & {
+  Ingest(request: { logs: LogEntryInput[] }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: IngestResponse) => void): grpc.ClientUnaryCall
+}
+
+const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as { logstream: { LogIngestion: new (address: string, credentials: grpc.ChannelCredentials, options?: object) => IngestClient } }
+
+export function ingestClient(port: number, options: object = {}): IngestClient {
+  return new loaded.logstream.LogIngestion(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options)
+}
+
+export interface IngestOutcome {
+  response?: IngestResponse
+  error?: grpc.ServiceError
+  /** Decoded from the `logstream-ingest-response-bin` trailer of an INVALID_ARGUMENT reply. */
+  described?: IngestResponse
+}
+
+export function ingest(client: IngestClient, logs: LogEntryInput[], deadlineMs = 15_000): Promise<IngestOutcome> {
+  return new Promise((resolve) => {
+    client.Ingest({ logs }, { deadline: Date.now() + deadlineMs }, (error, response) => {
+      if (!error) return resolve({ response })
+      const trailer = error.metadata?.get('logstream-ingest-response-bin')[0]
+      const described = trailer ? (ingestDefinition.Ingest!.responseDeserialize(trailer as Buffer) as IngestResponse) : undefined
+      resolve({ error, described })
+    })
+  })
+}
+
+export interface StoredLog {
+  key: string
+  partition: number
+  record: LogRecord
+}
+
+/** Reads a topic from the beginning until `count` messages arrived (fails after `timeoutMs`). */
+export async function readTopic(config: Config, count: number, timeoutMs = 30_000): Promise<StoredLog[]> {
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'ingest-test-reader',
+    groupId: `${config.kafka.consumerGroup}-reader-${Math.random().toString(36).slice(2, 8)}`,
+    bootstrapBrokers: config.kafka.brokers,
+  })
+  const stored: StoredLog[] = []
+  const stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
+  stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+    stored.push({ key: message.key.toString(), partition: message.partition, record: decodeLogRecord(message.value) })
+  })
+  try {
+    return await eventually(() => (stored.length >= count ? stored : undefined), timeoutMs, `${count} messages on ${config.kafka.topic} (have ${stored.length})`)
+  } finally {
+    await stream.close()
+    await consumer.close(true)
+  }
+}

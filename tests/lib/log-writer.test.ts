@@ -100,7 +100,7 @@ describe('createLogWriter', () => {
     })
     const viaProxy = createLogWriter(sql)
     await viaProxy.write(rows(record()))
-    proxy.cut()
+    await proxy.cut()
     const failure = await viaProxy.write(rows(record())).catch((error: unknown) => error)
     expect(failure).toBeInstanceOf(DatabaseUnavailableError)
   })

@@ -2,15 +2,16 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
 
 /**
  * A TCP proxy on 127.0.0.1 (port 0) in front of `target`, which a test can cut and restore to simulate a
- * database outage: cut() destroys every open connection and refuses new ones (accepted, then closed at
- * once) while keeping the same port, so clients reconnect to the same address once restore() is called.
+ * server going down: cut() destroys every open connection and stops listening (new connections are
+ * refused, as by a stopped server); restore() listens again on the same port, so clients reconnect to
+ * the address they know.
  */
 export interface TcpProxy {
   port: number
   /** Connections accepted and forwarded since start. */
   readonly forwarded: number
-  cut(): void
-  restore(): void
+  cut(): Promise<void>
+  restore(): Promise<void>
   close(): Promise<void>
 }
 
@@ -40,10 +41,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     upstream.pipe(client)
   })
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  const stopListening = () => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))
+
+  await listen(0)
   const address = server.address()
   if (!address || typeof address === 'string') throw new Error('proxy has no TCP address')
 
@@ -52,19 +60,22 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     get forwarded() {
       return forwarded
     },
-    cut() {
+    async cut() {
       up = false
+      const closing = stopListening()
       for (const socket of open) socket.destroy()
       open.clear()
+      await closing
     },
-    restore() {
+    async restore() {
       up = true
+      if (!server.listening) await listen(address.port)
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        up = false
-        for (const socket of open) socket.destroy()
-        server.close(() => resolve())
-      }),
+    async close() {
+      up = false
+      const closing = stopListening()
+      for (const socket of open) socket.destroy()
+      await closing
+    },
   }
 }

@@ -1,0 +1,194 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, Producer, ProduceAcks, type Message } from '@platformatic/kafka'
+import { encodeLogRecord } from '../../src/lib/codec.ts'
+import type { Config } from '../../src/lib/config.ts'
+import { backoffMs, ConsumerStates, startConsumer, type LogConsumer } from '../../src/lib/consumer.ts'
+import { DeadLetterHeaders } from '../../src/lib/dead-letters.ts'
+import { createLogger } from '../../src/lib/log.ts'
+import type { LogRecord } from '../../src/lib/log-entry.ts'
+import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../support/infra.ts'
+import { startTcpProxy } from '../support/tcp-proxy.ts'
+
+const log = createLogger({ service: 'consume-test' }, { level: (process.env.TEST_LOG_LEVEL as 'warn' | undefined) ?? 'error' })
+
+const record = (i: number, overrides: Partial<LogRecord> = {}): LogRecord => ({
+  timestampMicros: Math.floor(Date.now() / 1000) * 1_000_000 - 60_000_000 + i * 7 + 1,
+  service: `svc-${i % 5}`,
+  level: 'WARN',
+  message: `message ${i}`,
+  metadata: JSON.stringify({ i, user: `u${i}` }),
+  traceId: '',
+  spanId: '',
+  host: `host-${i % 3}`,
+  tags: [`n:${i}`, 'test'],
+  ...overrides,
+})
+
+async function produce(config: Config, values: (Uint8Array | Buffer)[], key = (i: number) => `svc-${i % 5}`): Promise<void> {
+  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'consumer-test', bootstrapBrokers: config.kafka.brokers, idempotent: true, acks: ProduceAcks.ALL })
+  try {
+    for (let i = 0; i < values.length; i += 500) {
+      await producer.send({ messages: values.slice(i, i + 500).map((value, j) => ({ topic: config.kafka.topic, key: Buffer.from(key(i + j)), value: Buffer.from(value) })) })
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+async function readDeadLetters(config: Config, count: number): Promise<Message<Buffer, Buffer, Buffer, Buffer>[]> {
+  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'dlq-reader', groupId: `dlq-reader-${crypto.randomUUID()}`, bootstrapBrokers: config.kafka.brokers, maxWaitTime: 200 })
+  const stream = await consumer.consume({ topics: [config.kafka.dlqTopic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
+  const messages: Message<Buffer, Buffer, Buffer, Buffer>[] = []
+  const timer = setTimeout(() => stream.destroy(new Error(`timed out with ${messages.length} of ${count} dead letters`)), 20_000)
+  try {
+    for await (const message of stream) {
+      messages.push(message)
+      if (messages.length >= count) break
+    }
+  } finally {
+    clearTimeout(timer)
+    await stream.close().catch(() => {})
+    await consumer.close(true)
+  }
+  return messages
+}
+
+const header = (message: Message<Buffer, Buffer, Buffer, Buffer>, name: string) => [...message.headers].find(([key]) => key.toString() === name)?.[1].toString()
+
+const countRows = async (db: TestDatabase) => (await db.sql<{ n: number }[]>`select count(*)::int as n from logs`)[0]!.n
+
+async function setUp(overrides: Partial<Config['consume']> = {}, options: { databaseUrl?: (url: string) => string } = {}) {
+  const db = await freshDatabase()
+  const topics = await freshTopics({ databaseUrl: db.url })
+  const config: Config = {
+    ...topics,
+    databaseUrl: options.databaseUrl?.(db.url) ?? db.url,
+    consume: { ...topics.consume, batchMaxRows: 200, lingerMs: 50, statsIntervalMs: 60_000, retryMinMs: 20, retryMaxMs: 200, ...overrides },
+  }
+  const running: LogConsumer[] = []
+  const start = async () => {
+    const consumer = await startConsumer({ config, log })
+    running.push(consumer)
+    return consumer
+  }
+  afterAll(async () => {
+    for (const consumer of running) await consumer.stop()
+  })
+  return { db, config, start }
+}
+
+describe('startConsumer', () => {
+  test('N messages produced become N rows, field for field', async () => {
+    const { db, config, start } = await setUp()
+    const records = Array.from({ length: 1000 }, (_, i) => record(i))
+    await produce(config, records.map(encodeLogRecord))
+    await start()
+
+    await eventually(async () => ((await countRows(db)) === records.length ? true : undefined), 30_000, '1000 rows')
+    const rows = await db.sql`
+      select (extract(epoch from timestamp) * 1000000)::bigint as micros, service, level, message, metadata, trace_id, span_id, host, tags
+      from logs order by timestamp`
+    expect(rows.map((row) => ({ ...row }))).toEqual(
+      records.map((r) => ({
+        micros: BigInt(r.timestampMicros),
+        service: r.service,
+        level: r.level,
+        message: r.message,
+        metadata: JSON.parse(r.metadata),
+        trace_id: r.traceId || null,
+        span_id: r.spanId || null,
+        host: r.host,
+        tags: r.tags,
+      })),
+    )
+  })
+
+  test('trace and span ids travel from Kafka to their columns', async () => {
+    const { db, config, start } = await setUp()
+    await produce(config, [encodeLogRecord(record(1, { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' }))])
+    await start()
+    const [row] = await eventually(async () => {
+      const rows = await db.sql`select trace_id, span_id from logs`
+      return rows.length === 1 ? rows : undefined
+    }, 20_000, 'one row')
+    expect({ ...row }).toEqual({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' })
+  })
+
+  test('a corrupt message goes to the DLQ with its reason while its batch neighbours are stored', async () => {
+    const { db, config, start } = await setUp({ lingerMs: 500 })
+    const corrupt = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02])
+    const values = [encodeLogRecord(record(1)), encodeLogRecord(record(2)), corrupt, encodeLogRecord(record(3)), encodeLogRecord(record(4))]
+    // One key: one partition, so the corrupt message sits between its neighbours in the same batch.
+    await produce(config, values, () => 'same-service')
+    const consumer = await start()
+
+    await eventually(async () => ((await countRows(db)) === 4 ? true : undefined), 20_000, '4 rows')
+    const [letter] = await readDeadLetters(config, 1)
+    expect(Buffer.compare(letter!.value, corrupt)).toBe(0)
+    expect(letter!.key.toString()).toBe('same-service')
+    expect(header(letter!, DeadLetterHeaders.code)).toBe('MESSAGE_UNDECODABLE')
+    expect(header(letter!, DeadLetterHeaders.reason)).toMatch(/protobuf/)
+    expect(header(letter!, DeadLetterHeaders.offset)).toBe('2')
+    await eventually(() => (consumer.stats().deadLetters === 1 ? true : undefined))
+  })
+
+  test('a message PostgreSQL refuses goes to the DLQ with the SQLSTATE while its neighbours are stored', async () => {
+    const { db, config, start } = await setUp({ lingerMs: 500 })
+    // Valid for the ingest rules (JSON.parse accepts a lone surrogate escape), refused by jsonb.
+    const values = [record(1), record(2), record(3, { metadata: '{"x":"\\ud800"}' }), record(4)].map(encodeLogRecord)
+    await produce(config, values, () => 'same-service')
+    await start()
+
+    await eventually(async () => ((await countRows(db)) === 3 ? true : undefined), 20_000, '3 rows')
+    const [letter] = await readDeadLetters(config, 1)
+    expect(header(letter!, DeadLetterHeaders.code)).toBe('22P02')
+    expect(header(letter!, DeadLetterHeaders.offset)).toBe('2')
+    expect(Buffer.compare(letter!.value, Buffer.from(values[2]!))).toBe(0)
+  })
+
+  test('when the database connection is cut it stops committing, retries, and resumes with exactly N rows', async () => {
+    const db0 = new URL((await freshDatabase()).url)
+    const proxy = await startTcpProxy({ host: db0.hostname, port: Number(db0.port) })
+    afterAll(() => proxy.close())
+    const { db, config, start } = await setUp({}, { databaseUrl: (url) => url.replace(/:\d+\//, `:${proxy.port}/`) })
+    const consumer = await start()
+
+    await produce(config, Array.from({ length: 300 }, (_, i) => encodeLogRecord(record(i))))
+    await eventually(async () => ((await countRows(db)) === 300 ? true : undefined), 20_000, 'first 300 rows')
+    const committedBefore = consumer.stats().committed
+
+    await proxy.cut()
+    await produce(config, Array.from({ length: 700 }, (_, i) => encodeLogRecord(record(300 + i))))
+    await eventually(() => (consumer.stats().state === ConsumerStates.waitingForDatabase ? true : undefined), 20_000, 'the consumer to wait for the database')
+    expect(consumer.stats().committed).toEqual(committedBefore)
+    expect(await countRows(db)).toBe(300)
+
+    await proxy.restore()
+    await eventually(async () => ((await countRows(db)) === 1000 ? true : undefined), 30_000, '1000 rows after restore')
+    await eventually(() => {
+      const committed = [...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)
+      return committed === 1000n ? true : undefined
+    }, 20_000, 'offsets committed up to 1000 messages')
+    expect(consumer.stats().state).toBe(ConsumerStates.running)
+  }, 90_000)
+
+  test('stop() writes and commits the batch in hand before leaving', async () => {
+    const { db, config, start } = await setUp({ batchMaxRows: 100_000, lingerMs: 60_000 })
+    const consumer = await start()
+    await produce(config, Array.from({ length: 250 }, (_, i) => encodeLogRecord(record(i))))
+    // Nothing is written while the batch lingers; wait until the consumer holds all of it.
+    await eventually(() => (consumer.stats().messagesInHand === 250 ? true : undefined), 20_000, '250 messages in hand')
+    expect(await countRows(db)).toBe(0)
+    await consumer.stop()
+    expect(await countRows(db)).toBe(250)
+    expect([...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)).toBe(250n)
+  })
+})
+
+describe('backoffMs', () => {
+  test('grows with the attempt and never exceeds the cap', () => {
+    const delays = Array.from({ length: 40 }, (_, attempt) => backoffMs(attempt, 100, 5000))
+    expect(delays.every((delay) => delay >= 100 && delay <= 5000)).toBe(true)
+    expect(Math.max(...delays.slice(10))).toBeGreaterThan(2000)
+  })
+})

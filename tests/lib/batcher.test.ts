@@ -20,10 +20,8 @@ const LONG = { timeoutMs: 60_000 }
 
 /** Resolves to 'pending' unless the promise has settled once pending callbacks have run. */
 async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
-  const marker = Symbol('pending')
   await new Promise((resolve) => setImmediate(resolve))
-  const settled = await Promise.race([promise.then(() => 'resolved' as const, () => 'rejected' as const), Promise.resolve().then(() => marker)])
-  return settled === marker ? 'pending' : settled
+  return await Promise.race([promise.then(() => 'resolved' as const, () => 'rejected' as const), Promise.resolve().then(() => 'pending' as const)])
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {

@@ -121,7 +121,7 @@ describe('ingest service', () => {
 
   test('serves the standard health service', async () => {
     const Health = grpc.makeGenericClientConstructor(healthService, 'Health')
-    const health = new Health(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure()) as grpc.Client & {
+    const health = new Health(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
       Check(request: { service: string }, callback: (error: grpc.ServiceError | null, response?: { status: string }) => void): void
     }
     const status = await new Promise((resolve, reject) => health.Check({ service: 'logstream.LogIngestion' }, (error, response) => (error ? reject(error) : resolve(response?.status))))
@@ -138,7 +138,7 @@ describe('ingest service', () => {
     const reflection = new ServerReflection(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure())
     const call = reflection.ServerReflectionInfo()
     const names = await new Promise<string[]>((resolve, reject) => {
-      call.on('data', (reply) => resolve(reply.list_services_response?.service.map((item) => item.name) ?? []))
+      call.on('data', (reply) => resolve(reply.list_services_response?.service.map((item: { name: string }) => item.name) ?? []))
       call.on('error', reject)
       call.write({ list_services: '' })
     })

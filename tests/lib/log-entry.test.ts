@@ -1,0 +1,191 @@
+import { describe, expect, test } from 'bun:test'
+import { formatMicros, Limits, validateEntry, type LogEntryInput } from '../../src/lib/log-entry.ts'
+
+const valid: LogEntryInput = {
+  timestamp: { seconds: '1730894400', nanos: 123_456_789 },
+  service: 'api-gateway',
+  level: 'INFO',
+  message: 'Request processed successfully',
+  host: 'api-01',
+  tags: ['http', 'success'],
+}
+
+const NOW = 1_800_000_000_000_000
+const check = (changes: Partial<LogEntryInput>) => validateEntry({ ...valid, ...changes }, () => NOW)
+
+function violationOf(changes: Partial<LogEntryInput>) {
+  const result = check(changes)
+  if (result.ok) throw new Error(`expected a violation for ${JSON.stringify(changes).slice(0, 80)}`)
+  return result.violation
+}
+
+function recordOf(changes: Partial<LogEntryInput>) {
+  const result = check(changes)
+  if (!result.ok) throw new Error(`unexpected violation: ${result.violation.field} ${result.violation.reason}`)
+  return result.record
+}
+
+describe('validateEntry', () => {
+  test('a complete entry is accepted and normalised', () => {
+    expect(recordOf({})).toEqual({
+      timestampMicros: 1730894400_123456,
+      service: 'api-gateway',
+      level: 'INFO',
+      message: 'Request processed successfully',
+      metadata: '{}',
+      traceId: '',
+      spanId: '',
+      host: 'api-01',
+      tags: ['http', 'success'],
+    })
+  })
+
+  describe('service', () => {
+    test('is required', () => expect(violationOf({ service: '' })).toEqual({ field: 'service', reason: 'is required' }))
+    test('blank counts as missing', () => expect(violationOf({ service: '   ' }).field).toBe('service'))
+    test('is trimmed', () => expect(recordOf({ service: '  billing ' }).service).toBe('billing'))
+    test(`is at most ${Limits.serviceChars} characters`, () => {
+      expect(recordOf({ service: 's'.repeat(Limits.serviceChars) }).service).toHaveLength(Limits.serviceChars)
+      expect(violationOf({ service: 's'.repeat(Limits.serviceChars + 1) }).field).toBe('service')
+    })
+    test('must not contain NUL', () => expect(violationOf({ service: 'a\u0000b' })).toEqual({ field: 'service', reason: 'must not contain the NUL character' }))
+  })
+
+  describe('level', () => {
+    test('is required, and the reason lists the levels', () => {
+      expect(violationOf({ level: '' })).toEqual({ field: 'level', reason: 'is required; one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL' })
+    })
+    test('is case-insensitive', () => expect(recordOf({ level: 'error' }).level).toBe('ERROR'))
+    test.each([
+      ['WARNING', 'WARN'],
+      ['warn', 'WARN'],
+      ['ERR', 'ERROR'],
+      ['CRITICAL', 'FATAL'],
+      ['panic', 'FATAL'],
+      ['notice', 'INFO'],
+      ['Information', 'INFO'],
+      ['dbg', 'DEBUG'],
+      ['verbose', 'TRACE'],
+      [' info ', 'INFO'],
+    ])('alias %p is normalised to %p', (input, level) => expect(recordOf({ level: input }).level).toBe(level as never))
+    test('an unknown level is rejected with the allowed list', () => {
+      expect(violationOf({ level: 'LOUD' })).toEqual({ field: 'level', reason: '"LOUD" is not a level; use one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL' })
+    })
+  })
+
+  describe('message', () => {
+    test('is required', () => expect(violationOf({ message: '' })).toEqual({ field: 'message', reason: 'is required' }))
+    test('blank counts as missing', () => expect(violationOf({ message: ' \n\t' }).field).toBe('message'))
+    test('keeps its whitespace when not blank', () => expect(recordOf({ message: '  indented\n' }).message).toBe('  indented\n'))
+    test(`is at most ${Limits.messageBytes} UTF-8 bytes`, () => {
+      expect(recordOf({ message: 'm'.repeat(Limits.messageBytes) }).message).toHaveLength(Limits.messageBytes)
+      expect(violationOf({ message: 'é'.repeat(Limits.messageBytes / 2 + 1) })).toEqual({ field: 'message', reason: `is ${Limits.messageBytes + 2} bytes; the limit is ${Limits.messageBytes}` })
+    })
+    test('must not contain NUL', () => expect(violationOf({ message: 'a\u0000b' }).field).toBe('message'))
+  })
+
+  describe('metadata', () => {
+    test('absent or blank becomes {}', () => {
+      expect(recordOf({ metadata: undefined }).metadata).toBe('{}')
+      expect(recordOf({ metadata: '  ' }).metadata).toBe('{}')
+    })
+    test('a JSON object is kept as sent', () => expect(recordOf({ metadata: '{"user_id":"123","n":1}' }).metadata).toBe('{"user_id":"123","n":1}'))
+    test.each(['not json', '[1,2]', '42', '"text"', 'null', '{"a":'])('%p is rejected: it must be a JSON object', (metadata) => {
+      expect(violationOf({ metadata })).toEqual({ field: 'metadata', reason: 'must be a JSON object, e.g. {"user_id":"123"}' })
+    })
+    test(`is at most ${Limits.metadataBytes} bytes`, () => {
+      const big = JSON.stringify({ blob: 'b'.repeat(Limits.metadataBytes) })
+      expect(violationOf({ metadata: big }).field).toBe('metadata')
+      expect(violationOf({ metadata: big }).reason).toContain(`the limit is ${Limits.metadataBytes}`)
+    })
+    test('must not contain an escaped NUL (PostgreSQL jsonb cannot hold it)', () => {
+      expect(violationOf({ metadata: '{"a":"x\\u0000y"}' })).toEqual({ field: 'metadata', reason: 'must not contain the NUL character (\\u0000)' })
+    })
+  })
+
+  describe('trace_id', () => {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736'
+    test('is optional', () => expect(recordOf({ trace_id: '' }).traceId).toBe(''))
+    test('32 hex digits are accepted, lower-cased', () => expect(recordOf({ trace_id: trace.toUpperCase() }).traceId).toBe(trace))
+    test('a UUID is accepted and stored without dashes', () => {
+      expect(recordOf({ trace_id: '4bf92f35-77b3-4da6-a3ce-929d0e0e4736' }).traceId).toBe(trace)
+    })
+    test.each([
+      ['too short', trace.slice(1)],
+      ['too long', `${trace}0`],
+      ['not hex', `${trace.slice(1)}g`],
+      ['all zeros', '0'.repeat(32)],
+    ])('%s is rejected', (_, traceId) => {
+      expect(violationOf({ trace_id: traceId })).toEqual({ field: 'trace_id', reason: 'must be 32 hex digits (W3C trace-context) or a UUID, and not all zeros' })
+    })
+  })
+
+  describe('span_id', () => {
+    test('is optional', () => expect(recordOf({ span_id: '' }).spanId).toBe(''))
+    test('16 hex digits are accepted, lower-cased', () => expect(recordOf({ span_id: '00F067AA0BA902B7' }).spanId).toBe('00f067aa0ba902b7'))
+    test.each([
+      ['too short', '00f067aa0ba902b'],
+      ['too long', '00f067aa0ba902b70'],
+      ['not hex', '00f067aa0ba902bz'],
+      ['all zeros', '0000000000000000'],
+    ])('%s is rejected', (_, spanId) => {
+      expect(violationOf({ span_id: spanId })).toEqual({ field: 'span_id', reason: 'must be 16 hex digits (W3C trace-context), and not all zeros' })
+    })
+  })
+
+  describe('host', () => {
+    test('is optional and trimmed', () => {
+      expect(recordOf({ host: '' }).host).toBe('')
+      expect(recordOf({ host: ' api-02 ' }).host).toBe('api-02')
+    })
+    test(`is at most ${Limits.hostChars} characters`, () => expect(violationOf({ host: 'h'.repeat(Limits.hostChars + 1) }).field).toBe('host'))
+    test('must not contain NUL', () => expect(violationOf({ host: 'a\u0000' }).field).toBe('host'))
+  })
+
+  describe('tags', () => {
+    test('are optional', () => expect(recordOf({ tags: undefined }).tags).toEqual([]))
+    test(`at most ${Limits.tags}`, () => {
+      expect(recordOf({ tags: Array.from({ length: Limits.tags }, (_, i) => `t${i}`) }).tags).toHaveLength(Limits.tags)
+      expect(violationOf({ tags: Array.from({ length: Limits.tags + 1 }, (_, i) => `t${i}`) })).toEqual({ field: 'tags', reason: `has ${Limits.tags + 1} tags; the limit is ${Limits.tags}` })
+    })
+    test('an empty tag is rejected by position', () => expect(violationOf({ tags: ['ok', ' '] })).toEqual({ field: 'tags', reason: 'tag 1 is empty' }))
+    test(`a tag is at most ${Limits.tagChars} characters`, () => {
+      expect(violationOf({ tags: ['t'.repeat(Limits.tagChars + 1)] })).toEqual({ field: 'tags', reason: `tag 0 is longer than ${Limits.tagChars} characters` })
+    })
+    test('must not contain NUL', () => expect(violationOf({ tags: ['a\u0000'] }).field).toBe('tags'))
+  })
+
+  describe('timestamp', () => {
+    test('missing means now, never 1970', () => {
+      expect(recordOf({ timestamp: undefined }).timestampMicros).toBe(NOW)
+      expect(recordOf({ timestamp: null }).timestampMicros).toBe(NOW)
+    })
+    test('seconds may arrive as a string (int64 with longs: String) and nanos are kept to the microsecond', () => {
+      expect(recordOf({ timestamp: { seconds: '1730894400', nanos: 999_999_999 } }).timestampMicros).toBe(1730894400_999999)
+    })
+    test('seconds outside 0001-01-01..9999-12-31 are rejected', () => {
+      expect(violationOf({ timestamp: { seconds: 253_402_300_800 } })).toEqual({ field: 'timestamp', reason: 'seconds must be within 0001-01-01 and 9999-12-31' })
+      expect(violationOf({ timestamp: { seconds: -62_135_596_801 } }).field).toBe('timestamp')
+    })
+    test('nanos outside 0..999999999 are rejected', () => {
+      expect(violationOf({ timestamp: { seconds: 1, nanos: 1_000_000_000 } })).toEqual({ field: 'timestamp', reason: 'nanos must be between 0 and 999999999' })
+      expect(violationOf({ timestamp: { seconds: 1, nanos: -1 } }).field).toBe('timestamp')
+    })
+  })
+
+  test('reports only the first violation of an entry', () => {
+    expect(violationOf({ service: '', level: 'LOUD', message: '' }).field).toBe('service')
+  })
+
+  test('counts the entry size in bytes', () => {
+    const result = check({})
+    expect(result.ok && result.bytes).toBe('api-gateway'.length + 'INFO'.length + 'Request processed successfully'.length + '{}'.length + 'api-01'.length + 'httpsuccess'.length)
+  })
+})
+
+describe('formatMicros', () => {
+  test('prints RFC 3339 UTC with microseconds', () => {
+    expect(formatMicros(1730894400_123456)).toBe('2024-11-06T12:00:00.123456Z')
+    expect(formatMicros(1730894400_000001)).toBe('2024-11-06T12:00:00.000001Z')
+  })
+})

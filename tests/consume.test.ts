@@ -1,0 +1,158 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { Consumer, Producer, ProduceAcks } from '@platformatic/kafka'
+import type { Subprocess } from 'bun'
+import { encodeLogRecord } from '../src/lib/codec.ts'
+import type { Config } from '../src/lib/config.ts'
+import type { LogRecord } from '../src/lib/log-entry.ts'
+import { eventually, freshDatabase, freshTopics, type TestDatabase } from './support/infra.ts'
+
+/** `bun src/consume.ts` as a real process, with its stdout lines (JSON) collected for the test to wait on. */
+interface ConsumeProcess {
+  proc: Subprocess<'ignore', 'pipe', 'pipe'>
+  lines: Record<string, unknown>[]
+}
+
+const running = new Set<ConsumeProcess>()
+afterAll(() => {
+  for (const { proc } of running) proc.kill('SIGKILL')
+})
+
+function spawnConsumer(db: TestDatabase, config: Config, env: Record<string, string> = {}): ConsumeProcess {
+  const proc = Bun.spawn([process.execPath, 'src/consume.ts'], {
+    cwd: `${import.meta.dir}/..`,
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      KAFKA_TOPIC: config.kafka.topic,
+      KAFKA_DLQ_TOPIC: config.kafka.dlqTopic,
+      KAFKA_CONSUMER_GROUP: config.kafka.consumerGroup,
+      CONSUME_BATCH_MAX_ROWS: '500',
+      CONSUME_LINGER_MS: '50',
+      CONSUME_STATS_INTERVAL_MS: '200',
+      CONSUME_RETRY_MIN_MS: '50',
+      CONSUME_RETRY_MAX_MS: '500',
+      ...env,
+    },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const handle: ConsumeProcess = { proc, lines: [] }
+  running.add(handle)
+  void (async () => {
+    let buffered = ''
+    for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
+      buffered += chunk
+      const parts = buffered.split('\n')
+      buffered = parts.pop()!
+      for (const line of parts) {
+        try {
+          handle.lines.push(JSON.parse(line))
+        } catch {
+          handle.lines.push({ raw: line })
+        }
+      }
+    }
+  })()
+  void proc.exited.then(() => running.delete(handle))
+  return handle
+}
+
+const record = (i: number): LogRecord => ({
+  timestampMicros: Math.floor(Date.now() / 1000) * 1_000_000 - 120_000_000 + i,
+  service: `svc-${i % 7}`,
+  level: 'INFO',
+  message: `process-level message ${i}`,
+  metadata: JSON.stringify({ i }),
+  traceId: '',
+  spanId: '',
+  host: 'test-host',
+  tags: ['e2e'],
+})
+
+async function produce(config: Config, from: number, count: number): Promise<void> {
+  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'consume-e2e', bootstrapBrokers: config.kafka.brokers, idempotent: true, acks: ProduceAcks.ALL })
+  try {
+    for (let i = from; i < from + count; i += 1000) {
+      const messages = []
+      for (let j = i; j < Math.min(i + 1000, from + count); j++) messages.push({ topic: config.kafka.topic, key: Buffer.from(`svc-${j % 7}`), value: Buffer.from(encodeLogRecord(record(j))) })
+      await producer.send({ messages })
+    }
+  } finally {
+    await producer.close()
+  }
+}
+
+const countRows = async (db: TestDatabase) => (await db.sql<{ n: number }[]>`select count(*)::int as n from logs`)[0]!.n
+const distinctMessages = async (db: TestDatabase) => (await db.sql<{ n: number }[]>`select count(distinct message)::int as n from logs`)[0]!.n
+
+/** Sum over the topic's partitions of the group's committed offsets (the next offset to read). */
+async function committedTotal(config: Config): Promise<bigint> {
+  const consumer = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
+  try {
+    const committed = await consumer.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: [0, 1, 2] }] })
+    return (committed.get(config.kafka.topic) ?? []).reduce((sum, offset) => sum + (offset > 0n ? offset : 0n), 0n)
+  } finally {
+    await consumer.close(true)
+  }
+}
+
+async function setUp() {
+  const db = await freshDatabase()
+  const config = await freshTopics({ databaseUrl: db.url })
+  return { db, config }
+}
+
+const waitForRows = (db: TestDatabase, n: number, timeoutMs = 60_000) =>
+  eventually(async () => ((await countRows(db)) === n ? true : undefined), timeoutMs, `${n} rows`)
+
+describe('bun src/consume.ts', () => {
+  test('SIGKILL mid-stream and a restart leave exactly N rows, each message once', async () => {
+    const { db, config } = await setUp()
+    const N = 20_000
+    await produce(config, 0, N)
+    const first = spawnConsumer(db, config, { CONSUME_BATCH_MAX_ROWS: '300' })
+    await eventually(async () => ((await countRows(db)) >= 2000 ? true : undefined), 60_000, 'some rows before the kill')
+    first.proc.kill('SIGKILL')
+    await first.proc.exited
+    expect(await countRows(db)).toBeLessThan(N)
+
+    const second = spawnConsumer(db, config)
+    await waitForRows(db, N)
+    expect(await distinctMessages(db)).toBe(N)
+    await eventually(async () => ((await committedTotal(config)) === BigInt(N) ? true : undefined), 30_000, 'all offsets committed')
+    second.proc.kill('SIGTERM')
+    expect(await second.proc.exited).toBe(0)
+  }, 180_000)
+
+  test('two consumers in the group share the topic and store exactly N rows', async () => {
+    const { db, config } = await setUp()
+    const N = 10_000
+    const a = spawnConsumer(db, config)
+    const b = spawnConsumer(db, config)
+    const joined = (p: ConsumeProcess) => p.lines.some((line) => line.event === 'kafka.consuming')
+    await eventually(() => (joined(a) && joined(b) ? true : undefined), 60_000, 'both consumers in the group')
+    await produce(config, 0, N)
+    await waitForRows(db, N)
+    expect(await distinctMessages(db)).toBe(N)
+    await eventually(async () => ((await committedTotal(config)) === BigInt(N) ? true : undefined), 30_000, 'all offsets committed')
+    a.proc.kill('SIGTERM')
+    b.proc.kill('SIGTERM')
+    expect([await a.proc.exited, await b.proc.exited]).toEqual([0, 0])
+  }, 180_000)
+
+  test('SIGTERM writes and commits the batch in hand, then exits 0', async () => {
+    const { db, config } = await setUp()
+    const N = 400
+    const consumer = spawnConsumer(db, config, { CONSUME_BATCH_MAX_ROWS: '100000', CONSUME_LINGER_MS: '60000' })
+    await eventually(() => (consumer.lines.some((line) => line.event === 'kafka.consuming') ? true : undefined), 60_000, 'the consumer to join')
+    await produce(config, 0, N)
+    await eventually(() => (consumer.lines.some((line) => line.event === 'consume.stats' && line.inHand === N) ? true : undefined), 30_000, `${N} messages in hand`)
+    expect(await countRows(db)).toBe(0)
+
+    consumer.proc.kill('SIGTERM')
+    expect(await consumer.proc.exited).toBe(0)
+    expect(await countRows(db)).toBe(N)
+    expect(await committedTotal(config)).toBe(BigInt(N))
+  }, 120_000)
+})

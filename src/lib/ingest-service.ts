@@ -130,7 +130,9 @@ export async function startIngestService(config: Config, options: IngestServiceO
     const onCancel = () => controller.abort(new Error('the client cancelled the call'))
     call.once('cancelled', onCancel)
     try {
-      await batcher.submit(items, { timeoutMs: waitLimitMs(call, ingest.sendTimeoutMs), signal: controller.signal })
+      const stored = batcher.submit(items, { timeoutMs: waitLimitMs(call, ingest.sendTimeoutMs), signal: controller.signal })
+      log.debug('ingest.queued', { accepted: items.length, rejected: rejections.length })
+      await stored
     } finally {
       call.removeListener('cancelled', onCancel)
     }

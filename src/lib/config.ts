@@ -38,6 +38,8 @@ export interface Config {
     /** Capped exponential backoff while PostgreSQL or Kafka is failing. */
     retryMinMs: number
     retryMaxMs: number
+    /** Batches written to PostgreSQL at once (offsets are still committed in order). */
+    maxInFlightBatches: number
   }
 }
 
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
       statsIntervalMs: int('CONSUME_STATS_INTERVAL_MS', 10_000, 100),
       retryMinMs: int('CONSUME_RETRY_MIN_MS', 100, 1, 600_000),
       retryMaxMs: int('CONSUME_RETRY_MAX_MS', 5_000, 1, 600_000),
+      maxInFlightBatches: int('CONSUME_MAX_IN_FLIGHT_BATCHES', 2, 1, 64),
     },
   }
 }

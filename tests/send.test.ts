@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message, type MessagesStream } from '@platformatic/kafka'
+import { freePort, spawnService, type Service } from '../scripts/services.ts'
+import { decodeLogRecord } from '../src/lib/codec.ts'
+import type { LogRecord } from '../src/lib/log-entry.ts'
+import { checkHealth } from '../src/lib/sender.ts'
+import { eventually, freshTopics } from './support/infra.ts'
+
+/**
+ * `bun run send` end to end: the CLI sends to a real ingest service, which stores the logs in Kafka,
+ * where this file reads them back.
+ */
+const repoRoot = resolve(import.meta.dir, '..')
+const config = await freshTopics()
+const port = freePort()
+const address = `127.0.0.1:${port}`
+
+let ingest: Service
+let consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
+let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>
+const stored: LogRecord[] = []
+let ingestOutput = ''
+
+beforeAll(async () => {
+  ingest = spawnService('ingest', {
+    env: {
+      KAFKA_BROKERS: config.kafka.brokers.join(','),
+      KAFKA_TOPIC: config.kafka.topic,
+      KAFKA_DLQ_TOPIC: config.kafka.dlqTopic,
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: String(port),
+    },
+    onLine: (line) => {
+      ingestOutput += `${line}\n`
+    },
+  })
+  await eventually(async () => ((await checkHealth(address, { timeoutMs: 1000 })).ok ? true : undefined), 30_000, `ingest on ${address}: ${ingestOutput}`)
+
+  consumer = new Consumer({ clientId: 'send-test-reader', groupId: `${config.kafka.consumerGroup}-reader`, bootstrapBrokers: config.kafka.brokers })
+  stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
+  stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+    stored.push(decodeLogRecord(message.value))
+  })
+})
+
+afterAll(async () => {
+  await stream?.close()
+  await consumer?.close(true)
+  if (ingest) expect(await ingest.stop()).toBe(0)
+})
+
+interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+async function send(args: string[], stdin?: string): Promise<CliResult> {
+  const child = Bun.spawn([process.execPath, 'run', '--silent', 'send', ...args], {
+    cwd: repoRoot,
+    stdin: stdin === undefined ? 'ignore' : new Blob([stdin]),
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+  return { code, stdout, stderr }
+}
+
+const marker = () => Math.random().toString(36).slice(2, 10)
+
+/** The stored logs of one service, once `count` of them have arrived. */
+const storedFor = (service: string, count: number) =>
+  eventually(() => {
+    const found = stored.filter((record) => record.service === service)
+    return found.length >= count ? found : undefined
+  }, 30_000, `${count} logs of ${service} in Kafka`)
+
+describe('bun run send', () => {
+  test('sends each text argument as one log and exits 0 when all are accepted', async () => {
+    const service = `cli-${marker()}`
+    const result = await send(['--addr', address, '--service', service, '--level', 'warn', '--tag', 'env:test', 'first message', 'second message'])
+    expect(result).toMatchObject({ code: 0, stderr: '' })
+    expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 2 accepted, 0 rejected, 0 failed\n`)
+    const logs = await storedFor(service, 2)
+    expect(logs.map((log) => log.message).sort()).toEqual(['first message', 'second message'])
+    for (const log of logs) expect(log).toMatchObject({ level: 'WARN', tags: ['env:test'] })
+  })
+
+  test('sends a file of JSON lines in batches, field for field', async () => {
+    const service = `file-${marker()}`
+    const lines = Array.from({ length: 25 }, (_, index) =>
+      JSON.stringify({ timestamp: '2024-11-06T12:00:00.123456Z', service, level: 'error', message: `line ${index}`, metadata: { n: index }, trace_id: 'ab'.repeat(16), host: 'web-1', tags: ['a'] }),
+    )
+    const path = join(tmpdir(), `logstream-send-${marker()}.jsonl`)
+    await Bun.write(path, lines.join('\n') + '\n')
+    try {
+      const result = await send(['--addr', address, '--file', path, '--batch-size', '10'])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toBe(`25 sent to ${address} in 3 batches: 25 accepted, 0 rejected, 0 failed\n`)
+    } finally {
+      await Bun.file(path).delete()
+    }
+    const logs = await storedFor(service, 25)
+    expect(logs.find((log) => log.message === 'line 7')).toEqual({
+      timestampMicros: Date.parse('2024-11-06T12:00:00Z') * 1000 + 123_456,
+      service,
+      level: 'ERROR',
+      message: 'line 7',
+      metadata: '{"n":7}',
+      traceId: 'ab'.repeat(16),
+      spanId: '',
+      host: 'web-1',
+      tags: ['a'],
+    })
+  })
+
+  test('reads JSON lines from stdin', async () => {
+    const service = `stdin-${marker()}`
+    const input = `{"service":"${service}","level":"info","message":"from a pipe"}\n`
+    const result = await send(['--addr', address], input)
+    expect(result.code).toBe(0)
+    expect((await storedFor(service, 1))[0]?.message).toBe('from a pipe')
+  })
+
+  test('reports rejected lines by source, stores the valid ones, and exits 1', async () => {
+    const service = `mixed-${marker()}`
+    const input = [
+      `{"service":"${service}","level":"info","message":"good"}`,
+      `{"service":"${service}","level":"LOUD","message":"bad level"}`,
+      'not json',
+    ].join('\n')
+    const result = await send(['--addr', address], input)
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 1 accepted, 2 rejected, 0 failed\n`)
+    expect(result.stderr).toContain('rejected stdin:2: level "LOUD" is not a level')
+    expect(result.stderr).toContain('rejected stdin:3: entry not valid JSON')
+    expect((await storedFor(service, 1)).map((log) => log.message)).toEqual(['good'])
+  })
+
+  test('exits 1 and says why when the endpoint cannot be reached', async () => {
+    const result = await send(['--addr', `127.0.0.1:${freePort()}`, '--retries', '0', 'lost'])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toContain('0 accepted, 0 rejected, 1 failed')
+    expect(result.stderr).toContain('UNAVAILABLE')
+  })
+
+  test('exits 2 with usage for a malformed option', async () => {
+    const result = await send(['--batch-size', 'many', 'x'])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain('--batch-size must be a whole number')
+  })
+
+  test('--health reports the ingest service as serving', async () => {
+    const result = await send(['--addr', address, '--health'])
+    expect(result).toMatchObject({ code: 0, stdout: `${address}: SERVING\n` })
+  })
+})

@@ -178,6 +178,8 @@ interface LogRow {
 
 /**
  * Timestamps are formatted by PostgreSQL so their microseconds survive (a JS Date keeps milliseconds).
+ * The text column is named `timestamp` too, so ORDER BY must say logs.timestamp: a bare name there means
+ * the output column, which would sort text and rule out every index.
  * Empty strings from any other writer read as null, the same as absent values.
  */
 const columns = (sql: Sql) => sql`
@@ -234,7 +236,7 @@ export function searchQuery(sql: Sql, search: Search) {
   return sql<LogRow[]>`
     select ${columns(sql)} from logs
     where ${conditions(sql, search)}
-    order by timestamp desc, kafka_partition desc, kafka_offset desc
+    order by logs.timestamp desc, logs.kafka_partition desc, logs.kafka_offset desc
     limit ${search.limit + 1} offset ${offset}`
 }
 
@@ -253,7 +255,7 @@ export function traceQuery(sql: Sql, traceId: string) {
   return sql<LogRow[]>`
     select ${columns(sql)} from logs
     where trace_id = ${traceId}
-    order by timestamp, kafka_partition, kafka_offset
+    order by logs.timestamp, logs.kafka_partition, logs.kafka_offset
     limit ${SearchLimits.traceMax + 1}`
 }
 

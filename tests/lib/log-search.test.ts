@@ -1,0 +1,152 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect, type Sql } from '../../src/lib/db.ts'
+import { QueryInvalidError } from '../../src/lib/errors.ts'
+import { parseSearch, parseTraceId, queryDatabaseUrl, searchQuery, traceQuery, type SearchInput } from '../../src/lib/log-search.ts'
+import { freshDatabase } from '../support/infra.ts'
+
+const NOW = Date.parse('2026-03-10T12:00:00Z') * 1000
+
+function refusal(input: SearchInput): QueryInvalidError {
+  try {
+    parseSearch(input, NOW)
+  } catch (error) {
+    if (error instanceof QueryInvalidError) return error
+    throw error
+  }
+  throw new Error('expected a QueryInvalidError')
+}
+
+describe('parseSearch', () => {
+  test('defaults to the first page of 100', () => {
+    const search = parseSearch({}, NOW)
+    expect(search.limit).toBe(100)
+    expect(search.page).toBe(1)
+    expect(search.cursor).toBeUndefined()
+  })
+
+  test('normalises levels: lower case, aliases, comma list, duplicates', () => {
+    expect(parseSearch({ level: 'error, warning,ERR' }, NOW).levels).toEqual(['ERROR', 'WARN'])
+  })
+
+  test('splits tags given as a comma list and as repeated parameters', () => {
+    expect(parseSearch({ tags: ['env:prod,region:eu', 'team:core'] }, NOW).tags).toEqual(['env:prod', 'region:eu', 'team:core'])
+  })
+
+  test('treats empty parameters as absent', () => {
+    const search = parseSearch({ service: '', host: ' ', level: '', q: '' }, NOW)
+    expect([search.service, search.host, search.levels, search.q]).toEqual([undefined, undefined, undefined, undefined])
+  })
+
+  test('normalises a UUID trace id to 32 lower-case hex digits', () => {
+    expect(parseTraceId('4BF92F35-77B3-4DA6-A3CE-929D0E0E4736')).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+  })
+
+  test.each([
+    ['limit', { limit: 5000 }, /1 to 1000/],
+    ['limit', { limit: '0' }, /1 to 1000/],
+    ['limit', { limit: '10abc' }, /whole number/],
+    ['page', { page: '1001' }, /1 to 1000/],
+    ['from', { from: 'yesterday' }, /RFC 3339/],
+    ['to', { to: '2024-02-30T00:00:00Z' }, /RFC 3339/],
+    ['from', { from: '1h', to: '2h' }, /later than to/],
+    ['level', { level: 'info,LOUD' }, /TRACE, DEBUG, INFO, WARN, ERROR, FATAL/],
+    ['cursor', { cursor: 'abc' }, /next_cursor/],
+    ['trace_id', { trace_id: 'xyz' }, /32 hex digits/],
+    ['q', { q: '!!! ---' }, /letter or digit/],
+    ['service', { service: 'a\u0000b' }, /NUL/],
+    ['service', { service: 'x'.repeat(300) }, /at most 256/],
+    ['tags', { tags: Array.from({ length: 101 }, (_, i) => `t${i}`) }, /at most 100/],
+  ] as const)('refuses a bad %s with a message naming what it accepts', (parameter, input, message) => {
+    const error = refusal(input as SearchInput)
+    expect(error.parameter).toBe(parameter)
+    expect(error.httpStatus).toBe(400)
+    expect(error.message).toMatch(message)
+  })
+})
+
+interface PlanNode {
+  'Node Type': string
+  'Relation Name'?: string
+  'Index Name'?: string
+  Plans?: PlanNode[]
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)]
+}
+
+/**
+ * On a table large enough that the planner prefers sequential scans when it can (200k rows spread over
+ * three days, several services, hosts, levels, tags and traces), every filter the API offers must be
+ * answered through an index.
+ */
+const database = await freshDatabase()
+const sql: Sql = connect(queryDatabaseUrl(database.url), { max: 1 })
+afterAll(() => sql.end())
+
+describe('query plans', () => {
+  const traceId = 'c4ca4238a0b923820dcc509a6f75849b' // md5('1'): the trace of rows 8..15
+
+  beforeAll(async () => {
+    await database.sql`
+      insert into logs (timestamp, service, level, message, metadata, trace_id, span_id, host, tags, kafka_partition, kafka_offset)
+      select now() - (i * interval '1 second'),
+        'svc-' || (i % 8), (array['DEBUG','INFO','INFO','INFO','INFO','WARN','ERROR'])[1 + i % 7],
+        format('request %s finished with status %s after %s ms', i, (array[200, 404, 500])[1 + i % 3], i % 1000),
+        jsonb_build_object('n', i), md5((i / 8)::text), left(md5(i::text), 16), 'host-' || (i % 40),
+        array['env:' || (array['prod','staging'])[1 + i % 2], 'region:' || (i % 4)], i % 3, i
+      from generate_series(1, 200000) as i`
+    await database.sql`update logs set level = 'FATAL' where kafka_offset % 1000 = 0`
+    await database.sql`vacuum analyze logs`
+    const filled = await database.sql<{ name: string }[]>`select distinct tableoid::regclass::text as name from logs`
+    for (const { name } of filled) partitionsWithRows.add(name)
+  }, 60_000)
+
+  // Empty partitions (days ahead, the default one) are scanned sequentially at no cost: reading nothing
+  // through an index would cost more. Only partitions holding rows must be read through an index.
+  const partitionsWithRows = new Set<string>()
+  const sequentialScans = (plan: PlanNode[]) =>
+    plan.filter((node) => node['Node Type'] === 'Seq Scan' && partitionsWithRows.has(node['Relation Name'] ?? '')).map((node) => node['Relation Name'])
+
+  const cases: [string, SearchInput][] = [
+    ['no filter (latest 100)', {}],
+    ['service', { service: 'svc-3' }],
+    ['service and level over one hour', { service: 'svc-3', level: 'error', from: '1h' }],
+    ['a rare level', { level: 'fatal' }],
+    ['a common level', { level: 'info' }],
+    ['from and to', { from: '30h', to: '29h' }],
+    ['host', { host: 'host-7' }],
+    ['trace_id', { trace_id: traceId }],
+    ['tags', { tags: 'env:prod,region:2' }],
+    ['q, a rare word', { q: '123457' }],
+    ['q, a common phrase', { q: '"status 404"' }],
+    ['page 50', { page: '50' }],
+  ]
+
+  test.each(cases)('%s uses an index, never a sequential scan', async (_what, input) => {
+    const search = parseSearch(input)
+    const [row] = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${searchQuery(sql, search)}`
+    const plan = nodes(row!['QUERY PLAN'][0]!.Plan)
+    expect(partitionsWithRows.size).toBeGreaterThan(1)
+    expect(sequentialScans(plan)).toEqual([])
+    expect(plan.some((node) => /Index/.test(node['Node Type']))).toBe(true)
+  })
+
+  test('a cursor page uses an index, never a sequential scan', async () => {
+    const [first] = await sql<{ timestamp: string; kafka_partition: number; kafka_offset: bigint }[]>`
+      select to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as timestamp, kafka_partition, kafka_offset
+      from logs order by timestamp desc offset 5000 limit 1`
+    const search = parseSearch({}, NOW)
+    search.cursor = { timestamp: first!.timestamp, partition: first!.kafka_partition, offset: first!.kafka_offset.toString() }
+    const [row] = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${searchQuery(sql, search)}`
+    const plan = nodes(row!['QUERY PLAN'][0]!.Plan)
+    expect(sequentialScans(plan)).toEqual([])
+  })
+
+  test('the trace look-up uses the trace index', async () => {
+    const [row] = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${traceQuery(sql, traceId)}`
+    const plan = nodes(row!['QUERY PLAN'][0]!.Plan)
+    expect(sequentialScans(plan)).toEqual([])
+    expect(plan.some((node) => /trace_id/.test(node['Index Name'] ?? ''))).toBe(true)
+  })
+})

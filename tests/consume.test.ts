@@ -41,8 +41,9 @@ function spawnConsumer(db: TestDatabase, config: Config, env: Record<string, str
   running.add(handle)
   void (async () => {
     let buffered = ''
-    for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk
+    const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader()
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      buffered += read.value
       const parts = buffered.split('\n')
       buffered = parts.pop()!
       for (const line of parts) {

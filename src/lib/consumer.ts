@@ -117,7 +117,11 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
     }
   }
 
-  async function handleBatch(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, messages: KafkaMessage[]): Promise<void> {
+  /**
+   * Decodes and writes one batch, then commits its offsets once `previous` (the batch before it) has
+   * committed: batches may be written concurrently, but offsets always advance in order.
+   */
+  async function handleBatch(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, messages: KafkaMessage[], previous: Promise<void>): Promise<void> {
     const rows: DecodedRow[] = []
     const letters: DeadLetter[] = []
     const seen = new Set<string>()
@@ -146,16 +150,18 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
       inserted = result.inserted
       for (const { row, error } of result.rejected) letters.push(letterFor(row.message, error))
     })
-    if (!stored) return
+    if (!stored) throw new ShutdownAbandonedError()
     stats.state = ConsumerStates.running
 
     if (letters.length > 0) {
       const published = await retrying('dead-letters.publish', ConsumerStates.reconnecting, () => deadLetters.publish(letters))
-      if (!published) return
+      if (!published) throw new ShutdownAbandonedError()
       for (const letter of letters) log.warn('message.dead-lettered', { topic: letter.topic, partition: letter.partition, offset: letter.offset, code: letter.code, reason: letter.reason })
       stats.state = ConsumerStates.running
     }
 
+    // Throws if the batch before this one failed: then nothing after it may be committed either.
+    await previous
     const assigned = new Set((consumer.assignments ?? []).flatMap(({ topic, partitions }) => partitions.map((partition) => partitionKey(topic, partition))))
     const offsets = [...commits.values()].filter((offset) => assigned.has(partitionKey(offset.topic, offset.partition)))
     if (offsets.length > 0) await consumer.commit({ offsets })
@@ -202,25 +208,46 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
       notify()
     })
 
-    while (true) {
-      if (failure) throw failure
-      const age = performance.now() - firstAt
-      const ready = pending.length >= consume.batchMaxRows || (pending.length > 0 && (age >= consume.lingerMs || stopping))
-      if (ready) {
-        const batch = pending
-        pending = []
-        if (stopping) stream.pause()
-        else stream.resume()
-        try {
-          await handleBatch(consumer, batch)
-        } finally {
-          stats.messagesInHand -= batch.length
+    // Batches being written, oldest first; each commits only after the one before it has.
+    const inFlight = new Set<Promise<void>>()
+    let lastCommit: Promise<void> = Promise.resolve()
+    const settleAll = () => Promise.allSettled([...inFlight])
+
+    try {
+      while (true) {
+        if (failure) throw failure
+        const age = performance.now() - firstAt
+        const ready = pending.length >= consume.batchMaxRows || (pending.length > 0 && (age >= consume.lingerMs || stopping))
+        if (ready && inFlight.size < consume.maxInFlightBatches) {
+          const batch = pending
+          pending = []
+          if (stopping) stream.pause()
+          else stream.resume()
+          const task = handleBatch(consumer, batch, lastCommit).finally(() => {
+            stats.messagesInHand -= batch.length
+            inFlight.delete(task)
+            notify()
+          })
+          task.catch((error: unknown) => {
+            failure ??= error as Error
+            notify()
+          })
+          inFlight.add(task)
+          lastCommit = task
+          continue
         }
-        continue
+        if (!ready && (stopping || ended)) {
+          await settleAll()
+          if (failure) throw failure
+          return
+        }
+        const wait = ready ? 60_000 : pending.length > 0 ? consume.lingerMs - age : 60_000
+        await sleep(wait, (wake) => (waker = wake))
+        waker = undefined
       }
-      if (stopping || ended) return
-      await sleep(pending.length > 0 ? consume.lingerMs - age : 60_000, (wake) => (waker = wake))
-      waker = undefined
+    } finally {
+      // Never close the consumer under a batch that is still writing or committing.
+      await settleAll()
     }
   }
 
@@ -265,6 +292,10 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
         attempt = 0
         await pump(consumer, stream)
       } catch (error) {
+        if (stopping) {
+          log.warn('consume.stopped-uncommitted', { error, reason: 'the uncommitted tail will be re-delivered; stored rows are skipped' })
+          continue
+        }
         stats.state = ConsumerStates.reconnecting
         delay = backoffMs(attempt++, consume.retryMinMs, consume.retryMaxMs)
         log.warn('kafka.reconnect', { error, attempt, delayMs: delay, reason: 'uncommitted messages will be re-delivered; stored ones are skipped' })
@@ -329,6 +360,13 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
       await done
     },
     done,
+  }
+}
+
+/** A batch given up because the process is stopping while PostgreSQL or Kafka is failing; it will be re-delivered. */
+class ShutdownAbandonedError extends Error {
+  constructor() {
+    super('batch abandoned at shutdown; not committed, will be re-delivered')
   }
 }
 

@@ -26,8 +26,9 @@ export interface LogWriter {
   /**
    * Stores `rows` once each: a row already stored (same timestamp, partition, offset) is skipped, so
    * writing a re-delivered batch again is a no-op. Throws DatabaseUnavailableError when the server or
-   * connection is gone, with nothing known about what was stored (re-writing is then safe); any other
-   * failure is narrowed down to the offending rows, which come back in `rejected`.
+   * connection is gone (or on a transient conflict such as a deadlock), with nothing known about what was
+   * stored (re-writing is then safe); any other failure is narrowed down to the offending rows, which
+   * come back in `rejected`.
    */
   write<T extends PendingRow>(rows: T[]): Promise<WriteResult<T>>
 }
@@ -105,6 +106,18 @@ export function copyLine(row: PendingRow): string {
   ].join('\t') + '\n'
 }
 
+/**
+ * Failures that say nothing about the rows: the connection or server is gone, or the statement lost a
+ * deadlock / serialization race with a concurrent writer, or was cancelled. The whole batch is retried
+ * later; bisecting would wrongly dead-letter good rows.
+ */
+const TRANSIENT_SQLSTATE = /^(40|55P03|57014)/
+
+export function isTransientWriteError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code
+  return isDatabaseUnavailable(error) || (typeof code === 'string' && TRANSIENT_SQLSTATE.test(code))
+}
+
 function unavailable(error: unknown): DatabaseUnavailableError {
   return new DatabaseUnavailableError(`cannot write logs: ${(error as Error).message}`, error)
 }
@@ -121,7 +134,7 @@ export function createLogWriter(sql: Sql): LogWriter {
     try {
       result.inserted += await insert(rows)
     } catch (error) {
-      if (isDatabaseUnavailable(error)) throw unavailable(error)
+      if (isTransientWriteError(error)) throw unavailable(error)
       if (rows.length === 1) {
         result.rejected.push({ row: rows[0]!, error: error as Error })
         return

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { connect } from '../../src/lib/db.ts'
 import { DatabaseUnavailableError } from '../../src/lib/errors.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
-import { createLogWriter, type PendingRow } from '../../src/lib/log-writer.ts'
+import { createLogWriter, isTransientWriteError, type PendingRow } from '../../src/lib/log-writer.ts'
 import { freshDatabase } from '../support/infra.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
 
@@ -103,5 +103,10 @@ describe('createLogWriter', () => {
     await proxy.cut()
     const failure = await viaProxy.write(rows(record())).catch((error: unknown) => error)
     expect(failure).toBeInstanceOf(DatabaseUnavailableError)
+  })
+
+  test('deadlocks, serialization failures and lost connections count as transient; constraint violations do not', () => {
+    expect(['40P01', '40001', '57014', '08006', 'ECONNRESET'].map((code) => isTransientWriteError({ code }))).toEqual([true, true, true, true, true])
+    expect(['23514', '22P02', '23502'].map((code) => isTransientWriteError({ code }))).toEqual([false, false, false])
   })
 })

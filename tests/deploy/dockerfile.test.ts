@@ -4,6 +4,7 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Admin } from '@platformatic/kafka'
+import { Glob } from 'bun'
 import { freePort } from '../../scripts/services.ts'
 import { connect } from '../../src/lib/db.ts'
 import { baseConfig, eventually, freshDatabase, freshTopics } from '../support/infra.ts'
@@ -102,6 +103,20 @@ describe('Dockerfile', () => {
 
   test('exposes the gRPC and HTTP ports', () => {
     expect(all(stage('runtime'), 'EXPOSE').map((item) => item.args)).toEqual(['50051 8080'])
+  })
+
+  test('every package the services import is a production dependency, so the deps stage installs it', async () => {
+    const { dependencies } = (await Bun.file(join(repoRoot, 'package.json')).json()) as { dependencies: Record<string, string> }
+    const imported = new Set<string>()
+    for (const file of new Glob('src/**/*.ts').scanSync(repoRoot)) {
+      const text = await Bun.file(join(repoRoot, file)).text()
+      for (const [, specifier] of text.matchAll(/^import [^'"]*['"]([^'"]+)['"]/gm)) {
+        if (specifier!.startsWith('.') || specifier!.startsWith('node:') || specifier === 'bun') continue
+        imported.add(specifier!.split('/').slice(0, specifier!.startsWith('@') ? 2 : 1).join('/'))
+      }
+    }
+    expect(imported.size).toBeGreaterThan(3)
+    for (const name of imported) expect(Object.keys(dependencies)).toContain(name)
   })
 
   test('the build context leaves out local state, secrets and dependencies', () => {

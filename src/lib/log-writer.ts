@@ -37,10 +37,12 @@ export const insertColumns = ['timestamp', 'service', 'level', 'message', 'metad
 
 /**
  * Bulk path: one INSERT ... SELECT FROM unnest(...) per batch, one array parameter per column.
- * Measured on this machine (2 cores, the seven indexes of schema.sql, 50k rows of ~300 B, batches of
- * 5000, Kafka broker idle): see README "consume". unnest was within a few per cent of COPY into a
- * staging table followed by INSERT ... SELECT ... ON CONFLICT, and needs no temp table, no reserved
- * connection and one round trip; plain COPY cannot skip re-delivered rows at all.
+ * Measured here (2 cores shared with other work, so ±30 %: 50k rows of ~300 B, batches of 5000, the seven
+ * indexes of schema.sql), two runs each: plain COPY 17.8k / 11.6k rows/s (not idempotent: cannot skip
+ * re-delivered rows), COPY into a temp staging table then INSERT ... SELECT ... ON CONFLICT 15.5k / 13.8k,
+ * this unnest INSERT 14.4k / 14.9k. The two idempotent paths are within noise of each other (index upkeep,
+ * mostly the three GIN indexes, dominates); unnest needs no temp table or reserved connection and is one
+ * round trip, so it stays.
  */
 const INSERT_UNNEST = `
   insert into logs (${insertColumns.join(', ')})

@@ -1,0 +1,345 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect, type Sql } from '../../src/lib/db.ts'
+import { formatMicros } from '../../src/lib/log-entry.ts'
+import { queryDatabaseUrl } from '../../src/lib/log-search.ts'
+import { createQueryApp } from '../../src/lib/query-app.ts'
+import { freshDatabase } from '../support/infra.ts'
+
+/**
+ * The HTTP API in process (app.handle) against a real PostgreSQL database holding a small, known set of
+ * logs an hour old, plus one three days old.
+ */
+const database = await freshDatabase()
+const sql: Sql = connect(queryDatabaseUrl(database.url), { max: 4 })
+afterAll(() => sql.end())
+const app = createQueryApp({ sql })
+
+const TRACE_A = '4bf92f3577b34da6a3ce929d0e0e4736'
+const TRACE_B = '0af7651916cd43dd8448eb211c80319c'
+const HOUR = 3_600_000_000
+const base = Date.now() * 1000 - HOUR
+let nextOffset = 1
+
+interface Row {
+  at: number
+  service: string
+  level: string
+  message: string
+  host?: string | null
+  trace_id?: string | null
+  span_id?: string | null
+  tags?: string[]
+  metadata?: Record<string, unknown>
+  partition?: number
+}
+
+/** Timestamps go in as text cast by PostgreSQL, so their microseconds survive (see log-search.ts). */
+async function insert(rows: Row[]): Promise<void> {
+  const offsets = rows.map(() => String(nextOffset++))
+  await sql`
+    insert into logs (timestamp, service, level, message, metadata, trace_id, span_id, host, tags, kafka_partition, kafka_offset)
+    select t::timestamptz, s, l, m, md::jsonb, tr, sp, h, array(select jsonb_array_elements_text(tg::jsonb)), p::integer, o::bigint
+    from unnest(
+      ${rows.map((row) => formatMicros(row.at))}::text[], ${rows.map((row) => row.service)}::text[], ${rows.map((row) => row.level)}::text[],
+      ${rows.map((row) => row.message)}::text[], ${rows.map((row) => JSON.stringify(row.metadata ?? {}))}::text[],
+      ${rows.map((row) => row.trace_id ?? null)}::text[], ${rows.map((row) => row.span_id ?? null)}::text[], ${rows.map((row) => row.host ?? null)}::text[],
+      ${rows.map((row) => JSON.stringify(row.tags ?? []))}::text[], ${rows.map((row) => String(row.partition ?? 0))}::text[], ${offsets}::text[]
+    ) as r(t, s, l, m, md, tr, sp, h, tg, p, o)`
+}
+
+async function get(path: string): Promise<{ status: number; body: any }> {
+  const response = await app.handle(new Request(`http://localhost${path}`))
+  return { status: response.status, body: await response.json() }
+}
+
+const messages = async (path: string) => (await get(path)).body.logs.map((log: { message: string }) => log.message)
+
+beforeAll(async () => {
+  await insert([
+    { at: base + 1_000_001, service: 'api', level: 'INFO', message: 'user alice logged in', host: 'web-1', trace_id: TRACE_A, span_id: '00f067aa0ba902b7', tags: ['env:prod', 'region:eu'], metadata: { user: 'alice', attempt: 1 } },
+    { at: base + 2_000_002, service: 'api', level: 'ERROR', message: 'payment declined for order 42', host: 'web-2', trace_id: TRACE_A, tags: ['env:prod'] },
+    { at: base + 3_000_003, service: 'billing', level: 'WARN', message: 'disk almost full on volume data', host: 'db-1', tags: ['env:staging', 'region:eu'] },
+    { at: base + 4_000_004, service: 'billing', level: 'FATAL', message: 'out of memory while billing order 42', host: 'db-1', trace_id: TRACE_B },
+    { at: base + 5_000_005, service: 'worker', level: 'DEBUG', message: 'cache miss for session abc', tags: ['env:prod', 'region:us'] },
+    { at: base - 72 * HOUR, service: 'api', level: 'INFO', message: 'archived three days ago', host: 'web-1' },
+  ])
+})
+
+describe('GET /query', () => {
+  test('returns logs newest first', async () => {
+    expect(await messages('/query')).toEqual([
+      'cache miss for session abc', 'out of memory while billing order 42', 'disk almost full on volume data',
+      'payment declined for order 42', 'user alice logged in', 'archived three days ago',
+    ])
+  })
+
+  test('returns each log with a microsecond RFC 3339 timestamp, metadata as an object, and an id', async () => {
+    const { body } = await get('/query?service=api&level=info&from=2h')
+    expect(body.logs).toEqual([{
+      id: '0-1',
+      timestamp: formatMicros(base + 1_000_001),
+      service: 'api',
+      level: 'INFO',
+      message: 'user alice logged in',
+      metadata: { user: 'alice', attempt: 1 },
+      trace_id: TRACE_A,
+      span_id: '00f067aa0ba902b7',
+      host: 'web-1',
+      tags: ['env:prod', 'region:eu'],
+      ingested_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
+    }])
+    expect(body.logs[0].timestamp).toMatch(/\.\d{6}Z$/)
+  })
+
+  test('gives null for an absent trace_id, span_id and host', async () => {
+    const { body } = await get('/query?service=worker')
+    expect([body.logs[0].trace_id, body.logs[0].span_id, body.logs[0].host]).toEqual([null, null, null])
+  })
+
+  test('returns an empty array, not null, when nothing matches', async () => {
+    const { status, body } = await get('/query?service=nobody')
+    expect(status).toBe(200)
+    expect(body.logs).toEqual([])
+    expect(body.pagination.has_more).toBe(false)
+    expect(typeof body.took_ms).toBe('number')
+  })
+
+  test('filters by service', async () => {
+    expect(await messages('/query?service=billing')).toEqual(['out of memory while billing order 42', 'disk almost full on volume data'])
+  })
+
+  test('filters by a comma list of levels, in any case and by alias', async () => {
+    expect(await messages('/query?level=fatal,Warning')).toEqual(['out of memory while billing order 42', 'disk almost full on volume data'])
+  })
+
+  test('filters by an RFC 3339 range, both bounds inclusive, to the microsecond', async () => {
+    const from = encodeURIComponent(formatMicros(base + 2_000_002))
+    const to = encodeURIComponent(formatMicros(base + 4_000_004))
+    expect(await messages(`/query?from=${from}&to=${to}`)).toEqual([
+      'out of memory while billing order 42', 'disk almost full on volume data', 'payment declined for order 42',
+    ])
+    const justAfter = encodeURIComponent(formatMicros(base + 2_000_003))
+    expect(await messages(`/query?from=${justAfter}&to=${to}`)).not.toContain('payment declined for order 42')
+  })
+
+  test('filters by a relative time', async () => {
+    expect(await messages('/query?from=24h')).not.toContain('archived three days ago')
+    expect(await messages('/query?to=24h')).toEqual(['archived three days ago'])
+  })
+
+  test('filters by host', async () => {
+    expect(await messages('/query?host=db-1')).toEqual(['out of memory while billing order 42', 'disk almost full on volume data'])
+  })
+
+  test('filters by trace_id, given as hex or as a UUID', async () => {
+    expect(await messages(`/query?trace_id=${TRACE_A}`)).toEqual(['payment declined for order 42', 'user alice logged in'])
+    expect(await messages('/query?trace_id=4BF92F35-77B3-4DA6-A3CE-929D0E0E4736')).toEqual(['payment declined for order 42', 'user alice logged in'])
+  })
+
+  test('filters by tags, requiring all of them, repeated or comma-separated', async () => {
+    expect(await messages('/query?tags=env:prod&tags=region:eu')).toEqual(['user alice logged in'])
+    expect(await messages('/query?tags=env:prod,region:eu')).toEqual(['user alice logged in'])
+    expect(await messages('/query?tags=env:prod')).toEqual(['cache miss for session abc', 'payment declined for order 42', 'user alice logged in'])
+  })
+
+  test('searches message text by whole words', async () => {
+    expect(await messages('/query?q=order%2042')).toEqual(['out of memory while billing order 42', 'payment declined for order 42'])
+    expect(await messages('/query?q=DECLINED')).toEqual(['payment declined for order 42'])
+    expect(await messages('/query?q=declin')).toEqual([])
+  })
+
+  test('searches quoted phrases and excluded words', async () => {
+    expect(await messages('/query?q=%22order%2042%22%20-payment')).toEqual(['out of memory while billing order 42'])
+  })
+
+  test('combines filters', async () => {
+    expect(await messages('/query?service=api&level=error&host=web-2&tags=env:prod&q=payment&from=2h')).toEqual(['payment declined for order 42'])
+  })
+
+  test('treats a value that would be SQL as a plain value', async () => {
+    const { status, body } = await get(`/query?service=${encodeURIComponent("api' or '1'='1")}`)
+    expect(status).toBe(200)
+    expect(body.logs).toEqual([])
+  })
+})
+
+describe('GET /query bad input', () => {
+  test.each([
+    ['limit', '/query?limit=5000', /1 to 1000/],
+    ['limit', '/query?limit=0', /1 to 1000/],
+    ['limit', '/query?limit=ten', /1 to 1000/],
+    ['page', '/query?page=0', /1 to 1000/],
+    ['from', '/query?from=yesterday', /RFC 3339/],
+    ['to', '/query?to=2024-13-45T99:00:00Z', /RFC 3339/],
+    ['from', '/query?from=1h&to=2h', /later than to/],
+    ['level', '/query?level=LOUD', /TRACE, DEBUG, INFO, WARN, ERROR, FATAL/],
+    ['trace_id', '/query?trace_id=not-a-trace', /32 hex digits/],
+    ['cursor', '/query?cursor=bogus', /next_cursor/],
+    ['q', '/query?q=%21%21%21', /letter or digit/],
+    ['service', '/query?service=a%00b', /NUL/],
+  ])('a bad %s is a 400 naming the parameter and what it accepts (%s)', async (parameter, path, message) => {
+    const { status, body } = await get(path)
+    expect(status).toBe(400)
+    expect(body.error).toBe('QUERY_INVALID')
+    expect(body.parameter).toBe(parameter)
+    expect(body.message).toMatch(message)
+  })
+
+  test('page and cursor together are a 400', async () => {
+    const first = await get('/query?limit=2')
+    const { status, body } = await get(`/query?limit=2&page=2&cursor=${first.body.pagination.next_cursor}`)
+    expect(status).toBe(400)
+    expect(body.parameter).toBe('page')
+  })
+})
+
+describe('GET /query/:trace_id', () => {
+  test('returns every log of the trace, oldest first', async () => {
+    const { status, body } = await get(`/query/${TRACE_A}`)
+    expect(status).toBe(200)
+    expect(body.trace_id).toBe(TRACE_A)
+    expect(body.logs.map((log: { message: string }) => log.message)).toEqual(['user alice logged in', 'payment declined for order 42'])
+    expect(body.pagination.truncated).toBe(false)
+  })
+
+  test('accepts the trace id as a UUID', async () => {
+    const { body } = await get('/query/4bf92f35-77b3-4da6-a3ce-929d0e0e4736')
+    expect(body.logs).toHaveLength(2)
+  })
+
+  test('returns an empty list for an unknown trace id', async () => {
+    const { status, body } = await get('/query/ffffffffffffffffffffffffffffffff')
+    expect(status).toBe(200)
+    expect(body.logs).toEqual([])
+  })
+
+  test('a malformed trace id is a 400', async () => {
+    const { status, body } = await get('/query/abc')
+    expect(status).toBe(400)
+    expect(body.parameter).toBe('trace_id')
+  })
+
+  test('stops at 1000 logs and says the trace was truncated', async () => {
+    const trace = '11111111111111111111111111111111'
+    await insert(Array.from({ length: 1001 }, (_, i) => ({ at: base - 10 * HOUR + i, service: 'bulk', level: 'INFO', message: `step ${i}`, trace_id: trace })))
+    const { body } = await get(`/query/${trace}`)
+    expect(body.logs).toHaveLength(1000)
+    expect(body.logs[0].message).toBe('step 0')
+    expect(body.logs[999].message).toBe('step 999')
+    expect(body.pagination.truncated).toBe(true)
+  })
+})
+
+describe('pagination', () => {
+  const SERVICE = 'paged'
+  // 25 logs sharing one timestamp across three Kafka partitions, then 5 more a microsecond apart (the
+  // same millisecond: a cursor that kept only milliseconds would skip or repeat them).
+  const sameInstant = base - 20 * HOUR
+  beforeAll(async () => {
+    await insert(Array.from({ length: 25 }, (_, i) => ({ at: sameInstant, service: SERVICE, level: 'INFO', message: `same ${i}`, partition: i % 3 })))
+    await insert(Array.from({ length: 5 }, (_, i) => ({ at: sameInstant - 5 + i, service: SERVICE, level: 'INFO', message: `older ${i}` })))
+  })
+
+  async function walkCursor(path: string, between?: () => Promise<void>): Promise<string[]> {
+    const seen: string[] = []
+    let cursor: string | null = null
+    for (let round = 0; round < 100; round++) {
+      const { body } = await get(`${path}${cursor ? `&cursor=${cursor}` : ''}`)
+      seen.push(...body.logs.map((log: { id: string }) => log.id))
+      cursor = body.pagination.next_cursor
+      if (!cursor) return seen
+      await between?.()
+    }
+    throw new Error('cursor never ended')
+  }
+
+  test('pages are disjoint and together complete, with has_more and next_page', async () => {
+    const all = (await get(`/query?service=${SERVICE}&limit=1000`)).body.logs.map((log: { id: string }) => log.id)
+    expect(all).toHaveLength(30)
+    const pages: string[][] = []
+    for (let page = 1; page <= 4; page++) {
+      const { body } = await get(`/query?service=${SERVICE}&limit=8&page=${page}`)
+      pages.push(body.logs.map((log: { id: string }) => log.id))
+      expect(body.pagination.page).toBe(page)
+      expect(body.pagination.has_more).toBe(page < 4)
+      expect(body.pagination.next_page).toBe(page < 4 ? page + 1 : null)
+    }
+    expect(pages.map((page) => page.length)).toEqual([8, 8, 8, 6])
+    expect(pages.flat()).toEqual(all)
+  })
+
+  test('a cursor walks logs with equal timestamps without repeating or skipping one', async () => {
+    const all = (await get(`/query?service=${SERVICE}&limit=1000`)).body.logs.map((log: { id: string }) => log.id)
+    const walked = await walkCursor(`/query?service=${SERVICE}&limit=7`)
+    expect(walked).toEqual(all)
+  })
+
+  test('a cursor stays correct while newer logs arrive between pages', async () => {
+    const all = (await get(`/query?service=${SERVICE}&limit=1000`)).body.logs.map((log: { id: string }) => log.id)
+    let arrivals = 0
+    const walked = await walkCursor(`/query?service=${SERVICE}&limit=4`, async () => {
+      arrivals++
+      await insert([{ at: Date.now() * 1000, service: SERVICE, level: 'INFO', message: `new ${arrivals}`, partition: 2 }])
+    })
+    expect(arrivals).toBeGreaterThan(3)
+    expect(walked).toEqual(all)
+  })
+
+  test('a cursor response says it is not page-based', async () => {
+    const first = await get(`/query?service=${SERVICE}&limit=5`)
+    const { body } = await get(`/query?service=${SERVICE}&limit=5&cursor=${first.body.pagination.next_cursor}`)
+    expect(body.pagination.page).toBeNull()
+    expect(body.pagination.next_page).toBeNull()
+    expect(body.logs).toHaveLength(5)
+  })
+})
+
+describe('GET /health', () => {
+  test('is 200 when the database answers', async () => {
+    const { status, body } = await get('/health')
+    expect(status).toBe(200)
+    expect(body.status).toBe('ok')
+    expect(body.checks.database.status).toBe('up')
+  })
+})
+
+describe('an unreachable database', () => {
+  // Nothing listens on port 1: every connection attempt is refused at once.
+  const dead = connect('postgres://postgres@127.0.0.1:1/logstream', { max: 1, connectTimeout: 2 })
+  const deadApp = createQueryApp({ sql: dead, healthTimeoutMs: 3000 })
+  afterAll(() => dead.end({ timeout: 1 }))
+
+  test('makes /health 503 with the failing check', async () => {
+    const response = await deadApp.handle(new Request('http://localhost/health'))
+    const body = await response.json() as { status: string; checks: { database: { status: string; error: string } } }
+    expect(response.status).toBe(503)
+    expect(body.checks.database.status).toBe('down')
+    expect(body.checks.database.error).toBeTruthy()
+  })
+
+  test('makes /query 503, not 500', async () => {
+    const response = await deadApp.handle(new Request('http://localhost/query?service=api'))
+    expect(response.status).toBe(503)
+    expect(((await response.json()) as { error: string }).error).toBe('DATABASE_UNAVAILABLE')
+  })
+
+  test('makes a trace look-up 503, not 500', async () => {
+    const response = await deadApp.handle(new Request(`http://localhost/query/${TRACE_A}`))
+    expect(response.status).toBe(503)
+  })
+})
+
+describe('OpenAPI', () => {
+  test('describes /query and /query/{trace_id}', async () => {
+    const { status, body } = await get('/openapi/json')
+    expect(status).toBe(200)
+    expect(Object.keys(body.paths)).toEqual(expect.arrayContaining(['/health', '/query', '/query/{trace_id}']))
+    expect(body.paths['/query'].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor', 'q', 'tags']))
+  })
+
+  test('serves a docs page', async () => {
+    const response = await app.handle(new Request('http://localhost/openapi'))
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toContain('text/html')
+  })
+})

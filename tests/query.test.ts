@@ -1,0 +1,51 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { freshDatabase, eventually } from './support/infra.ts'
+
+/** `bun src/query.ts` as a process: listens where configured, answers, and stops cleanly on SIGTERM. */
+const database = await freshDatabase()
+await database.sql`insert into logs ${database.sql({ timestamp: new Date(), service: 'api', level: 'INFO', message: 'hello from the entrypoint test', kafka_partition: 0, kafka_offset: 1 })}`
+
+function start() {
+  const child = Bun.spawn([process.execPath, 'src/query.ts'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    env: { ...process.env, DATABASE_URL: database.url, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info' },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const lines: string[] = []
+  void (async () => {
+    const decoder = new TextDecoder()
+    let buffered = ''
+    for await (const chunk of child.stdout) {
+      buffered += decoder.decode(chunk)
+      const parts = buffered.split('\n')
+      buffered = parts.pop() ?? ''
+      lines.push(...parts)
+    }
+  })()
+  const events = () => lines.map((line) => JSON.parse(line) as { event: string; port?: number })
+  return { child, events }
+}
+
+const running: ReturnType<typeof start>['child'][] = []
+afterAll(() => {
+  for (const child of running) if (child.exitCode === null) child.kill('SIGKILL')
+})
+
+describe('src/query.ts', () => {
+  test('serves queries on the configured port and exits 0 on SIGTERM', async () => {
+    const { child, events } = start()
+    running.push(child)
+    const port = await eventually(() => events().find((event) => event.event === 'query.listening')?.port, 20_000, 'query.listening')
+
+    const health = await fetch(`http://127.0.0.1:${port}/health`)
+    expect(health.status).toBe(200)
+    const query = await fetch(`http://127.0.0.1:${port}/query?service=api`)
+    const body = await query.json() as { logs: { message: string }[] }
+    expect(body.logs.map((log) => log.message)).toEqual(['hello from the entrypoint test'])
+
+    child.kill('SIGTERM')
+    expect(await child.exited).toBe(0)
+    expect(events().map((event) => event.event)).toContain('shutdown.done')
+  })
+})

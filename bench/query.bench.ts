@@ -1,6 +1,10 @@
 import { applySchema, connect, ensureDatabase, type Sql } from '../src/lib/db.ts'
 import { maintainPartitions } from '../src/lib/retention.ts'
 import { loadConfig } from '../src/lib/config.ts'
+import { formatMicros } from '../src/lib/log-entry.ts'
+import { queryDatabaseUrl } from '../src/lib/log-search.ts'
+import { createQueryApp } from '../src/lib/query-app.ts'
+import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
 /**
  * Generated data set: realistic enough that the planner faces what production would give it.
@@ -131,3 +135,124 @@ export async function prepareDataset(quick: boolean, rows: number, progress: (do
     await sql.end()
   }
 }
+
+interface Case {
+  name: string
+  target: number
+  path: () => string
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+const round = (value: number) => Math.round(value * 10) / 10
+const md5 = (value: string) => new Bun.CryptoHasher('md5').update(value).digest('hex')
+const pick = <T>(items: readonly T[]) => items[Math.floor(Math.random() * items.length)]!
+
+const SERVICES = ['api-gateway', 'auth', 'billing', 'checkout', 'inventory', 'search', 'notifications', 'recommendations'] as const
+const REASONS = ['"card expired"', '"insufficient funds"', '"fraud suspected"', '"bank unavailable"'] as const
+
+async function sizes(sql: Sql, rows: number) {
+  const parts = await sql<{ part: string; bytes: string }[]>`
+    select 'table (heap + toast)' as part, sum(pg_table_size(h.inhrelid))::text as bytes
+    from pg_inherits h where h.inhparent = 'logs'::regclass
+    union all
+    select regexp_replace(c.relname, '^logs_(\\d+|default)_', ''), sum(pg_relation_size(i.indexrelid))::text
+    from pg_inherits h join pg_index i on i.indrelid = h.inhrelid join pg_class c on c.oid = i.indexrelid
+    where h.inhparent = 'logs'::regclass group by 1`
+  const [total] = await sql<{ bytes: string }[]>`
+    select sum(pg_total_relation_size(h.inhrelid))::text as bytes from pg_inherits h where h.inhparent = 'logs'::regclass`
+  return {
+    parts: parts.map((part) => ({ part: part.part, perRow: Number(part.bytes) / rows })).sort((a, b) => b.perRow - a.perRow),
+    perRow: Number(total!.bytes) / rows,
+    totalBytes: Number(total!.bytes),
+  }
+}
+
+const scenario: Scenario = {
+  name: 'query',
+  async run(context: BenchContext): Promise<ScenarioResult> {
+    const rows = context.quick ? 1_000_000 : 10_000_000
+    const iterations = context.quick ? 30 : 100
+    const dataset = await prepareDataset(context.quick, rows, (done, total) => context.progress('query: generating rows', done, total))
+    const sql = connect(queryDatabaseUrl(dataset.url), { max: 4 })
+    const app = createQueryApp({ sql }).listen({ hostname: '127.0.0.1', port: 0 })
+    const origin = `http://127.0.0.1:${app.server!.port}`
+    try {
+      const endMicros = dataset.end.getTime() * 1000
+      const spanMicros = DATASET_DAYS * 86_400_000_000
+      const hour = 3_600_000_000
+      const randomHour = () => {
+        const to = endMicros - Math.floor(Math.random() * (spanMicros - hour))
+        return `from=${encodeURIComponent(formatMicros(to - hour))}&to=${encodeURIComponent(formatMicros(to))}`
+      }
+      const fetchJson = async (path: string) => (await fetch(origin + path)).json() as Promise<{ logs: unknown[]; pagination: { next_cursor: string | null } }>
+
+      // The cursor that starts page 50, found by walking 49 pages (not timed).
+      let cursor: string | null = null
+      for (let page = 1; page < 50; page++) {
+        cursor = (await fetchJson(`/query?limit=100${cursor ? `&cursor=${cursor}` : ''}`)).pagination.next_cursor
+      }
+
+      const cases: Case[] = [
+        { name: 'latest 100', target: 50, path: () => '/query?limit=100' },
+        { name: 'service + level=ERROR over 1 h', target: 50, path: () => `/query?service=${pick(SERVICES)}&level=ERROR&${randomHour()}` },
+        { name: 'service over 1 h', target: 50, path: () => `/query?service=${pick(SERVICES)}&${randomHour()}` },
+        { name: 'level=FATAL (rare), latest 100', target: 50, path: () => '/query?level=FATAL' },
+        { name: 'trace look-up', target: 50, path: () => `/query/${md5(String(Math.floor(Math.random() * (rows / 8))))}` },
+        { name: 'tags env:staging + version', target: 50, path: () => `/query?tags=env:staging&tags=version:v1.${Math.floor(Math.random() * 20)}` },
+        { name: 'host, latest 100', target: 50, path: () => `/query?host=${pick(SERVICES)}-0${1 + Math.floor(Math.random() * 6)}` },
+        { name: 'q full-text, common phrase (~3 %)', target: 200, path: () => `/query?q=${encodeURIComponent(pick(REASONS))}` },
+        { name: 'q full-text, rare word', target: 200, path: () => `/query?q=u${Math.floor(Math.random() * 100_000)}` },
+        { name: 'q full-text + service over 1 h', target: 200, path: () => `/query?q=timeout&service=${pick(SERVICES)}&${randomHour()}` },
+        { name: 'page 50 (limit 100)', target: 50, path: () => '/query?limit=100&page=50' },
+        { name: 'cursor page 50 (limit 100)', target: 50, path: () => `/query?limit=100&cursor=${cursor}` },
+      ]
+
+      const results: { name: string; target: number; p50: number; p95: number; max: number; rowsAvg: number }[] = []
+      for (const [index, item] of cases.entries()) {
+        for (let warm = 0; warm < 3; warm++) await fetchJson(item.path())
+        const times: number[] = []
+        let returned = 0
+        for (let i = 0; i < iterations; i++) {
+          const path = item.path()
+          const began = performance.now()
+          const response = await fetch(origin + path)
+          const body = await response.json() as { logs?: unknown[] }
+          times.push(performance.now() - began)
+          if (response.status !== 200) throw new Error(`${path} answered ${response.status}: ${JSON.stringify(body)}`)
+          returned += body.logs?.length ?? 0
+        }
+        times.sort((a, b) => a - b)
+        results.push({ name: item.name, target: item.target, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, rowsAvg: returned / iterations })
+        context.progress('query: measuring', index + 1, cases.length)
+      }
+
+      const size = await sizes(sql, rows)
+      const markdown = [
+        `${rows.toLocaleString('en-US')} generated rows over ${DATASET_DAYS} days (8 services, 5 levels, 48 hosts, 3 tags each, traces of 8 logs, templated messages) in \`${new URL(dataset.url).pathname.slice(1)}\`, kept between runs${dataset.preparedSeconds ? `; prepared in ${dataset.preparedSeconds} s this run` : ''}. Each query ${iterations} times (after 3 warm-ups) over real HTTP (Elysia on Bun, port 0), one at a time, random service / hour window / trace / word per request; latency as the client sees it.`,
+        '',
+        '| query | p50 ms | p95 ms | max ms | target p95 | rows returned (avg) |',
+        '|---|---:|---:|---:|---:|---:|',
+        ...results.map((r) => `| ${r.name} | ${round(r.p50)} | ${round(r.p95)} | ${round(r.max)} | < ${r.target} ms ${r.p95 < r.target ? '✓' : '✗'} | ${round(r.rowsAvg)} |`),
+        '',
+        `Storage: **${round(size.perRow)} bytes per row** (table + all indexes, ${(size.totalBytes / 2 ** 30).toFixed(2)} GiB for ${rows.toLocaleString('en-US')} rows):`,
+        '',
+        '| part | bytes per row |',
+        '|---|---:|',
+        ...size.parts.map((part) => `| ${part.part} | ${round(part.perRow)} |`),
+      ].join('\n')
+
+      const metrics: Record<string, number> = { rows, bytes_per_row: round(size.perRow) }
+      for (const r of results) {
+        const key = r.name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '')
+        metrics[`${key}_p50_ms`] = round(r.p50)
+        metrics[`${key}_p95_ms`] = round(r.p95)
+      }
+      return { title: 'Query API on a generated table', markdown, metrics }
+    } finally {
+      await app.server?.stop(true)
+      await sql.end({ timeout: 5 })
+    }
+  },
+}
+
+export default scenario

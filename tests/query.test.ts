@@ -16,8 +16,9 @@ function start() {
   void (async () => {
     const decoder = new TextDecoder()
     let buffered = ''
-    for await (const chunk of child.stdout) {
-      buffered += decoder.decode(chunk)
+    const reader = child.stdout.getReader()
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      buffered += decoder.decode(chunk.value)
       const parts = buffered.split('\n')
       buffered = parts.pop() ?? ''
       lines.push(...parts)

@@ -43,7 +43,7 @@ export interface LoadSummary {
   errors: Record<string, number>
 }
 
-const root = protobuf.loadSync(new URL('../proto/logs.proto', import.meta.url).pathname)
+const root = new protobuf.Root().loadSync(new URL('../proto/logs.proto', import.meta.url).pathname, { keepCase: true })
 const IngestRequest = root.lookupType('logstream.IngestRequest')
 const IngestResponse = root.lookupType('logstream.IngestResponse')
 

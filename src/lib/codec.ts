@@ -6,7 +6,9 @@ import { validateEntry, type LogEntryInput, type LogRecord } from './log-entry.t
  * Kafka values are protobuf `logstream.LogEntry` messages (proto/logs.proto), already validated and
  * normalised by the ingest service: compact, schema-checked, and readable by any protobuf consumer.
  */
-const root = protobuf.loadSync(new URL('../../proto/logs.proto', import.meta.url).pathname)
+// keepCase: field names stay as in the .proto (trace_id, span_id); protobufjs would otherwise camel-case
+// them and silently drop the snake_case keys we pass.
+const root = new protobuf.Root().loadSync(new URL('../../proto/logs.proto', import.meta.url).pathname, { keepCase: true })
 const LogEntry = root.lookupType('logstream.LogEntry')
 
 export function encodeLogRecord(record: LogRecord): Uint8Array {

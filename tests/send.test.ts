@@ -13,6 +13,8 @@ import { eventually, freshTopics } from './support/infra.ts'
  * where this file reads them back.
  */
 const repoRoot = resolve(import.meta.dir, '..')
+// Starting services against a real broker takes seconds; `bun test` alone would give each test only 5 s.
+const SLOW_MS = 60_000
 const config = await freshTopics()
 const port = freePort()
 const address = `127.0.0.1:${port}`
@@ -43,7 +45,7 @@ beforeAll(async () => {
   stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
     stored.push(decodeLogRecord(message.value))
   })
-})
+}, SLOW_MS)
 
 afterAll(async () => {
   await stream?.close()
@@ -86,7 +88,7 @@ describe('bun run send', () => {
     const logs = await storedFor(service, 2)
     expect(logs.map((log) => log.message).sort()).toEqual(['first message', 'second message'])
     for (const log of logs) expect(log).toMatchObject({ level: 'WARN', tags: ['env:test'] })
-  })
+  }, SLOW_MS)
 
   test('sends a file of JSON lines in batches, field for field', async () => {
     const service = `file-${marker()}`
@@ -114,7 +116,7 @@ describe('bun run send', () => {
       host: 'web-1',
       tags: ['a'],
     })
-  })
+  }, SLOW_MS)
 
   test('reads JSON lines from stdin', async () => {
     const service = `stdin-${marker()}`
@@ -122,7 +124,7 @@ describe('bun run send', () => {
     const result = await send(['--addr', address], input)
     expect(result.code).toBe(0)
     expect((await storedFor(service, 1))[0]?.message).toBe('from a pipe')
-  })
+  }, SLOW_MS)
 
   test('reports rejected lines by source, stores the valid ones, and exits 1', async () => {
     const service = `mixed-${marker()}`
@@ -137,23 +139,23 @@ describe('bun run send', () => {
     expect(result.stderr).toContain('rejected stdin:2: level "LOUD" is not a level')
     expect(result.stderr).toContain('rejected stdin:3: entry not valid JSON')
     expect((await storedFor(service, 1)).map((log) => log.message)).toEqual(['good'])
-  })
+  }, SLOW_MS)
 
   test('exits 1 and says why when the endpoint cannot be reached', async () => {
     const result = await send(['--addr', `127.0.0.1:${freePort()}`, '--retries', '0', 'lost'])
     expect(result.code).toBe(1)
     expect(result.stdout).toContain('0 accepted, 0 rejected, 1 failed')
     expect(result.stderr).toContain('UNAVAILABLE')
-  })
+  }, SLOW_MS)
 
   test('exits 2 with usage for a malformed option', async () => {
     const result = await send(['--batch-size', 'many', 'x'])
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('--batch-size must be a whole number')
-  })
+  }, SLOW_MS)
 
   test('--health reports the ingest service as serving', async () => {
     const result = await send(['--addr', address, '--health'])
     expect(result).toMatchObject({ code: 0, stdout: `${address}: SERVING\n` })
-  })
+  }, SLOW_MS)
 })

@@ -14,6 +14,8 @@ import { baseConfig, eventually, freshDatabase, freshTopics } from '../support/i
  * here for each argument against the local Kafka and PostgreSQL, as a container would run it.
  */
 const repoRoot = resolve(import.meta.dir, '../..')
+// Starting services against a real broker takes seconds; `bun test` alone would give each test only 5 s.
+const SLOW_MS = 60_000
 const entrypoint = join(repoRoot, 'scripts/docker-entrypoint.sh')
 const dockerfile = await Bun.file(join(repoRoot, 'Dockerfile')).text()
 const dockerignore = (await Bun.file(join(repoRoot, '.dockerignore')).text()).split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'))
@@ -117,7 +119,7 @@ describe('Dockerfile', () => {
     }
     expect(imported.size).toBeGreaterThan(3)
     for (const name of imported) expect(Object.keys(dependencies)).toContain(name)
-  })
+  }, SLOW_MS)
 
   test('the build context leaves out local state, secrets and dependencies', () => {
     for (const excluded of ['.env', 'node_modules', '.data', '.git']) expect(dockerignore).toContain(excluded)
@@ -218,13 +220,13 @@ describe('docker-entrypoint.sh', () => {
   test('is executable and valid sh', async () => {
     expect(statSync(entrypoint).mode & 0o111).not.toBe(0)
     expect(await Bun.spawn(['sh', '-n', entrypoint]).exited).toBe(0)
-  })
+  }, SLOW_MS)
 
   test('refuses an unknown command with exit code 2 and a usage line', async () => {
     const result = run(['serve'])
     expect(await result.exited).toBe(2)
     expect(result.output()).toContain('usage: docker-entrypoint.sh ingest|consume|query|init')
-  })
+  }, SLOW_MS)
 
   test('init creates the topics with their partitions and the schema, then exits 0', async () => {
     const id = `${process.pid}_${Math.random().toString(36).slice(2, 8)}`
@@ -255,21 +257,21 @@ describe('docker-entrypoint.sh', () => {
       await server`drop database if exists ${server(database)} with (force)`
       await server.end()
     }
-  })
+  }, SLOW_MS)
 
   test('ingest serves gRPC, passes its healthcheck, and exits 0 on SIGTERM', async () => {
     const env = { ...serviceEnv(ingestTopics, database.url), GRPC_PORT: String(freePort()) }
     const ingest = start(['ingest'], env)
     await becomesHealthy('ingest', env, ingest)
     expect(await ingest.stop()).toBe(0)
-  })
+  }, SLOW_MS)
 
   test('query serves HTTP, passes its healthcheck, and exits 0 on SIGTERM', async () => {
     const env = { ...serviceEnv(queryTopics, database.url), HTTP_PORT: String(freePort()) }
     const query = start(['query'], env)
     await becomesHealthy('query', env, query)
     expect(await query.stop()).toBe(0)
-  })
+  }, SLOW_MS)
 
   test('consume joins its consumer group, passes its healthcheck, and exits 0 on SIGTERM', async () => {
     const config = consumeTopics
@@ -286,23 +288,23 @@ describe('docker-entrypoint.sh', () => {
       await admin.close()
     }
     expect(await consume.stop()).toBe(0)
-  })
+  }, SLOW_MS)
 
   test('the ingest healthcheck fails when no service answers', async () => {
     expect(await run(['healthcheck', 'ingest'], { GRPC_PORT: String(freePort()) }).exited).toBe(1)
-  })
+  }, SLOW_MS)
 
   test('the query healthcheck fails when no service answers', async () => {
     expect(await run(['healthcheck', 'query'], { HTTP_PORT: String(freePort()) }).exited).toBe(1)
-  })
+  }, SLOW_MS)
 
   test('the consume healthcheck fails when the database cannot be reached', async () => {
     expect(await run(['healthcheck', 'consume'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${freePort()}/logstream` }).exited).toBe(1)
-  })
+  }, SLOW_MS)
 
   test('send runs the sender CLI with the arguments given', async () => {
     const result = run(['send', '--help'])
     expect(await result.exited).toBe(0)
     expect(result.output()).toContain('usage: bun run send')
-  })
+  }, SLOW_MS)
 })

@@ -163,6 +163,35 @@ describe('GET /query', () => {
   })
 })
 
+describe('GET /query with full-text and tag filters, searched newest window first', () => {
+  const now = Date.now() * 1000
+  beforeAll(async () => {
+    await insert([
+      { at: now - 60e6, service: 'needles', level: 'INFO', message: 'needle one minute ago', tags: ['kind:needle'] },
+      { at: now - 2 * HOUR, service: 'needles', level: 'INFO', message: 'needle two hours ago', tags: ['kind:needle'] },
+      { at: now - 50 * HOUR, service: 'needles', level: 'INFO', message: 'needle two days ago', tags: ['kind:needle'] },
+    ])
+  })
+
+  test('finds matches older than every window', async () => {
+    expect(await messages('/query?q=needle')).toEqual(['needle one minute ago', 'needle two hours ago', 'needle two days ago'])
+  })
+
+  test('returns the newest matches and says more follow when a window holds enough', async () => {
+    const { body } = await get('/query?q=needle&limit=1')
+    expect(body.logs.map((log: { message: string }) => log.message)).toEqual(['needle one minute ago'])
+    expect(body.pagination.has_more).toBe(true)
+  })
+
+  test('pages and cursors go on past the windows', async () => {
+    expect(await messages('/query?tags=kind:needle&limit=1&page=3')).toEqual(['needle two days ago'])
+    const first = await get('/query?q=needle&limit=2')
+    const { body } = await get(`/query?q=needle&limit=2&cursor=${first.body.pagination.next_cursor}`)
+    expect(body.logs.map((log: { message: string }) => log.message)).toEqual(['needle two days ago'])
+    expect(body.pagination.has_more).toBe(false)
+  })
+})
+
 describe('GET /query bad input', () => {
   test.each([
     ['limit', '/query?limit=5000', /1 to 1000/],

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { chmod, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message, type MessagesStream } from '@platformatic/kafka'
@@ -157,5 +158,35 @@ describe('bun run send', () => {
   test('--health reports the ingest service as serving', async () => {
     const result = await send(['--addr', address, '--health'])
     expect(result).toMatchObject({ code: 0, stdout: `${address}: SERVING\n` })
+  }, SLOW_MS)
+
+  test('scripts/test-ingest.sh sends a sample batch the ingest service accepts in full', async () => {
+    // grpcurl is not installed here: a stand-in on the PATH replays its JSON request through the sender.
+    const bin = await mkdtemp(join(tmpdir(), 'logstream-grpcurl-'))
+    try {
+      await symlink(process.execPath, join(bin, 'bun'))
+      await Bun.write(
+        join(bin, 'grpcurl'),
+        [
+          '#!/bin/sh',
+          'for arg; do addr="$method"; method="$arg"; done',
+          '[ "$method" = logstream.LogIngestion/Ingest ] || { echo "unexpected method $method" >&2; exit 3; }',
+          `bun -e 'for (const log of JSON.parse(await Bun.stdin.text()).logs) console.log(JSON.stringify(log))' | bun src/send.ts --addr "$addr"`,
+        ].join('\n') + '\n',
+      )
+      await chmod(join(bin, 'grpcurl'), 0o755)
+      const child = Bun.spawn(['sh', join(repoRoot, 'scripts/test-ingest.sh'), address], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      })
+      const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+      expect({ code, stdout }).toEqual({ code: 0, stdout: `3 sent to ${address} in 1 batch: 3 accepted, 0 rejected, 0 failed\n` })
+      const traceId = /query\/([0-9a-f]{32})/.exec(stderr)?.[1]
+      const logs = await storedFor('test-ingest', 3)
+      expect(logs.filter((log) => log.traceId === traceId).map((log) => log.level).sort()).toEqual(['ERROR', 'INFO'])
+    } finally {
+      await rm(bin, { recursive: true, force: true })
+    }
   }, SLOW_MS)
 })

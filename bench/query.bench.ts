@@ -184,6 +184,9 @@ const scenario: Scenario = {
         const to = endMicros - Math.floor(Math.random() * (spanMicros - hour))
         return `from=${encodeURIComponent(formatMicros(to - hour))}&to=${encodeURIComponent(formatMicros(to))}`
       }
+      // The data set's newest row is its "now": a dashboard asks up to now, and q/tags searches start
+      // from their upper bound (the kept data set ages between runs, the real stream does not).
+      const untilEnd = `to=${encodeURIComponent(formatMicros(endMicros))}`
       const fetchJson = async (path: string) => (await fetch(origin + path)).json() as Promise<{ logs: unknown[]; pagination: { next_cursor: string | null } }>
 
       // The cursor that starts page 50, found by walking 49 pages (not timed).
@@ -198,10 +201,10 @@ const scenario: Scenario = {
         { name: 'service over 1 h', target: 50, path: () => `/query?service=${pick(SERVICES)}&${randomHour()}` },
         { name: 'level=FATAL (rare), latest 100', target: 50, path: () => '/query?level=FATAL' },
         { name: 'trace look-up', target: 50, path: () => `/query/${md5(String(Math.floor(Math.random() * (rows / 8))))}` },
-        { name: 'tags env:staging + version', target: 50, path: () => `/query?tags=env:staging&tags=version:v1.${Math.floor(Math.random() * 20)}` },
+        { name: 'tags env:staging + version', target: 50, path: () => `/query?tags=env:staging&tags=version:v1.${Math.floor(Math.random() * 20)}&${untilEnd}` },
         { name: 'host, latest 100', target: 50, path: () => `/query?host=${pick(SERVICES)}-0${1 + Math.floor(Math.random() * 6)}` },
-        { name: 'q full-text, common phrase (~3 %)', target: 200, path: () => `/query?q=${encodeURIComponent(pick(REASONS))}` },
-        { name: 'q full-text, rare word', target: 200, path: () => `/query?q=u${Math.floor(Math.random() * 100_000)}` },
+        { name: 'q full-text, common phrase (~3 %)', target: 200, path: () => `/query?q=${encodeURIComponent(pick(REASONS))}&${untilEnd}` },
+        { name: 'q full-text, rare word', target: 200, path: () => `/query?q=u${Math.floor(Math.random() * 100_000)}&${untilEnd}` },
         { name: 'q full-text + service over 1 h', target: 200, path: () => `/query?q=timeout&service=${pick(SERVICES)}&${randomHour()}` },
         { name: 'page 50 (limit 100)', target: 50, path: () => '/query?limit=100&page=50' },
         { name: 'cursor page 50 (limit 100)', target: 50, path: () => `/query?limit=100&cursor=${cursor}` },

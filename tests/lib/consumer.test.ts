@@ -1,4 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, Producer, ProduceAcks, type Message } from '@platformatic/kafka'
 import { encodeLogRecord } from '../../src/lib/codec.ts'
 import type { Config } from '../../src/lib/config.ts'
@@ -8,6 +10,9 @@ import { createLogger } from '../../src/lib/log.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
 import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../support/infra.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
+import { startKafka, stopKafka, type BrokerOptions } from '../../scripts/infra/kafka-broker.ts'
+import { freePort } from '../../scripts/services.ts'
+import { createAdmin, ensureTopics } from '../../src/lib/kafka.ts'
 
 const log = createLogger({ service: 'consume-test' }, { level: (process.env.TEST_LOG_LEVEL as 'warn' | undefined) ?? 'error' })
 
@@ -183,6 +188,64 @@ describe('startConsumer', () => {
     expect(await countRows(db)).toBe(250)
     expect([...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)).toBe(250n)
   })
+})
+
+/** Sum over the topic's partitions of the offsets the group has committed on the broker. */
+async function brokerCommittedTotal(config: Config): Promise<bigint> {
+  const reader = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
+  try {
+    const committed = await reader.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: [0, 1, 2] }] })
+    return (committed.get(config.kafka.topic) ?? []).reduce((sum, offset) => sum + (offset > 0n ? offset : 0n), 0n)
+  } finally {
+    await reader.close(true)
+  }
+}
+
+const committedTotal = (consumer: LogConsumer) => [...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)
+
+describe('startConsumer with Kafka down', () => {
+  test('when the broker stops it drops what it holds uncommitted, reconnects once the broker is back, and ends with exactly N rows and N committed offsets', async () => {
+    // A private broker: stopping the shared one would break every other test running now.
+    const broker: BrokerOptions = { dir: mkdtempSync(`${tmpdir()}/logstream-consumer-broker-`), port: freePort(), controllerPort: freePort(), heapMb: 256 }
+    afterAll(async () => {
+      await stopKafka(broker)
+      rmSync(broker.dir, { recursive: true, force: true })
+    }, 60_000)
+    await startKafka(broker)
+    const db = await freshDatabase()
+    const shared = await freshTopics({ databaseUrl: db.url })
+    const config: Config = {
+      ...shared,
+      kafka: { ...shared.kafka, brokers: [`127.0.0.1:${broker.port}`] },
+      // Batches flush only when full, so what is stored and what is held at any point is known exactly.
+      consume: { ...shared.consume, batchMaxRows: 100, lingerMs: 600_000, statsIntervalMs: 60_000, retryMinMs: 50, retryMaxMs: 500 },
+    }
+    const admin = createAdmin(config.kafka)
+    await ensureTopics(admin, [
+      { topic: config.kafka.topic, partitions: 3, retentionMs: 3_600_000 },
+      { topic: config.kafka.dlqTopic, partitions: 1, retentionMs: 3_600_000 },
+    ]).finally(() => admin.close())
+
+    const consumer = await startConsumer({ config, log })
+    afterAll(() => consumer.stop(), 60_000)
+    await produce(config, Array.from({ length: 350 }, (_, i) => encodeLogRecord(record(i))))
+    await eventually(async () => ((await countRows(db)) === 300 ? true : undefined), 30_000, 'three full batches stored')
+    await eventually(() => (committedTotal(consumer) === 300n && consumer.stats().messagesInHand === 50 ? true : undefined), 20_000, '300 offsets committed and 50 messages held')
+
+    await stopKafka(broker)
+    await eventually(() => (consumer.stats().state === ConsumerStates.reconnecting ? true : undefined), 60_000, 'the consumer to notice the broker is gone')
+    expect(committedTotal(consumer)).toBe(300n)
+    expect(await countRows(db)).toBe(300)
+
+    await startKafka(broker)
+    // The 50 held messages come again from the committed offsets; with these 650 they make seven full batches.
+    await produce(config, Array.from({ length: 650 }, (_, i) => encodeLogRecord(record(350 + i))))
+    await eventually(async () => ((await countRows(db)) === 1000 ? true : undefined), 90_000, '1000 rows after the broker is back')
+    await eventually(() => (committedTotal(consumer) === 1000n ? true : undefined), 30_000, 'offsets committed up to 1000 messages')
+    expect(await brokerCommittedTotal(config)).toBe(1000n)
+    expect((await db.sql<{ n: number }[]>`select count(distinct message)::int as n from logs`)[0]!.n).toBe(1000)
+    expect(consumer.stats().state).toBe(ConsumerStates.running)
+  }, 240_000)
 })
 
 describe('backoffMs', () => {

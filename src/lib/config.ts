@@ -40,6 +40,8 @@ export interface Config {
     retryMaxMs: number
     /** Batches written to PostgreSQL at once (offsets are still committed in order). */
     maxInFlightBatches: number
+    /** A batch write with no reply after this long fails and is retried, so a hung connection cannot stall consumption. */
+    writeTimeoutMs: number
   }
 }
 
@@ -145,6 +147,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryMinMs: int('CONSUME_RETRY_MIN_MS', 100, 1, 600_000),
       retryMaxMs: int('CONSUME_RETRY_MAX_MS', 5_000, 1, 600_000),
       maxInFlightBatches: int('CONSUME_MAX_IN_FLIGHT_BATCHES', 2, 1, 64),
+      writeTimeoutMs: int('CONSUME_WRITE_TIMEOUT_MS', 30_000, 100, 3_600_000),
     },
   }
 }

@@ -211,14 +211,16 @@ function view(row: LogRow): LogView {
  * types as timestamptz would pass through postgres.js's Date serializer and lose its microseconds.
  */
 function conditions(sql: Sql, search: Search) {
+  // Arrays go in as plain JS arrays: sql.array(['x']) as a new connection's first array was seen sent as
+  // the bare text "x" (PostgreSQL: malformed array literal).
   const where = [sql`true`]
   if (search.service !== undefined) where.push(sql`service = ${search.service}`)
-  if (search.levels) where.push(search.levels.length === 1 ? sql`level = ${search.levels[0]!}` : sql`level = any(${sql.array(search.levels)}::text[])`)
+  if (search.levels) where.push(search.levels.length === 1 ? sql`level = ${search.levels[0]!}` : sql`level = any(${search.levels}::text[])`)
   if (search.fromMicros !== undefined) where.push(sql`timestamp >= ${formatMicros(search.fromMicros)}::text::timestamptz`)
   if (search.toMicros !== undefined) where.push(sql`timestamp <= ${formatMicros(search.toMicros)}::text::timestamptz`)
   if (search.host !== undefined) where.push(sql`host = ${search.host}`)
   if (search.traceId !== undefined) where.push(sql`trace_id = ${search.traceId}`)
-  if (search.tags.length > 0) where.push(sql`tags @> ${sql.array(search.tags)}::text[]`)
+  if (search.tags.length > 0) where.push(sql`tags @> ${search.tags}::text[]`)
   // Must match the index expression in schema.sql exactly, configuration included, or the index is not used.
   if (search.q !== undefined) where.push(sql`to_tsvector('simple', message) @@ websearch_to_tsquery('simple', ${search.q})`)
   if (search.cursor) {
@@ -246,25 +248,52 @@ export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
 }
 
 /**
- * Windows tried, newest first, before the whole range, when the search has a GIN-indexed filter (q, tags).
- * PostgreSQL estimates "card expired" or two tags as if their words were independent, can be off 30-fold
- * for a common phrase, and then reads every match through the GIN index to sort them (0.5 s on 1M rows).
- * Within a short window that costs little, and if the window holds limit + 1 matches past the offset,
- * they are exactly the newest ones overall: everything outside it is older.
+ * q and tags are answered by GIN indexes, which cannot return rows in time order, and PostgreSQL's
+ * estimates for them are poor: an absent tag or two words that never meet ("refused shipped") look like
+ * 0.5 % of rows, so it walks the primary key newest first, evaluating to_tsvector on every row, and took
+ * 58-74 s on 10M rows; a common phrase looks 30 times rarer than it is, so it reads every match through
+ * the GIN index to sort them (0.5 s on 1M rows). So these searches always go through the GIN index
+ * (ordered index scans turned off for the statement), over windows that bound the work: the newest
+ * WINDOW_ROWS rows, then the last hour, day, and everything. A window holding limit + 1 matches past the
+ * offset holds exactly the newest matches overall, since everything outside it is older.
  */
-const SEARCH_WINDOWS_MICROS = [5 * 60e6, 3_600e6, 86_400e6]
+const WINDOW_ROWS = 10_000
+const WINDOWS_MICROS = [3_600e6, 86_400e6]
+
+async function boundedByGin<T>(sql: Sql, run: (tx: Sql) => Promise<T>): Promise<T> {
+  return sql.begin(async (tx) => {
+    await tx`set local enable_indexscan = off`
+    await tx`set local enable_indexonlyscan = off`
+    return run(tx as unknown as Sql)
+  }) as Promise<T>
+}
+
+/** Timestamp of the WINDOW_ROWS-th newest row at or before `upper` (a primary-key walk), if there are that many. */
+async function newestRowsBoundary(sql: Sql, upper: number | undefined): Promise<number | undefined> {
+  const bound = upper === undefined ? sql`` : sql`where timestamp <= ${formatMicros(upper)}::text::timestamptz`
+  const [row] = await sql<{ at: string }[]>`
+    select to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at from logs ${bound}
+    order by logs.timestamp desc offset ${WINDOW_ROWS} limit 1`
+  return row ? parseRfc3339(row.at) : undefined
+}
 
 async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promise<LogRow[]> {
-  if (search.q !== undefined || search.tags.length > 0) {
-    const upper = search.toMicros ?? (search.cursor ? parseRfc3339(search.cursor.timestamp) : undefined) ?? nowMicros
-    for (const window of SEARCH_WINDOWS_MICROS) {
-      const since = upper - window
+  if (search.q === undefined && search.tags.length === 0) return searchQuery(sql, search)
+  const upper = search.toMicros ?? (search.cursor ? parseRfc3339(search.cursor.timestamp) : undefined)
+  const boundary = await newestRowsBoundary(sql, upper)
+  return boundedByGin(sql, async (tx) => {
+    if (boundary === undefined) return searchQuery(tx, search)
+    const windows = [boundary, ...WINDOWS_MICROS.map((window) => (upper ?? nowMicros) - window)]
+    let previous = Infinity
+    for (const since of windows) {
+      if (since >= previous) continue
       if (search.fromMicros !== undefined && search.fromMicros >= since) break
-      const rows = await searchQuery(sql, search, since)
+      previous = since
+      const rows = await searchQuery(tx, search, since)
       if (rows.length > search.limit) return rows
     }
-  }
-  return searchQuery(sql, search)
+    return searchQuery(tx, search)
+  })
 }
 
 export async function searchLogs(sql: Sql, search: Search, nowMicros: number = Date.now() * 1000): Promise<SearchResult> {
@@ -294,12 +323,15 @@ export async function traceLogs(sql: Sql, traceId: string): Promise<TraceResult>
 }
 
 /**
- * Plans are chosen per request with the actual values (plan_cache_mode=force_custom_plan): a cached
- * generic plan cannot know that `level = 'FATAL'` is rare or that a `q` word is common, and would pick one
- * index for all of them. Passed as a connection parameter in the URL, which postgres.js forwards.
+ * Connection settings for the query API, passed as parameters in the URL, which postgres.js forwards.
+ * plan_cache_mode=force_custom_plan: plans are made per request with the actual values; a cached generic
+ * plan cannot know that `level = 'FATAL'` is rare or that a `q` word is common. jit=off: queries whose
+ * estimated cost passes jit_above_cost (any q or tags search over all partitions) spent ~50 ms compiling
+ * to answer in under 1 ms.
  */
 export function queryDatabaseUrl(databaseUrl: string): string {
   const url = new URL(databaseUrl)
   url.searchParams.set('plan_cache_mode', 'force_custom_plan')
+  url.searchParams.set('jit', 'off')
   return url.toString()
 }

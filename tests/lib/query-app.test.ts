@@ -168,9 +168,23 @@ describe('GET /query with full-text and tag filters, searched newest window firs
   beforeAll(async () => {
     await insert([
       { at: now - 60e6, service: 'needles', level: 'INFO', message: 'needle one minute ago', tags: ['kind:needle'] },
-      { at: now - 2 * HOUR, service: 'needles', level: 'INFO', message: 'needle two hours ago', tags: ['kind:needle'] },
+      { at: now - 2 * HOUR, service: 'needles', level: 'INFO', message: 'needle two hours ago', tags: ['kind:needle', 'urgent'] },
       { at: now - 50 * HOUR, service: 'needles', level: 'INFO', message: 'needle two days ago', tags: ['kind:needle'] },
     ])
+  })
+
+  test('matches a single plain-word tag', async () => {
+    expect(await messages('/query?tags=urgent')).toEqual(['needle two hours ago'])
+  })
+
+  test('matches a list of levels on a connection that has run nothing before', async () => {
+    const fresh = connect(queryDatabaseUrl(database.url), { max: 1 })
+    try {
+      const response = await createQueryApp({ sql: fresh }).handle(new Request('http://localhost/query?service=needles&level=info,warn'))
+      expect(((await response.json()) as { logs: { message: string }[] }).logs).toHaveLength(3)
+    } finally {
+      await fresh.end()
+    }
   })
 
   test('finds matches older than every window', async () => {

@@ -205,6 +205,8 @@ const scenario: Scenario = {
         { name: 'host, latest 100', target: 50, path: () => `/query?host=${pick(SERVICES)}-0${1 + Math.floor(Math.random() * 6)}` },
         { name: 'q full-text, common phrase (~3 %)', target: 200, path: () => `/query?q=${encodeURIComponent(pick(REASONS))}&${untilEnd}` },
         { name: 'q full-text, rare word', target: 200, path: () => `/query?q=u${Math.floor(Math.random() * 100_000)}&${untilEnd}` },
+        { name: 'q full-text, two common words that never meet', target: 200, path: () => `/query?q=${encodeURIComponent(pick(['refused shipped', 'cache declined', 'timeout warehouse']))}&${untilEnd}` },
+        { name: 'tags, a tag no log has', target: 50, path: () => `/query?tags=team:nobody${Math.floor(Math.random() * 1000)}&${untilEnd}` },
         { name: 'q full-text + service over 1 h', target: 200, path: () => `/query?q=timeout&service=${pick(SERVICES)}&${randomHour()}` },
         { name: 'page 50 (limit 100)', target: 50, path: () => '/query?limit=100&page=50' },
         { name: 'cursor page 50 (limit 100)', target: 50, path: () => `/query?limit=100&cursor=${cursor}` },

@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS logs_default PARTITION OF logs DEFAULT;
 
 -- Indexes on the parent cascade to every partition, present and future.
 -- Every index is paid for on each insert, so each one here serves a query-API filter (src/lib/log-search.ts)
--- the primary key cannot. Sizes in bytes per row, measured on 1M generated rows (bench/query.bench.ts;
+-- the primary key cannot. Inserting 100k generated rows (INSERT ... SELECT, 3 interleaved runs, 2 shared
+-- cores): primary key alone 0.25-0.42 s, this set 2.6-3.1 s, the previous seven indexes 2.5-3.6 s; the
+-- full-text GIN index is most of the cost, and what ingest would gain first by dropping `q`. Sizes in bytes per row, measured on 1M generated rows (bench/query.bench.ts;
 -- heap alone ~322): the key-only btrees below are small because PostgreSQL deduplicates equal keys,
 -- which a (column, timestamp) btree defeats (host 41 -> 7, level 32 -> 7, trace_id 55 -> 14).
 -- The primary key (timestamp, kafka_partition, kafka_offset) already orders by time (41): it serves

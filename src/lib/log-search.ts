@@ -260,10 +260,12 @@ export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
 const WINDOW_ROWS = 10_000
 const WINDOWS_MICROS = [3_600e6, 86_400e6]
 
-async function boundedByGin<T>(sql: Sql, run: (tx: Sql) => Promise<T>): Promise<T> {
+/** Runs `run` in a transaction whose plans must use bitmap scans (GIN, or btree ranges), never ordered or sequential scans. */
+export async function withGinPlans<T>(sql: Sql, run: (tx: Sql) => Promise<T>): Promise<T> {
   return sql.begin(async (tx) => {
     await tx`set local enable_indexscan = off`
     await tx`set local enable_indexonlyscan = off`
+    await tx`set local enable_seqscan = off`
     return run(tx as unknown as Sql)
   }) as Promise<T>
 }
@@ -281,7 +283,7 @@ async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promis
   if (search.q === undefined && search.tags.length === 0) return searchQuery(sql, search)
   const upper = search.toMicros ?? (search.cursor ? parseRfc3339(search.cursor.timestamp) : undefined)
   const boundary = await newestRowsBoundary(sql, upper)
-  return boundedByGin(sql, async (tx) => {
+  return withGinPlans(sql, async (tx) => {
     if (boundary === undefined) return searchQuery(tx, search)
     const windows = [boundary, ...WINDOWS_MICROS.map((window) => (upper ?? nowMicros) - window)]
     let previous = Infinity

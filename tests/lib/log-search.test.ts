@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Sql } from '../../src/lib/db.ts'
 import { QueryInvalidError } from '../../src/lib/errors.ts'
-import { parseSearch, parseTraceId, queryDatabaseUrl, searchQuery, traceQuery, type SearchInput } from '../../src/lib/log-search.ts'
+import { parseSearch, parseTraceId, queryDatabaseUrl, searchQuery, traceQuery, withGinPlans, type SearchInput } from '../../src/lib/log-search.ts'
 import { freshDatabase } from '../support/infra.ts'
 
 const NOW = Date.parse('2026-03-10T12:00:00Z') * 1000
@@ -130,6 +130,29 @@ describe('query plans', () => {
     expect(partitionsWithRows.size).toBeGreaterThan(1)
     expect(sequentialScans(plan)).toEqual([])
     expect(plan.some((node) => /Index/.test(node['Node Type']))).toBe(true)
+  })
+
+  // Rare and absent terms must be looked up in the GIN index; for common ones a bitmap over the time
+  // range or the service index is cheaper, and fine: what is ruled out is walking rows one by one.
+  const ginCases: [string, SearchInput, boolean][] = [
+    ['q, a rare word', { q: '123457' }, true],
+    ['q, a common phrase', { q: '"status 404"' }, false],
+    ['q, words that never meet', { q: 'request missing' }, true],
+    ['tags, common', { tags: 'env:prod' }, false],
+    ['tags, absent', { tags: 'team:nobody' }, true],
+    ['q and service over one hour', { q: 'finished', service: 'svc-1', from: '1h' }, false],
+  ]
+
+  test.each(ginCases)('%s is searched with bitmap scans, in a window and over everything', async (_what, input, gin) => {
+    const search = parseSearch(input)
+    for (const since of [Date.now() * 1000 - 3_600e6, undefined]) {
+      const [row] = await withGinPlans(sql, (tx) => tx<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${searchQuery(tx, search, since)}`)
+      const plan = nodes(row!['QUERY PLAN'][0]!.Plan)
+      expect(sequentialScans(plan)).toEqual([])
+      expect(plan.filter((node) => /^(Index|Index Only) Scan/.test(node['Node Type']) && partitionsWithRows.has(node['Relation Name'] ?? ''))).toEqual([])
+      expect(plan.some((node) => node['Node Type'] === 'Bitmap Index Scan')).toBe(true)
+      if (gin) expect(plan.some((node) => /tags_idx|tsvector_idx/.test(node['Index Name'] ?? ''))).toBe(true)
+    }
   })
 
   test('a cursor page uses an index, never a sequential scan', async () => {

@@ -254,7 +254,8 @@ export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
  * 58-74 s on 10M rows; a common phrase looks 30 times rarer than it is, so it reads every match through
  * the GIN index to sort them (0.5 s on 1M rows). So these searches always go through the GIN index
  * (ordered index scans turned off for the statement), over windows that bound the work: the newest
- * WINDOW_ROWS rows, then the last hour, day, and everything. A window holding limit + 1 matches past the
+ * WINDOW_ROWS rows, then the last hour, day, and everything (straight to everything when the newest rows
+ * hold no match at all). A window holding limit + 1 matches past the
  * offset holds exactly the newest matches overall, since everything outside it is older.
  */
 const WINDOW_ROWS = 10_000
@@ -293,6 +294,9 @@ async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promis
       previous = since
       const rows = await searchQuery(tx, search, since)
       if (rows.length > search.limit) return rows
+      // Not one match in the newest rows: the matches are rare, and one look-up over everything (cheap
+      // for rare terms) beats repeating the GIN look-ups for each wider window.
+      if (rows.length === 0 && search.page === 1) break
     }
     return searchQuery(tx, search)
   })

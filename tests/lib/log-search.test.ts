@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Sql } from '../../src/lib/db.ts'
+import { decodeCursor } from '../../src/lib/cursor.ts'
 import { QueryInvalidError } from '../../src/lib/errors.ts'
-import { parseSearch, parseTraceId, queryDatabaseUrl, searchQuery, traceQuery, withGinPlans, type SearchInput } from '../../src/lib/log-search.ts'
+import { parseSearch, parseTraceId, queryDatabaseUrl, searchLogs, searchQuery, traceQuery, withGinPlans, type SearchInput } from '../../src/lib/log-search.ts'
 import { freshDatabase } from '../support/infra.ts'
 
 const NOW = Date.parse('2026-03-10T12:00:00Z') * 1000
@@ -171,5 +172,42 @@ describe('query plans', () => {
     const plan = nodes(row!['QUERY PLAN'][0]!.Plan)
     expect(sequentialScans(plan)).toEqual([])
     expect(plan.some((node) => /trace_id/.test(node['Index Name'] ?? ''))).toBe(true)
+  })
+})
+
+/**
+ * q and tags searches read windows of the newest rows first (log-search.ts); on the same 200k rows their
+ * answers must be exactly those of the plain query over everything, whichever window ends the search.
+ */
+describe('windowed q and tags searches', () => {
+  const ids = (rows: { kafka_partition: number; kafka_offset: bigint }[]) => rows.map((row) => `${row.kafka_partition}-${row.kafka_offset}`)
+
+  test.each([
+    ['a phrase in a third of the rows (the newest window suffices)', { q: '"status 404"' }],
+    ['a word in one row (no match in the newest rows)', { q: '123457' }],
+    ['a phrase in one row in a thousand (hour, day, then everything)', { q: '"after 999 ms"' }],
+    ['two tags', { tags: 'env:prod,region:2' }],
+    ['a phrase, second page', { q: '"after 999 ms"', limit: '50', page: '2' }],
+    ['a phrase with a time range', { q: '"status 500"', from: '30h', to: '2h' }],
+  ] as [string, SearchInput][])('%s: same logs as the unwindowed query', async (_what, input) => {
+    const search = parseSearch(input)
+    const expected = ids(await searchQuery(sql, search)).slice(0, search.limit)
+    const result = await searchLogs(sql, search)
+    expect(expected.length).toBeGreaterThan(0)
+    expect(result.logs.map((log) => log.id)).toEqual(expected)
+  })
+
+  test('a cursor walk over a sparse phrase returns every match once, newest first', async () => {
+    const search = parseSearch({ q: '"after 999 ms"', limit: '40' })
+    const all = ids(await searchQuery(sql, { ...search, limit: 1000 }))
+    const walked: string[] = []
+    for (let cursor: string | null = null, round = 0; round < 20; round++) {
+      const page = await searchLogs(sql, { ...search, cursor: cursor ? decodeCursor(cursor) : undefined })
+      walked.push(...page.logs.map((log) => log.id))
+      cursor = page.nextCursor
+      if (!cursor) break
+    }
+    expect(all.length).toBeGreaterThan(100)
+    expect(walked).toEqual(all)
   })
 })

@@ -255,8 +255,8 @@ export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
  * the GIN index to sort them (0.5 s on 1M rows). So these searches always go through the GIN index
  * (ordered index scans turned off for the statement), over windows that bound the work: the newest
  * WINDOW_ROWS rows, then the last hour, day, and everything (straight to everything when the newest rows
- * hold no match at all). A window holding limit + 1 matches past the
- * offset holds exactly the newest matches overall, since everything outside it is older.
+ * hold no match at all). A window holding limit + 1 matches past the offset holds exactly the newest
+ * matches overall, since everything outside it is older.
  */
 const WINDOW_ROWS = 10_000
 const WINDOWS_MICROS = [3_600e6, 86_400e6]

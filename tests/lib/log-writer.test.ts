@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { connect } from '../../src/lib/db.ts'
 import { DatabaseUnavailableError } from '../../src/lib/errors.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
-import { createLogWriter, isTransientWriteError, type PendingRow } from '../../src/lib/log-writer.ts'
+import { connectForWrites, createLogWriter, isTransientWriteError, type PendingRow } from '../../src/lib/log-writer.ts'
 import { freshDatabase } from '../support/infra.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
 
@@ -103,6 +103,35 @@ describe('createLogWriter', () => {
     await proxy.cut()
     const failure = await viaProxy.write(rows(record())).catch((error: unknown) => error)
     expect(failure).toBeInstanceOf(DatabaseUnavailableError)
+  })
+
+  test('a write that gets no reply (network blackhole) fails as DatabaseUnavailableError after the write timeout, and writes work again once the network is back', async () => {
+    const url = new URL(db.url)
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) })
+    url.port = String(proxy.port)
+    const sql = connectForWrites(url.toString(), { max: 2, writeTimeoutMs: 300 })
+    afterAll(async () => {
+      await sql.end({ timeout: 1 })
+      await proxy.close()
+    })
+    const bounded = createLogWriter(sql)
+    await bounded.write(rows(record()))
+    await proxy.stall()
+    const pending = rows(record())
+    const failure = await bounded.write(pending).catch((error: unknown) => error)
+    // Without the bound this write would wait for ever: the stalled proxy keeps the connection open.
+    expect(failure).toBeInstanceOf(DatabaseUnavailableError)
+
+    await proxy.restore()
+    expect(await bounded.write(pending)).toEqual({ inserted: 1, rejected: [] })
+  })
+
+  test('a statement the server runs longer than the write timeout is cancelled by the server and counts as transient', async () => {
+    const sql = connectForWrites(db.url, { max: 1, writeTimeoutMs: 200 })
+    afterAll(() => sql.end({ timeout: 1 }))
+    const failure = await sql`select pg_sleep(5)`.catch((error: unknown) => error)
+    expect((failure as { code?: string }).code).toBe('57014')
+    expect(isTransientWriteError(failure)).toBe(true)
   })
 
   test('deadlocks, serialization failures and lost connections count as transient; constraint violations do not', () => {

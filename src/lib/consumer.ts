@@ -5,7 +5,7 @@ import { connect, type Sql } from './db.ts'
 import { createDeadLetterPublisher, type DeadLetter, type DeadLetterPublisher } from './dead-letters.ts'
 import { LogStreamError } from './errors.ts'
 import type { Logger } from './log.ts'
-import { createLogWriter, type LogWriter, type PendingRow } from './log-writer.ts'
+import { connectForWrites, createLogWriter, type LogWriter, type PendingRow } from './log-writer.ts'
 import { maintainPartitions } from './retention.ts'
 
 type KafkaMessage = Message<Buffer, Buffer, Buffer, Buffer>
@@ -67,13 +67,23 @@ const partitionKey = (topic: string, partition: number) => `${topic}:${partition
  * Guarantee: an offset is committed only after PostgreSQL has committed every row below it (or Kafka
  * holds its dead letter), so a crash at any instant re-delivers at most the uncommitted tail, and the
  * primary key (timestamp, kafka_partition, kafka_offset) turns those re-deliveries into no-ops.
- * A rebalance can hand a partition to another member while this one still holds some of its
- * messages: they are still stored (harmless: the new owner's copies are skipped), and their offsets
- * are committed only if the partition is still ours, so an older offset never overwrites a newer one.
+ *
+ * Rebalances (the library's default assignor is eager round-robin, so every rebalance revokes all
+ * partitions and hands them out again): a batch in flight may hold messages of a partition that is no
+ * longer ours. They are still stored (the new owner re-reads them from the committed offset and its
+ * copies are skipped), and their offset is not committed, because commit time filters on the current
+ * assignment. Two cases still commit an older offset over a newer one: the partition came back to us
+ * meanwhile, or the library, told by the broker that the generation changed, rejoins and re-sends our
+ * commit. Either moves the committed offset backwards, which only re-delivers stored rows (skipped);
+ * it never moves it past a row that is not stored, which is what would lose data.
+ *
+ * Kafka failing (a stream error, a failed commit): the Kafka consumer is closed and a new one joins
+ * after a backoff. Messages held and not committed are dropped and come again from the committed
+ * offsets; batches already being written finish first, so nothing written is left half-committed.
  */
 export async function startConsumer({ config, log }: StartConsumerOptions): Promise<LogConsumer> {
   const { kafka, consume } = config
-  const sql: Sql = connect(config.databaseUrl, { max: config.dbPoolMax })
+  const sql: Sql = connectForWrites(config.databaseUrl, { max: config.dbPoolMax, writeTimeoutMs: consume.writeTimeoutMs })
   const writer: LogWriter = createLogWriter(sql)
   const deadLetters: DeadLetterPublisher = createDeadLetterPublisher(kafka)
 
@@ -119,7 +129,8 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
 
   /**
    * Decodes and writes one batch, then commits its offsets once `previous` (the batch before it) has
-   * committed: batches may be written concurrently, but offsets always advance in order.
+   * committed: batches may be written concurrently, but offsets are committed in the order read, and
+   * not at all once an earlier batch has failed.
    */
   async function handleBatch(consumer: Consumer<Buffer, Buffer, Buffer, Buffer>, messages: KafkaMessage[], previous: Promise<void>): Promise<void> {
     const rows: DecodedRow[] = []
@@ -162,6 +173,7 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
 
     // Throws if the batch before this one failed: then nothing after it may be committed either.
     await previous
+    // Only partitions still ours: after a rebalance the new owner commits its own progress.
     const assigned = new Set((consumer.assignments ?? []).flatMap(({ topic, partitions }) => partitions.map((partition) => partitionKey(topic, partition))))
     const offsets = [...commits.values()].filter((offset) => assigned.has(partitionKey(offset.topic, offset.partition)))
     if (offsets.length > 0) await consumer.commit({ offsets })
@@ -221,6 +233,7 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
         if (ready && inFlight.size < consume.maxInFlightBatches) {
           const batch = pending
           pending = []
+          // The 'data' handler paused the stream when this batch filled; there is room again.
           if (stopping) stream.pause()
           else stream.resume()
           const task = handleBatch(consumer, batch, lastCommit).finally(() => {
@@ -241,7 +254,9 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
           if (failure) throw failure
           return
         }
-        const wait = ready ? 60_000 : pending.length > 0 ? consume.lingerMs - age : 60_000
+        // A batch that is ready waits for a free writer, an empty one for its first message: either
+        // is signalled by notify(); only a partial batch has a deadline of its own (its linger).
+        const wait = !ready && pending.length > 0 ? consume.lingerMs - age : 60_000
         await sleep(wait, (wake) => (waker = wake))
         waker = undefined
       }
@@ -333,13 +348,18 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
     })
   }, consume.statsIntervalMs)
 
-  const retentionTimer = setInterval(() => {
-    maintainPartitions(sql, { retentionDays: config.retentionDays, aheadDays: config.partitionsAheadDays }).then(
-      (result) => {
-        if (result.created.length + result.dropped.length + result.purgedDefaultRows > 0) log.info('retention.done', { ...result })
-      },
-      (error: unknown) => log.warn('retention.failed', { error }),
-    )
+  // Retention gets a connection of its own for each run: moving rows out of the default partition may
+  // legitimately take longer than the write timeout that bounds every statement in the write pool.
+  const retentionTimer = setInterval(async () => {
+    const retentionSql = connect(config.databaseUrl, { max: 1 })
+    try {
+      const result = await maintainPartitions(retentionSql, { retentionDays: config.retentionDays, aheadDays: config.partitionsAheadDays })
+      if (result.created.length + result.dropped.length + result.purgedDefaultRows > 0) log.info('retention.done', { ...result })
+    } catch (error) {
+      log.warn('retention.failed', { error })
+    } finally {
+      await retentionSql.end({ timeout: 5 }).catch(() => {})
+    }
   }, consume.retentionIntervalMs)
 
   const done = run()

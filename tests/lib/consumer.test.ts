@@ -60,6 +60,8 @@ async function readDeadLetters(config: Config, count: number): Promise<Message<B
 
 const header = (message: Message<Buffer, Buffer, Buffer, Buffer>, name: string) => [...message.headers].find(([key]) => key.toString() === name)?.[1].toString()
 
+const committedTotal = (consumer: LogConsumer) => [...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)
+
 const countRows = async (db: TestDatabase) => (await db.sql<{ n: number }[]>`select count(*)::int as n from logs`)[0]!.n
 
 async function setUp(overrides: Partial<Config['consume']> = {}, options: { databaseUrl?: (url: string) => string } = {}) {
@@ -76,9 +78,10 @@ async function setUp(overrides: Partial<Config['consume']> = {}, options: { data
     running.push(consumer)
     return consumer
   }
+  // Stopping closes the write pool, which gives connections broken mid-query up to 5 s to end.
   afterAll(async () => {
     for (const consumer of running) await consumer.stop()
-  })
+  }, 30_000)
   return { db, config, start }
 }
 
@@ -177,6 +180,38 @@ describe('startConsumer', () => {
     expect(consumer.stats().state).toBe(ConsumerStates.running)
   }, 90_000)
 
+  test('when a write gets no reply (network blackhole) it times out, retries without committing, and resumes with exactly N rows', async () => {
+    const db0 = new URL((await freshDatabase()).url)
+    const proxy = await startTcpProxy({ host: db0.hostname, port: Number(db0.port) })
+    afterAll(() => proxy.close())
+    const { db, config, start } = await setUp({ writeTimeoutMs: 300 }, { databaseUrl: (url) => url.replace(/:\d+\//, `:${proxy.port}/`) })
+    const consumer = await start()
+
+    await produce(config, Array.from({ length: 300 }, (_, i) => encodeLogRecord(record(i))))
+    await eventually(async () => ((await countRows(db)) === 300 ? true : undefined), 20_000, 'first 300 rows')
+    await eventually(() => (committedTotal(consumer) === 300n ? true : undefined), 20_000, 'first 300 offsets committed')
+
+    await proxy.stall()
+    await produce(config, Array.from({ length: 700 }, (_, i) => encodeLogRecord(record(300 + i))))
+    // Without a bound the write would wait forever in state "running"; bounded, it fails and is retried.
+    await eventually(() => (consumer.stats().state === ConsumerStates.waitingForDatabase ? true : undefined), 20_000, 'the hung write to time out')
+    expect(committedTotal(consumer)).toBe(300n)
+    expect(await countRows(db)).toBe(300)
+
+    await proxy.restore()
+    await eventually(async () => ((await countRows(db)) === 1000 ? true : undefined), 30_000, '1000 rows after the network is back')
+    await eventually(() => (committedTotal(consumer) === 1000n ? true : undefined), 20_000, 'offsets committed up to 1000 messages')
+    expect(consumer.stats().state).toBe(ConsumerStates.running)
+  }, 90_000)
+
+  test('runs retention periodically: a missing partition for the days ahead is created again', async () => {
+    const { db, start } = await setUp({ retentionIntervalMs: 100 })
+    const ahead = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '')
+    await db.sql`drop table ${db.sql(`logs_${ahead}`)}`
+    await start()
+    await eventually(async () => ((await db.sql`select 1 from pg_class where relname = ${`logs_${ahead}`}`).length === 1 ? true : undefined), 20_000, `partition logs_${ahead}`)
+  })
+
   test('stop() writes and commits the batch in hand before leaving', async () => {
     const { db, config, start } = await setUp({ batchMaxRows: 100_000, lingerMs: 60_000 })
     const consumer = await start()
@@ -200,8 +235,6 @@ async function brokerCommittedTotal(config: Config): Promise<bigint> {
     await reader.close(true)
   }
 }
-
-const committedTotal = (consumer: LogConsumer) => [...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)
 
 describe('startConsumer with Kafka down', () => {
   test('when the broker stops it drops what it holds uncommitted, reconnects once the broker is back, and ends with exactly N rows and N committed offsets', async () => {

@@ -13,7 +13,7 @@ import { runProducerPerformance } from './producer-performance.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
 const ENTRIES_PER_REQUEST = 100
-const root = protobuf.loadSync(protoPath)
+const root = new protobuf.Root().loadSync(protoPath, { keepCase: true })
 const IngestRequest = root.lookupType('logstream.IngestRequest')
 const IngestResponse = root.lookupType('logstream.IngestResponse')
 const LogEntry = root.lookupType('logstream.LogEntry')

@@ -71,6 +71,24 @@ describe('ingest service', () => {
     })
   })
 
+  test('an entry sent already normalised is stored exactly as sent, nanoseconds truncated to microseconds on read', async () => {
+    const canonical = { ...readmeExample, service: 'canonical', timestamp: { seconds: 1730894400, nanos: 123_456_789 }, metadata: '{"user_id":"123"}', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' }
+    const { response } = await ingest(client, [canonical])
+    expect(response?.accepted).toBe(1)
+    const stored = await eventually(async () => (await readTopic(config, 1)).find((item) => item.key === 'canonical'), 30_000, 'the canonical entry')
+    expect(stored.record).toEqual({
+      timestampMicros: 1730894400_123456,
+      service: 'canonical',
+      level: 'INFO',
+      message: 'Request processed successfully',
+      metadata: '{"user_id":"123"}',
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      host: 'api-01',
+      tags: ['http', 'success'],
+    })
+  })
+
   test('a mixed batch accepts the valid entries and reports each rejected one by index and field', async () => {
     const logs = [
       { ...readmeExample, message: 'ok 0' },

@@ -85,6 +85,27 @@ async function setUp(overrides: Partial<Config['consume']> = {}, options: { data
   return { db, config, start }
 }
 
+/** Sum over the topic's partitions of the offsets the group has committed on the broker. */
+async function brokerCommittedTotal(config: Config): Promise<bigint> {
+  const reader = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
+  try {
+    const committed = await reader.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: [0, 1, 2] }] })
+    return (committed.get(config.kafka.topic) ?? []).reduce((sum, offset) => sum + (offset > 0n ? offset : 0n), 0n)
+  } finally {
+    await reader.close(true)
+  }
+}
+
+/** The topic's end offset per partition. */
+async function endOffsets(config: Config): Promise<bigint[]> {
+  const reader = new Consumer({ clientId: 'offset-reader', groupId: `end-offsets-${crypto.randomUUID()}`, bootstrapBrokers: config.kafka.brokers })
+  try {
+    return (await reader.listOffsets({ topics: [config.kafka.topic] })).get(config.kafka.topic) ?? []
+  } finally {
+    await reader.close(true)
+  }
+}
+
 describe('startConsumer', () => {
   test('N messages produced become N rows, field for field', async () => {
     const { db, config, start } = await setUp()
@@ -204,6 +225,38 @@ describe('startConsumer', () => {
     expect(consumer.stats().state).toBe(ConsumerStates.running)
   }, 90_000)
 
+  test('a partition revoked while a batch of it is still being written is stored but not committed by the old owner', async () => {
+    // Large batches: the first member's batch spans every partition, so whichever the rebalance takes away is in it.
+    const { db, config, start } = await setUp({ batchMaxRows: 3000, lingerMs: 500 })
+    await produce(config, Array.from({ length: 3000 }, (_, i) => encodeLogRecord(record(i))))
+    // The first member writes through a proxy that is cut: its batch stays in flight, retrying.
+    const url = new URL(db.url)
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) })
+    afterAll(() => proxy.close())
+    await proxy.cut()
+    url.port = String(proxy.port)
+    const first = await startConsumer({ config: { ...config, databaseUrl: url.toString() }, log })
+    afterAll(() => first.stop(), 30_000)
+    await eventually(() => (first.stats().state === ConsumerStates.waitingForDatabase ? true : undefined), 20_000, 'the first member to hold a batch it cannot write')
+
+    // The second member joins, which takes partitions from the first, and commits them beyond that batch.
+    const second = await start()
+    await eventually(() => (second.stats().batches > 0 ? true : undefined), 30_000, 'the second member to store its first batch')
+    await produce(config, Array.from({ length: 1000 }, (_, i) => encodeLogRecord(record(3000 + i))))
+    const ends = await endOffsets(config)
+    const secondAtEnd = () => {
+      const committed = [...second.stats().committed]
+      return committed.length > 0 && committed.every(([key, offset]) => offset === ends[Number(key.split(':').pop())])
+    }
+    await eventually(() => (secondAtEnd() ? true : undefined), 30_000, 'the second member to commit its partitions to the end')
+
+    // The first member's old batch now succeeds; committing it for the partitions it lost would move those back.
+    await proxy.restore()
+    await eventually(async () => ((await countRows(db)) === 4000 ? true : undefined), 30_000, '4000 rows')
+    await eventually(() => (first.stats().state === ConsumerStates.running && first.stats().messagesInHand === 0 ? true : undefined), 20_000, 'the first member to finish its batches')
+    expect(await brokerCommittedTotal(config)).toBe(4000n)
+  }, 120_000)
+
   test('runs retention periodically: a missing partition for the days ahead is created again', async () => {
     const { db, start } = await setUp({ retentionIntervalMs: 100 })
     const ahead = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '')
@@ -224,17 +277,6 @@ describe('startConsumer', () => {
     expect([...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)).toBe(250n)
   })
 })
-
-/** Sum over the topic's partitions of the offsets the group has committed on the broker. */
-async function brokerCommittedTotal(config: Config): Promise<bigint> {
-  const reader = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
-  try {
-    const committed = await reader.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: [0, 1, 2] }] })
-    return (committed.get(config.kafka.topic) ?? []).reduce((sum, offset) => sum + (offset > 0n ? offset : 0n), 0n)
-  } finally {
-    await reader.close(true)
-  }
-}
 
 describe('startConsumer with Kafka down', () => {
   test('when the broker stops it drops what it holds uncommitted, reconnects once the broker is back, and ends with exactly N rows and N committed offsets', async () => {

@@ -200,7 +200,7 @@ export async function startIngestService(config: Config, options: IngestServiceO
       }
       const encoded = isCanonical(input, result.record, result.bytes, bytes) ? bytes : encodeLogRecord(result.record)
       const value = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
-      const key = Buffer.from(result.record.service)
+      const key = result.record.service
       items.push({ value: { key, value }, bytes: value.length + key.length })
     }
     const response: IngestResponse = { accepted: items.length, rejected: rejections.length, error: summarise(rejections, logs.length), rejections }

@@ -1,9 +1,10 @@
-import { Producer, ProduceAcks } from '@platformatic/kafka'
+import { murmur2, Producer, ProduceAcks } from '@platformatic/kafka'
 import type { Config } from './config.ts'
 import { KafkaUnavailableError } from './errors.ts'
 
 export interface OutgoingMessage {
-  key: Buffer
+  /** The message key (the entry's service); it also picks the partition. */
+  key: string
   value: Buffer
 }
 
@@ -25,6 +26,27 @@ export interface LogProducerOptions {
 }
 
 const RETRY_DELAY_MS = 250
+/** Distinct keys remembered; a client inventing services cannot grow the cache past this. */
+const KEY_CACHE_SIZE = 10_000
+
+/**
+ * The key's bytes and partition, computed once per service instead of once per message (murmur2 in
+ * JS and Buffer.from were ~5 % of the service's CPU under load). Same hash as the library's default
+ * partitioner (murmur2 >>> 0, taken modulo the partition count by the library), so placement is unchanged.
+ */
+function keyCache() {
+  const cache = new Map<string, { key: Buffer; partition: number }>()
+  return (service: string) => {
+    let known = cache.get(service)
+    if (!known) {
+      if (cache.size >= KEY_CACHE_SIZE) cache.clear()
+      const key = Buffer.from(service)
+      known = { key, partition: murmur2(key) >>> 0 }
+      cache.set(service, known)
+    }
+    return known
+  }
+}
 
 /**
  * The Kafka side of ingestion. @platformatic/kafka's idempotent producer retries forever by default
@@ -49,10 +71,16 @@ export function createLogProducer(options: LogProducerOptions): LogProducer {
     strict: true,
   })
   const topic = kafka.topic
+  const keyed = keyCache()
 
   return {
     async send(messages, timeoutMs) {
-      const sending = producer.send({ messages: messages.map((message) => ({ topic, key: message.key, value: message.value })) })
+      const sending = producer.send({
+        messages: messages.map((message) => {
+          const { key, partition } = keyed(message.key)
+          return { topic, key, value: message.value, partition }
+        }),
+      })
       let timer: ReturnType<typeof setTimeout> | undefined
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new KafkaUnavailableError(`Kafka did not acknowledge within ${timeoutMs} ms`)), timeoutMs)

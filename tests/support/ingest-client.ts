@@ -41,17 +41,30 @@ export interface StoredLog {
   record: LogRecord
 }
 
-/** Reads a topic from the beginning until `count` messages arrived (fails after `timeoutMs`). */
+/** Reads a topic from the beginning until `count` messages arrived, decoding each value as a LogEntry. */
 export async function readTopic(config: Config, count: number, timeoutMs = 30_000): Promise<StoredLog[]> {
+  const raw = await readRaw(config, count, timeoutMs)
+  return raw.map((item) => ({ key: item.key, partition: item.partition, record: decodeLogRecord(item.bytes) }))
+}
+
+export interface RawMessage {
+  key: string
+  partition: number
+  value: string
+  bytes: Buffer
+}
+
+/** Reads a topic from the beginning until `count` messages arrived (fails after `timeoutMs`). */
+export async function readRaw(config: Config, count: number, timeoutMs = 30_000): Promise<RawMessage[]> {
   const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
     clientId: 'ingest-test-reader',
     groupId: `${config.kafka.consumerGroup}-reader-${Math.random().toString(36).slice(2, 8)}`,
     bootstrapBrokers: config.kafka.brokers,
   })
-  const stored: StoredLog[] = []
+  const stored: RawMessage[] = []
   const stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
   stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
-    stored.push({ key: message.key.toString(), partition: message.partition, record: decodeLogRecord(message.value) })
+    stored.push({ key: message.key.toString(), partition: message.partition, value: message.value.toString(), bytes: message.value })
   })
   try {
     return await eventually(() => (stored.length >= count ? stored : undefined), timeoutMs, `${count} messages on ${config.kafka.topic} (have ${stored.length})`)

@@ -134,7 +134,9 @@ export function loadConfig(env: Env = process.env): Config {
     ingest: {
       batchMaxCount: int('INGEST_BATCH_MAX_COUNT', 2000, 1, 1_000_000),
       batchMaxBytes: int('INGEST_BATCH_MAX_BYTES', 1 * MiB, 1024, 64 * MiB),
-      lingerMs: int('INGEST_LINGER_MS', 5, 0, 60_000),
+      // Measured (bench/ingest.bench.ts): 0 halves a lone call's ack (p50 ~2 ms vs ~8 ms at 5) with the same
+      // throughput under load, where batches fill while earlier ones are in flight.
+      lingerMs: int('INGEST_LINGER_MS', 0, 0, 60_000),
       maxPendingBytes: int('INGEST_MAX_PENDING_BYTES', 64 * MiB, 1024, 4096 * MiB),
       maxInFlightBatches: int('INGEST_MAX_IN_FLIGHT_BATCHES', 8, 1, 1024),
       sendTimeoutMs: int('INGEST_SEND_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -166,7 +166,7 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
     ceiling = await runProducerPerformance({ brokers: config.kafka.brokers, topic: ppTopic, records: context.quick ? 300_000 : 3_000_000, recordBytes })
     context.progress('ProducerPerformance', phases.length + 1, phases.length + 1)
   } finally {
-    await admin.deleteTopics({ topics: [topic, ppTopic] }).catch(() => {})
+    await admin.deleteTopics({ topics: [topic, ppTopic] }).catch((error: unknown) => process.stderr.write(`could not delete bench topics: ${(error as Error).message}\n`))
     await admin.close()
   }
 

@@ -219,7 +219,11 @@ export async function startIngestService(config: Config, options: IngestServiceO
     return response
   }
 
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': config.grpc.maxRequestBytes })
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': config.grpc.maxRequestBytes,
+    // Channelz keeps per-call statistics nobody here reads; off, it measured ~10 % more logs/s under load.
+    'grpc.enable_channelz': 0,
+  })
   server.addService({ Ingest: { ...ingestDefinition.Ingest!, requestDeserialize: decodeIngestRequest } }, {
     Ingest: (call: grpc.ServerUnaryCall<IngestRequest, IngestResponse>, callback: grpc.sendUnaryData<IngestResponse>) => {
       handle(call).then(

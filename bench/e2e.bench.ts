@@ -11,7 +11,10 @@ import { applySchema, connect, ensureDatabase, type Sql } from '../src/lib/db.ts
 import { ensureTopics } from '../src/lib/kafka.ts'
 import { maintainPartitions } from '../src/lib/retention.ts'
 import { freePort, spawnService, type Service, type ServiceName } from '../scripts/services.ts'
+import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
+import { encodeLogRecord } from '../src/lib/codec.ts'
 import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
+import { runProducerPerformance } from './producer-performance.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
 import { barChart, lineChart } from './svg-chart.ts'
 
@@ -178,7 +181,20 @@ const scenario: Scenario = {
     for (const [name, service] of Object.entries(services)) peaks[name] = Math.max(peaks[name] ?? 0, peakRssMb(service.pid))
     const exitCodes = await Promise.all(Object.values(services).map((service) => service.stop('SIGTERM')))
 
-    await admin.deleteTopics({ topics: [topic, dlq] }).catch(() => {})
+    // Ceilings, measured in the same run with our services stopped: Kafka's own producer on the same
+    // broker with records of the same size, and COPY of the same kind of rows into the same table.
+    const records = sampleRecords(context.quick ? 50_000 : 300_000, 7)
+    const recordBytes = Math.round(records.slice(0, 1000).reduce((sum, r) => sum + encodeLogRecord(r).length, 0) / 1000)
+    const ceilingTopic = `${topic}.ceiling`
+    await ensureTopics(admin, [{ topic: ceilingTopic, partitions: base.kafka.partitions, retentionMs: 600_000 }])
+    context.progress('e2e ceilings', 0, 2)
+    const kafkaCeiling = await runProducerPerformance({ brokers: base.kafka.brokers, topic: ceilingTopic, records: context.quick ? 200_000 : 1_000_000, recordBytes })
+    context.progress('e2e ceilings', 1, 2)
+    await sql`truncate logs`
+    const copy = await copyCeiling(sql, records.map((record, i) => ({ partition: i % 3, offset: BigInt(i), record })))
+    context.progress('e2e ceilings', 2, 2)
+
+    await admin.deleteTopics({ topics: [topic, dlq, ceilingTopic] }).catch(() => {})
     await admin.close()
     await sql.end()
     await adminSql`drop database if exists logstream_bench_e2e with (force)`
@@ -205,6 +221,8 @@ const scenario: Scenario = {
       '| --- | --- | --- |',
       `| accepted logs/s, sustained ${Math.round(sustained.seconds)} s | ${Math.round(rate).toLocaleString('en-US')} | ≥ 30,000 |`,
       `| rows queryable/s (acked rows ÷ time until all were stored) | ${Math.round(queryableRate).toLocaleString('en-US')} | |`,
+      `| ingest vs Kafka ProducerPerformance (${recordBytes} B records, acks=all, idempotent) | ${Math.round(rate).toLocaleString('en-US')} vs ${Math.round(kafkaCeiling.recordsPerSec).toLocaleString('en-US')} = ${((rate / kafkaCeiling.recordsPerSec) * 100).toFixed(0)} % | |`,
+      `| storage vs COPY of ${copy.rows.toLocaleString('en-US')} rows into the same table and indexes | ${Math.round(queryableRate).toLocaleString('en-US')} vs ${Math.round(copy.rowsPerSecond).toLocaleString('en-US')} = ${((queryableRate / copy.rowsPerSecond) * 100).toFixed(0)} % | |`,
       `| backlog drained after load stopped | ${(drainMs / 1000).toFixed(1)} s | |`,
       `| ack latency at ${lightRate.toLocaleString('en-US')} logs/s (p50 / p99) | ${light.latencyMs.p50} / ${light.latencyMs.p99} ms | p99 ≤ 100 ms |`,
       `| ack latency saturated (p50 / p99) | ${sustained.latencyMs.p50} / ${sustained.latencyMs.p99} ms | |`,
@@ -233,6 +251,8 @@ const scenario: Scenario = {
         peakRssIngestMb: peaks.ingest ?? 0,
         peakRssConsumeMb: peaks.consume ?? 0,
         peakRssQueryMb: peaks.query ?? 0,
+        kafkaCeilingRecordsPerSecond: Math.round(kafkaCeiling.recordsPerSec),
+        copyCeilingRowsPerSecond: Math.round(copy.rowsPerSecond),
         crashRowsStored: stored,
         crashLogsAcked: expected,
       },

@@ -39,6 +39,14 @@ export interface TopicSpec {
   retentionMs: number
 }
 
+/**
+ * The broker refuses a record batch larger than max.message.bytes (1 MB by default), and refuses it whole:
+ * one partition's share of an ingest batch, or a single log near the 1 MiB entry limit, would then fail
+ * every caller in that batch, again on every retry. Our topics allow 8 MiB, well above the largest batch
+ * ingest builds (INGEST_BATCH_MAX_BYTES, capped below this) plus protocol overhead.
+ */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
 export function topicSpecs(kafka: KafkaConfig): TopicSpec[] {
   const retentionMs = kafka.retentionHours * HOUR_MS
   return [
@@ -57,7 +65,10 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<st
         topics: [spec.topic],
         partitions: spec.partitions,
         replicas: -1,
-        configs: [{ name: 'retention.ms', value: String(spec.retentionMs) }],
+        configs: [
+          { name: 'retention.ms', value: String(spec.retentionMs) },
+          { name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES) },
+        ],
       })
       created.push(spec.topic)
     } catch (error) {

@@ -35,11 +35,12 @@ export interface Violation {
 
 /**
  * Limits in the spirit of Datadog's intake (1 MB per log, 200-character tags). They keep one entry from
- * dominating a Kafka batch or a PostgreSQL row, and each is reported by name when exceeded.
+ * dominating a Kafka batch or a PostgreSQL row, and each is reported by name when exceeded. A message
+ * may use the whole 1 MiB; the entry limit then bounds message, metadata and the rest together.
  */
 export const Limits = {
   entryBytes: 1024 * 1024,
-  messageBytes: 512 * 1024,
+  messageBytes: 1024 * 1024,
   metadataBytes: 256 * 1024,
   serviceChars: 256,
   hostChars: 256,

@@ -182,6 +182,21 @@ describe('ingest service limits', () => {
     }
   })
 
+  test("a full batch of one service's logs is stored, though it exceeds Kafka's 1 MB default record-batch limit", async () => {
+    const config = withSettings(await freshTopics(), { batchMaxCount: 100_000, batchMaxBytes: 4 * 1024 * 1024, lingerMs: 100 })
+    const service = await startIngestService(config, { log })
+    const client = ingestClient(service.port, { 'grpc.max_send_message_length': 64 * 1024 * 1024 })
+    try {
+      const logs = Array.from({ length: 15_000 }, (_, i) => ({ ...readmeExample, message: `entry ${i} ${'x'.repeat(200)}` }))
+      const { response, error } = await ingest(client, logs, 30_000)
+      expect(error).toBeUndefined()
+      expect(response).toMatchObject({ accepted: 15_000, rejected: 0 })
+    } finally {
+      client.close()
+      await service.close()
+    }
+  })
+
   test('past INGEST_MAX_PENDING_BYTES of unacknowledged logs a call gets RESOURCE_EXHAUSTED at once', async () => {
     const config = withSettings(await freshTopics(), { maxPendingBytes: 2048 })
     const service = await startIngestService(config, { log })

@@ -78,7 +78,8 @@ describe('validateEntry', () => {
     test('blank counts as missing', () => expect(violationOf({ message: ' \n\t' }).field).toBe('message'))
     test('keeps its whitespace when not blank', () => expect(recordOf({ message: '  indented\n' }).message).toBe('  indented\n'))
     test(`is at most ${Limits.messageBytes} UTF-8 bytes`, () => {
-      expect(recordOf({ message: 'm'.repeat(Limits.messageBytes) }).message).toHaveLength(Limits.messageBytes)
+      // Just under: the entry's other fields count toward the separate whole-entry limit.
+      expect(recordOf({ message: 'm'.repeat(Limits.messageBytes - 1000) }).message).toHaveLength(Limits.messageBytes - 1000)
       expect(violationOf({ message: 'é'.repeat(Limits.messageBytes / 2 + 1) })).toEqual({ field: 'message', reason: `is ${Limits.messageBytes + 2} bytes; the limit is ${Limits.messageBytes}` })
     })
     test('must not contain NUL', () => expect(violationOf({ message: 'a\u0000b' }).field).toBe('message'))
@@ -175,6 +176,12 @@ describe('validateEntry', () => {
 
   test('reports only the first violation of an entry', () => {
     expect(violationOf({ service: '', level: 'LOUD', message: '' }).field).toBe('service')
+  })
+
+  test(`an entry over ${Limits.entryBytes} bytes in all is rejected even when each field is within its own limit`, () => {
+    const message = 'm'.repeat(Limits.messageBytes - 100)
+    const metadata = JSON.stringify({ note: 'n'.repeat(200) })
+    expect(violationOf({ message, metadata }).field).toBe('entry')
   })
 
   test('counts the entry size in bytes', () => {

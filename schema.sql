@@ -45,8 +45,11 @@ CREATE INDEX IF NOT EXISTS logs_level_idx ON logs (level);
 CREATE INDEX IF NOT EXISTS logs_host_idx ON logs (host);
 -- Trace look-up: a handful of rows per trace, sorted after the look-up (14). NULL (no trace) is not indexed.
 CREATE INDEX IF NOT EXISTS logs_trace_id_idx ON logs (trace_id) WHERE trace_id IS NOT NULL;
+-- GIN indexes take new rows into a pending list and merge it into the index in bulk. A 16 MB list (4 times
+-- the default) measured +27 % on COPY of 150k rows into this table (23.7k -> 30k rows/s; 64 MB: 31-34k,
+-- fastupdate off: 16.8k); it stays small enough that searches scanning the unmerged list remain fast.
 -- tags @> '{...}' (6: few distinct tags give long, compressed posting lists).
-CREATE INDEX IF NOT EXISTS logs_tags_idx ON logs USING gin (tags);
+CREATE INDEX IF NOT EXISTS logs_tags_idx ON logs USING gin (tags) WITH (gin_pending_list_limit = 16384);
 -- Full-text search on message (q): a tsvector GIN index with the 'simple' configuration (no stemming,
 -- no stop words: log text is identifiers, codes and English fragments alike); queries must use the same
 -- expression, to_tsvector('simple', message). Chosen over pg_trgm by measurement (200k generated
@@ -55,7 +58,7 @@ CREATE INDEX IF NOT EXISTS logs_tags_idx ON logs USING gin (tags);
 -- "latest 100 matching" took 1-7 ms for rare words with either, 20-51 ms (tsvector) vs 3-8 ms (trigram
 -- ILIKE) for a phrase in 12 % of rows. Both are well inside the 200 ms target; tsvector costs ingest
 -- less and needs no extension. It matches whole words, not substrings.
-CREATE INDEX IF NOT EXISTS logs_message_fts_idx ON logs USING gin (to_tsvector('simple', message));
+CREATE INDEX IF NOT EXISTS logs_message_fts_idx ON logs USING gin (to_tsvector('simple', message)) WITH (gin_pending_list_limit = 16384);
 -- Superseded definitions, dropped from databases created before: there is no metadata filter to serve
 -- (GIN jsonb_path_ops was 43 B/row), and the (column, timestamp) forms above were 4-5 times larger.
 DROP INDEX IF EXISTS logs_metadata_idx;

@@ -179,6 +179,10 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
     if (offsets.length > 0) await consumer.commit({ offsets })
     for (const { topic, partition, offset } of offsets) stats.committed.set(partitionKey(topic, partition), offset)
 
+    // Each batch leaves megabytes of garbage (fetch buffers, decoded rows, query text); left alone, the
+    // heap swung between 270 and 470 MB RSS while catching up 300k messages. An asynchronous collection
+    // hint per batch measured a 296 MB peak at the same rows/s (a synchronous one: 182 MB, 20 % slower).
+    Bun.gc(false)
     stats.rowsInserted += inserted
     stats.messagesHandled += seen.size
     stats.deadLetters += letters.length
@@ -292,7 +296,8 @@ export async function startConsumer({ config, log }: StartConsumerOptions): Prom
           heartbeatInterval: 1_000,
           autocommit: false,
           maxWaitTime: 500,
-          maxBytes: 8 * 1024 * 1024,
+          // Per fetch; 1 MiB (~3,500 logs) keeps a batch's worth in hand. 8 MiB read no faster and held ~70 MB more.
+          maxBytes: 1024 * 1024,
         })
         current = { consumer, stream: undefined }
         const stream = await consumer.consume({

@@ -47,6 +47,17 @@ describe('schema.sql', () => {
     expect(stored!.trace_id).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
   })
 
+  test("daily partitions' GIN indexes inherit the larger pending list that speeds bulk inserts", async () => {
+    const { sql } = await freshDatabase()
+    const today = `logs_${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`
+    const rows = await sql<{ options: string[] }[]>`
+      select c.reloptions as options from pg_index i
+      join pg_class c on c.oid = i.indexrelid
+      join pg_am a on a.oid = c.relam
+      where i.indrelid = ${today}::regclass and a.amname = 'gin'`
+    expect(rows.map((row) => row.options)).toEqual([['gin_pending_list_limit=16384'], ['gin_pending_list_limit=16384']])
+  })
+
   test('rejects a level outside the canonical set', async () => {
     const { sql } = await freshDatabase()
     await expect(sql`insert into logs ${sql({ ...row(new Date().toISOString(), 5), level: 'LOUD' })}`).rejects.toThrow(/logs_level_check/)

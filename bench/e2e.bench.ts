@@ -89,11 +89,22 @@ async function rowCount(sql: Sql): Promise<number> {
   return row!.n
 }
 
+/**
+ * Rows inserted so far, from PostgreSQL's statistics: cheap enough to poll every second, unlike count(*)
+ * over millions of rows, which would itself load the database being measured. Lags by up to a second.
+ */
+async function rowsInserted(sql: Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select coalesce(sum(n_tup_ins), 0)::bigint::float8 as n from pg_stat_user_tables where relname like 'logs\_%'`
+  return row!.n
+}
+
+/** Waits until the statistics report `expected` rows, then returns the exact count. */
 async function waitForRows(sql: Sql, expected: number, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs
+  while ((await rowsInserted(sql)) < expected && Date.now() < deadline) await Bun.sleep(100)
   let count = await rowCount(sql)
   while (count < expected && Date.now() < deadline) {
-    await Bun.sleep(250)
+    await Bun.sleep(500)
     count = await rowCount(sql)
   }
   return count
@@ -143,7 +154,7 @@ const scenario: Scenario = {
     const storedPerSecond: number[] = []
     let lastCount = 0
     const sampleStored = setInterval(async () => {
-      const count = await rowCount(sql)
+      const count = await rowsInserted(sql)
       storedPerSecond.push(count - lastCount)
       lastCount = count
     }, 1000)
@@ -162,9 +173,15 @@ const scenario: Scenario = {
     clearInterval(sampleStored)
     const lags = await lag.finish(10_000)
 
-    // 2. Ack latency below saturation: half the sustained rate, open loop.
-    const lightRate = Math.max(1000, Math.round((sustained.acceptedLogs / sustained.seconds) * 0.5 / 1000) * 1000)
-    const light = await runGenerator({ target, workers: 8, seconds: Math.min(20, seconds), rate: lightRate, entriesPerRequest: 100, sampleEvery: 1_000_000 }, () => {})
+    // 2. Below saturation: a rate the whole pipeline sustains (under half of what ingest accepted, and
+    // under what storage kept up with), open loop; ack latency and ack -> queryable lag are meaningful here.
+    const storageRate = sustained.acceptedLogs / ((sustained.seconds * 1000 + drainMs) / 1000)
+    const lightRate = Math.max(1000, Math.floor(Math.min((sustained.acceptedLogs / sustained.seconds) * 0.5, storageRate * 0.7) / 1000) * 1000)
+    const lightLag = lagTracker(sql)
+    const light = await runGenerator({ target, workers: 8, seconds: Math.min(20, seconds), rate: lightRate, entriesPerRequest: 100, sampleEvery: 5 }, (line) => {
+      if (line.type === 'sample') lightLag.add(line)
+    })
+    const lightLags = await lightLag.finish(30_000)
 
     // 3. Crash safety: SIGKILL the consumer midway through a run, restart it, compare rows to acks.
     const crashSeconds = Math.min(30, seconds)
@@ -201,7 +218,7 @@ const scenario: Scenario = {
     await adminSql.end()
 
     const rate = sustained.acceptedLogs / sustained.seconds
-    const queryableRate = sustained.acceptedLogs / ((sustained.seconds * 1000 + drainMs) / 1000)
+    const queryableRate = storageRate
     writeFileSync(`${context.outDir}/e2e-throughput.svg`, lineChart('End-to-end throughput (sustained run)', 'seconds', 'logs per second', [
       { label: 'acknowledged by ingest', colour: '#2b8cbe', points: acceptedPerSecond.map((v, i) => [i + 1, v]) },
       { label: 'stored in PostgreSQL', colour: '#e6550d', points: storedPerSecond.map((v, i) => [i + 1, v]) },
@@ -210,8 +227,8 @@ const scenario: Scenario = {
       { label: `ack p50 @${lightRate}/s`, value: light.latencyMs.p50, colour: '#2b8cbe' },
       { label: `ack p99 @${lightRate}/s`, value: light.latencyMs.p99, colour: '#2b8cbe' },
       { label: 'ack p99 saturated', value: sustained.latencyMs.p99, colour: '#74a9cf' },
-      { label: 'ack→queryable p50', value: percentile(lags, 50), colour: '#e6550d' },
-      { label: 'ack→queryable p99', value: percentile(lags, 99), colour: '#e6550d' },
+      { label: `ack→queryable p50 @${lightRate}/s`, value: percentile(lightLags, 50), colour: '#e6550d' },
+      { label: `ack→queryable p99 @${lightRate}/s`, value: percentile(lightLags, 99), colour: '#e6550d' },
     ]))
 
     const markdown = [
@@ -226,7 +243,8 @@ const scenario: Scenario = {
       `| backlog drained after load stopped | ${(drainMs / 1000).toFixed(1)} s | |`,
       `| ack latency at ${lightRate.toLocaleString('en-US')} logs/s (p50 / p99) | ${light.latencyMs.p50} / ${light.latencyMs.p99} ms | p99 ≤ 100 ms |`,
       `| ack latency saturated (p50 / p99) | ${sustained.latencyMs.p50} / ${sustained.latencyMs.p99} ms | |`,
-      `| ack → queryable (p50 / p99, ${lags.length} samples) | ${percentile(lags, 50)} / ${percentile(lags, 99)} ms | p99 ≤ 2,000 ms |`,
+      `| ack → queryable at ${lightRate.toLocaleString('en-US')} logs/s (p50 / p99, ${lightLags.length} samples) | ${percentile(lightLags, 50)} / ${percentile(lightLags, 99)} ms | p99 ≤ 2,000 ms |`,
+      `| ack → queryable saturated (p50 / p99, ${lags.length} samples; grows with the backlog) | ${percentile(lags, 50)} / ${percentile(lags, 99)} ms | |`,
       `| peak RSS ingest / consume / query | ${peaks.ingest} / ${peaks.consume} / ${peaks.query} MB | ≤ 300 MB each |`,
       `| consumer SIGKILLed mid-run: rows stored vs logs acked | ${stored.toLocaleString('en-US')} vs ${expected.toLocaleString('en-US')} (${dupes!.n} duplicate offsets) | equal |`,
       `| failed requests (sustained / light / crash run) | ${sustained.failedRequests} / ${light.failedRequests} / ${crash.failedRequests} | |`,
@@ -246,8 +264,9 @@ const scenario: Scenario = {
         queryableRowsPerSecond: Math.round(queryableRate),
         ackP50LightMs: light.latencyMs.p50,
         ackP99LightMs: light.latencyMs.p99,
-        ackToQueryableP50Ms: percentile(lags, 50),
-        ackToQueryableP99Ms: percentile(lags, 99),
+        ackToQueryableP50Ms: percentile(lightLags, 50),
+        ackToQueryableP99Ms: percentile(lightLags, 99),
+        ackToQueryableSaturatedP99Ms: percentile(lags, 99),
         peakRssIngestMb: peaks.ingest ?? 0,
         peakRssConsumeMb: peaks.consume ?? 0,
         peakRssQueryMb: peaks.query ?? 0,

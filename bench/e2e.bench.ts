@@ -10,7 +10,7 @@ import { loadConfig } from '../src/lib/config.ts'
 import { applySchema, connect, ensureDatabase, type Sql } from '../src/lib/db.ts'
 import { ensureTopics } from '../src/lib/kafka.ts'
 import { maintainPartitions } from '../src/lib/retention.ts'
-import { freePort, spawnService, type Service, type ServiceName } from '../scripts/services.ts'
+import { forEachLine, freePort, spawnService, type Service, type ServiceName } from '../scripts/services.ts'
 import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
 import { encodeLogRecord } from '../src/lib/codec.ts'
 import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
@@ -39,18 +39,11 @@ function peakRssMb(pid: number): number {
 async function runGenerator(options: object, onLine: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
   const child = Bun.spawn([process.execPath, `${import.meta.dir}/load-generator.ts`, JSON.stringify(options)], { stdout: 'pipe', stderr: 'inherit' })
   let summary: LoadSummary | undefined
-  const decoder = new TextDecoder()
-  let pending = ''
-  for await (const chunk of child.stdout) {
-    pending += decoder.decode(chunk, { stream: true })
-    const lines = pending.split('\n')
-    pending = lines.pop() ?? ''
-    for (const line of lines) {
-      const parsed = JSON.parse(line) as LoadSecond | LoadSample | LoadSummary
-      if (parsed.type === 'summary') summary = parsed
-      else onLine(parsed)
-    }
-  }
+  await forEachLine(child.stdout, (line) => {
+    const parsed = JSON.parse(line) as LoadSecond | LoadSample | LoadSummary
+    if (parsed.type === 'summary') summary = parsed
+    else onLine(parsed)
+  })
   if ((await child.exited) !== 0 || !summary) throw new Error('load generator failed')
   return summary
 }

@@ -17,11 +17,14 @@ export interface Service {
   name: ServiceName
   pid: number
   exited: Promise<number>
+  /** null while the service runs. */
+  readonly exitCode: number | null
   /** Sends SIGTERM (or `signal`) and resolves to the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number>
 }
 
-async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
+/** Calls `onLine` for each line of a byte stream (a child's stdout), the last one even without a newline. */
+export async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
   const decoder = new TextDecoder()
   let pending = ''
   for await (const chunk of stream) {
@@ -51,6 +54,9 @@ export function spawnService(name: ServiceName, options: SpawnOptions = {}): Ser
     name,
     pid: child.pid,
     exited: child.exited,
+    get exitCode() {
+      return child.exitCode
+    },
     stop: (signal = 'SIGTERM') => {
       child.kill(signal)
       return child.exited

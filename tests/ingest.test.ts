@@ -1,25 +1,16 @@
 import { describe, expect, test } from 'bun:test'
 import * as grpc from '@grpc/grpc-js'
+import { spawnService } from '../scripts/services.ts'
 import { eventually, freshTopics } from './support/infra.ts'
 import { ingest, ingestClient, readTopic, type IngestOutcome } from './support/ingest-client.ts'
 
-const bun = process.execPath
-const entrypoint = new URL('../src/ingest.ts', import.meta.url).pathname
-
 /** Runs `bun src/ingest.ts` with `env`, collecting its JSON log lines. */
 function spawnIngest(env: Record<string, string>) {
-  const child = Bun.spawn([bun, entrypoint], { env: { ...process.env, ...env }, stdout: 'pipe', stderr: 'inherit' })
   const events: Record<string, unknown>[] = []
-  void (async () => {
-    const decoder = new TextDecoder()
-    let buffered = ''
-    for await (const chunk of child.stdout) {
-      buffered += decoder.decode(chunk, { stream: true })
-      const lines = buffered.split('\n')
-      buffered = lines.pop() ?? ''
-      for (const line of lines) if (line.trim()) events.push(JSON.parse(line))
-    }
-  })()
+  const child = spawnService('ingest', {
+    env,
+    onLine: (line, stream) => (stream === 'stdout' && line.trim() ? events.push(JSON.parse(line)) : process.stderr.write(line + '\n')),
+  })
   const count = (event: string) => events.filter((item) => item.event === event).length
   return { child, events, count }
 }
@@ -49,9 +40,9 @@ describe('bun src/ingest.ts', () => {
       const outcomes: Promise<IngestOutcome>[] = sent.map((logs) => ingest(client, logs, 30_000))
       await eventually(() => (service.count('ingest.queued') === calls ? true : undefined), 20_000, 'every call to be queued')
 
-      service.child.kill('SIGTERM')
+      const exiting = service.child.stop('SIGTERM')
       const results = await Promise.all(outcomes)
-      const exitCode = await service.child.exited
+      const exitCode = await exiting
       client.close()
 
       expect(exitCode).toBe(0)
@@ -60,7 +51,7 @@ describe('bun src/ingest.ts', () => {
       const stored = await readTopic(config, acknowledged.length)
       expect(new Set(stored.map((item) => item.record.message))).toEqual(new Set(acknowledged))
     } finally {
-      if (service.child.exitCode === null) service.child.kill('SIGKILL')
+      if (service.child.exitCode === null) await service.child.stop('SIGKILL')
     }
   }, 90_000)
 

@@ -3,13 +3,13 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { service as healthService } from 'grpc-health-check'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import type { Config } from '../../src/lib/config.ts'
 import { startIngestService, type IngestService } from '../../src/lib/ingest-service.ts'
 import { createAdmin, ensureTopics } from '../../src/lib/kafka.ts'
 import { createLogger } from '../../src/lib/log.ts'
 import { startKafka, stopKafka, type BrokerOptions } from '../../scripts/infra/kafka-broker.ts'
+import { freePort } from '../../scripts/services.ts'
 import { baseConfig, eventually, freshTopics } from '../support/infra.ts'
 import { ingest, ingestClient, readTopic, type IngestClient } from '../support/ingest-client.ts'
 
@@ -214,23 +214,13 @@ describe('ingest service limits', () => {
   })
 })
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 describe('ingest service with Kafka down', () => {
   let broker: BrokerOptions
   let config: Config
 
   beforeAll(async () => {
-    broker = { dir: mkdtempSync(`${tmpdir()}/logstream-ingest-broker-`), port: await freePort(), controllerPort: await freePort(), heapMb: 256 }
+    broker = { dir: mkdtempSync(`${tmpdir()}/logstream-ingest-broker-`), port: freePort(), controllerPort: freePort(), heapMb: 256 }
     await startKafka(broker)
     const brokers = [`127.0.0.1:${broker.port}`]
     // A send timeout far beyond the calls' deadlines: the UNAVAILABLE below must come from the deadline.

@@ -161,20 +161,7 @@ export function parseSearch(input: SearchInput, nowMicros: number = Date.now() *
   }
 }
 
-interface LogRow {
-  timestamp: string
-  service: string
-  level: Level
-  message: string
-  metadata: Record<string, unknown>
-  trace_id: string | null
-  span_id: string | null
-  host: string | null
-  tags: string[]
-  ingested_at: string
-  kafka_partition: number
-  kafka_offset: bigint
-}
+type LogRow = Omit<LogView, 'id'> & { kafka_partition: number; kafka_offset: bigint }
 
 /**
  * Timestamps are formatted by PostgreSQL so their microseconds survive (a JS Date keeps milliseconds).

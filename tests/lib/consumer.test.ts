@@ -12,6 +12,7 @@ import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../su
 import { startTcpProxy } from '../support/tcp-proxy.ts'
 import { startKafka, stopKafka, type BrokerOptions } from '../../scripts/infra/kafka-broker.ts'
 import { freePort } from '../../scripts/services.ts'
+import { readDeadLetters } from '../support/dead-letters.ts'
 import { createAdmin, ensureTopics } from '../../src/lib/kafka.ts'
 
 const log = createLogger({ service: 'consume-test' }, { level: (process.env.TEST_LOG_LEVEL as 'warn' | undefined) ?? 'error' })
@@ -40,23 +41,6 @@ async function produce(config: Config, values: (Uint8Array | Buffer)[], key = (i
   }
 }
 
-async function readDeadLetters(config: Config, count: number): Promise<Message<Buffer, Buffer, Buffer, Buffer>[]> {
-  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'dlq-reader', groupId: `dlq-reader-${crypto.randomUUID()}`, bootstrapBrokers: config.kafka.brokers, maxWaitTime: 200 })
-  const stream = await consumer.consume({ topics: [config.kafka.dlqTopic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
-  const messages: Message<Buffer, Buffer, Buffer, Buffer>[] = []
-  const timer = setTimeout(() => stream.destroy(new Error(`timed out with ${messages.length} of ${count} dead letters`)), 20_000)
-  try {
-    for await (const message of stream) {
-      messages.push(message)
-      if (messages.length >= count) break
-    }
-  } finally {
-    clearTimeout(timer)
-    await stream.close().catch(() => {})
-    await consumer.close(true)
-  }
-  return messages
-}
 
 const header = (message: Message<Buffer, Buffer, Buffer, Buffer>, name: string) => [...message.headers].find(([key]) => key.toString() === name)?.[1].toString()
 

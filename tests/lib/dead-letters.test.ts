@@ -1,27 +1,9 @@
 import { describe, expect, test } from 'bun:test'
-import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message } from '@platformatic/kafka'
+import type { Message } from '@platformatic/kafka'
 import type { Config } from '../../src/lib/config.ts'
 import { createDeadLetterPublisher, DeadLetterHeaders } from '../../src/lib/dead-letters.ts'
+import { readDeadLetters } from '../support/dead-letters.ts'
 import { freshTopics } from '../support/infra.ts'
-
-/** Reads `count` messages from the start of the DLQ topic with a throwaway group. */
-async function readDeadLetters(config: Config, count: number, timeoutMs = 20_000): Promise<Message<Buffer, Buffer, Buffer, Buffer>[]> {
-  const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'dlq-reader', groupId: `dlq-reader-${crypto.randomUUID()}`, bootstrapBrokers: config.kafka.brokers, maxWaitTime: 200 })
-  const stream = await consumer.consume({ topics: [config.kafka.dlqTopic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
-  const messages: Message<Buffer, Buffer, Buffer, Buffer>[] = []
-  const timer = setTimeout(() => stream.destroy(new Error(`timed out after ${timeoutMs} ms with ${messages.length} of ${count} dead letters`)), timeoutMs)
-  try {
-    for await (const message of stream) {
-      messages.push(message)
-      if (messages.length >= count) break
-    }
-  } finally {
-    clearTimeout(timer)
-    await stream.close().catch(() => {})
-    await consumer.close(true)
-  }
-  return messages
-}
 
 const headerText = (message: Message<Buffer, Buffer, Buffer, Buffer>, name: string) => {
   for (const [key, value] of message.headers) if (key.toString() === name) return value.toString()

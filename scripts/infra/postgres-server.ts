@@ -4,8 +4,9 @@ import { InfraError } from '../../src/lib/errors.ts'
 import { dataDir } from './paths.ts'
 import { removePid, run, writePid, readPid, isAlive } from './processes.ts'
 
-const clusterDir = `${dataDir}/postgres`
-const pidFile = `${dataDir}/pids/postgres.pid`
+/** Where a private cluster lives; its PID file sits beside PostgreSQL's own, so down finds exactly ours. */
+export const defaultClusterDir = `${dataDir}/postgres`
+const pidFileOf = (clusterDir: string) => `${clusterDir}/logstream.pid`
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]'])
 
 async function answers(url: string): Promise<boolean> {
@@ -39,7 +40,7 @@ function asServerUser(command: string[]): string[] {
  * Uses the server DATABASE_URL points at if it answers. Otherwise, for a local URL on a machine with
  * PostgreSQL's server binaries, starts a private cluster under .data/postgres on the URL's port.
  */
-export async function startPostgres(url: string): Promise<{ started: boolean }> {
+export async function startPostgres(url: string, clusterDir = defaultClusterDir): Promise<{ started: boolean }> {
   if (await answers(url)) return { started: false }
   const target = new URL(url)
   const port = target.port || '5432'
@@ -68,19 +69,19 @@ export async function startPostgres(url: string): Promise<{ started: boolean }> 
   ]))
   if (start.code !== 0) throw new InfraError(`pg_ctl start failed:\n${start.output}`)
   const postmasterPid = Number(readFileSync(`${clusterDir}/postmaster.pid`, 'utf8').split('\n')[0])
-  writePid(pidFile, postmasterPid)
+  writePid(pidFileOf(clusterDir), postmasterPid)
   return { started: true }
 }
 
 /** Stops the private cluster, only if this project started it. */
-export async function stopPostgres(): Promise<boolean> {
-  const pid = readPid(pidFile)
+export async function stopPostgres(clusterDir = defaultClusterDir): Promise<boolean> {
+  const pid = readPid(pidFileOf(clusterDir))
   if (!pid) return false
   const bin = serverBinDir()
   if (bin && isAlive(pid)) {
     const stop = await run(asServerUser([`${bin}/pg_ctl`, '-D', clusterDir, '-m', 'fast', '-w', 'stop']))
     if (stop.code !== 0) throw new InfraError(`pg_ctl stop failed:\n${stop.output}`)
   }
-  removePid(pidFile)
+  removePid(pidFileOf(clusterDir))
   return true
 }

@@ -10,7 +10,7 @@ let log = createLogger({ service: 'query' })
 try {
   const config = loadConfig()
   log = createLogger({ service: 'query' }, { level: config.logLevel })
-  const sql = connect(queryDatabaseUrl(config.databaseUrl), { max: config.dbPoolMax })
+  const sql = connect(queryDatabaseUrl(config.databaseUrl, config.http.queryTimeoutMs), { max: config.dbPoolMax })
   const app = createQueryApp({ sql, log }).listen({ hostname: config.http.host, port: config.http.port })
   log.info('query.listening', { host: config.http.host, port: app.server?.port })
   handleSignals(log, async () => {

@@ -21,7 +21,7 @@ export interface Config {
   retentionDays: number
   partitionsAheadDays: number
   grpc: { host: string; port: number; maxRequestBytes: number }
-  http: { host: string; port: number }
+  http: { host: string; port: number; queryTimeoutMs: number }
   ingest: {
     batchMaxCount: number
     batchMaxBytes: number
@@ -130,6 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
     http: {
       host: string('HTTP_HOST', '0.0.0.0'),
       port: port('HTTP_PORT', 8080),
+      queryTimeoutMs: int('QUERY_TIMEOUT_MS', 10_000, 100, 600_000),
     },
     ingest: {
       batchMaxCount: int('INGEST_BATCH_MAX_COUNT', 2000, 1, 1_000_000),

@@ -320,10 +320,12 @@ export async function traceLogs(sql: Sql, traceId: string): Promise<TraceResult>
  * plan_cache_mode=force_custom_plan: plans are made per request with the actual values; a cached generic
  * plan cannot know that `level = 'FATAL'` is rare or that a `q` word is common. jit=off: queries whose
  * estimated cost passes jit_above_cost (any q or tags search over all partitions) spent ~50 ms compiling
- * to answer in under 1 ms.
+ * to answer in under 1 ms. statement_timeout: a query stuck behind a lock or a sick server is cancelled
+ * (answered 503) instead of holding a connection and its client for ever.
  */
-export function queryDatabaseUrl(databaseUrl: string): string {
+export function queryDatabaseUrl(databaseUrl: string, statementTimeoutMs = 10_000): string {
   const url = new URL(databaseUrl)
+  url.searchParams.set('statement_timeout', String(statementTimeoutMs))
   url.searchParams.set('plan_cache_mode', 'force_custom_plan')
   url.searchParams.set('jit', 'off')
   return url.toString()

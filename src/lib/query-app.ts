@@ -138,7 +138,9 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
         set.status = 400
         return { error: ErrorCodes.QUERY_INVALID, message: 'the request could not be parsed' }
       }
-      if (isDatabaseUnavailable(error) || (error as { code?: unknown }).code === ErrorCodes.DATABASE_UNAVAILABLE) {
+      // 57014: cancelled by statement_timeout (QUERY_TIMEOUT_MS): the database is too slow to answer now.
+      const sqlState = (error as { code?: unknown }).code
+      if (isDatabaseUnavailable(error) || sqlState === ErrorCodes.DATABASE_UNAVAILABLE || sqlState === '57014') {
         log?.warn('query.database_unavailable', { error })
         set.status = 503
         return { error: ErrorCodes.DATABASE_UNAVAILABLE, message: 'the database is unavailable; retry later' }

@@ -372,6 +372,25 @@ describe('an unreachable database', () => {
   })
 })
 
+describe('a database too slow to answer', () => {
+  test('makes /query 503 once QUERY_TIMEOUT_MS has passed, not hang or 500', async () => {
+    const slow = connect(queryDatabaseUrl(database.url, 200), { max: 1 })
+    const locker = connect(database.url, { max: 1 })
+    try {
+      // Another session holds the table: the search waits on the lock until statement_timeout cancels it.
+      const response = await locker.begin(async (tx) => {
+        await tx`lock table logs in access exclusive mode`
+        return createQueryApp({ sql: slow }).handle(new Request('http://localhost/query?service=api'))
+      })
+      expect(response.status).toBe(503)
+      expect(((await response.json()) as { error: string }).error).toBe('DATABASE_UNAVAILABLE')
+    } finally {
+      await slow.end()
+      await locker.end()
+    }
+  })
+})
+
 describe('OpenAPI', () => {
   test('describes /query and /query/{trace_id}', async () => {
     const { status, body } = await get('/openapi/json')

@@ -1,4 +1,4 @@
-import { Admin, type GenericError } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes, type GenericError } from '@platformatic/kafka'
 import type { Config } from './config.ts'
 import { KafkaUnavailableError } from './errors.ts'
 
@@ -56,7 +56,11 @@ export function topicSpecs(kafka: KafkaConfig): TopicSpec[] {
   ]
 }
 
-/** Creates each topic unless it exists; returns the names it created. Existing topics are left as they are. */
+/**
+ * Creates each topic unless it exists; returns the names it created. An existing topic keeps its
+ * partitions and retention (an operator may have tuned them) but gets MAX_MESSAGE_BYTES, without which
+ * ingest batches can be refused whole.
+ */
 export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
   const created: string[] = []
   for (const spec of specs) {
@@ -73,6 +77,13 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<st
       created.push(spec.topic)
     } catch (error) {
       if (!isTopicAlreadyExists(error)) throw new KafkaUnavailableError(`cannot create topic ${spec.topic}: ${(error as Error).message}`, error)
+      await admin.incrementalAlterConfigs({
+        resources: [{
+          resourceType: ConfigResourceTypes.TOPIC,
+          resourceName: spec.topic,
+          configs: [{ name: 'max.message.bytes', configOperation: IncrementalAlterConfigOperationTypes.SET, value: String(MAX_MESSAGE_BYTES) }],
+        }],
+      })
     }
   }
   return created

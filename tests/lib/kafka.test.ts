@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, Producer, ProduceAcks, stringDeserializers, stringSerializers } from '@platformatic/kafka'
-import { createAdmin, ensureTopics, isTopicAlreadyExists } from '../../src/lib/kafka.ts'
+import { ConfigResourceTypes, Consumer, MessagesStreamFallbackModes, MessagesStreamModes, Producer, ProduceAcks, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { createAdmin, ensureTopics, isTopicAlreadyExists, MAX_MESSAGE_BYTES } from '../../src/lib/kafka.ts'
 import { freshTopics } from '../support/infra.ts'
 
 describe('kafka', () => {
@@ -24,7 +24,7 @@ describe('kafka', () => {
     }
   })
 
-  test('ensureTopics creates missing topics and leaves existing ones alone', async () => {
+  test('ensureTopics creates missing topics and keeps the partitions of existing ones', async () => {
     const config = await freshTopics()
     const admin = createAdmin(config.kafka)
     const extra = `${config.kafka.topic}.extra`
@@ -37,6 +37,21 @@ describe('kafka', () => {
       expect(metadata.topics.get(extra)?.partitionsCount).toBe(2)
     } finally {
       await admin.deleteTopics({ topics: [extra] }).catch(() => {})
+      await admin.close()
+    }
+  })
+
+  test('an existing topic created with Kafka defaults gets the larger max.message.bytes', async () => {
+    const config = await freshTopics()
+    const admin = createAdmin(config.kafka)
+    const plain = `${config.kafka.topic}.plain`
+    try {
+      await admin.createTopics({ topics: [plain], partitions: 1, replicas: -1 })
+      await ensureTopics(admin, [{ topic: plain, partitions: 1, retentionMs: 60_000 }])
+      const [described] = await admin.describeConfigs({ resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: plain, configurationKeys: ['max.message.bytes'] }] })
+      expect(described!.configs.find((entry) => entry.name === 'max.message.bytes')?.value).toBe(String(MAX_MESSAGE_BYTES))
+    } finally {
+      await admin.deleteTopics({ topics: [plain] }).catch(() => {})
       await admin.close()
     }
   })

@@ -9,7 +9,8 @@ export const defaultClusterDir = `${dataDir}/postgres`
 const pidFileOf = (clusterDir: string) => `${clusterDir}/logstream.pid`
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]'])
 
-async function answers(url: string): Promise<boolean> {
+/** True when the server `url` points at accepts a connection (to its `postgres` database). */
+export async function answers(url: string): Promise<boolean> {
   const admin = new URL(url)
   admin.pathname = '/postgres'
   const sql = connect(admin.toString(), { max: 1, connectTimeout: 2 })

@@ -1,22 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { connect } from '../../../src/lib/db.ts'
-import { startPostgres, stopPostgres } from '../../../scripts/infra/postgres-server.ts'
+import { answers, startPostgres, stopPostgres } from '../../../scripts/infra/postgres-server.ts'
 import { freePort } from '../../../scripts/services.ts'
 import { baseConfig } from '../../support/infra.ts'
-
-async function answers(url: string): Promise<boolean> {
-  const sql = connect(url, { max: 1, connectTimeout: 2 })
-  try {
-    await sql`select 1`
-    return true
-  } catch {
-    return false
-  } finally {
-    await sql.end({ timeout: 1 })
-  }
-}
 
 describe('local PostgreSQL', () => {
   test('where nothing listens, a private cluster is initialised and started, and stop stops exactly it', async () => {

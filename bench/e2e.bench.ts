@@ -14,6 +14,7 @@ import { forEachLine, freePort, spawnService, type Service, type ServiceName } f
 import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
 import { encodeLogRecord } from '../src/lib/codec.ts'
 import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
+import { percentile } from './percentile.ts'
 import { runProducerPerformance } from './producer-performance.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
 import { barChart, lineChart } from './svg-chart.ts'
@@ -22,8 +23,6 @@ interface Phase {
   summary: LoadSummary
   perSecond: number[]
 }
-
-const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0)
 
 /** Peak resident set size in MB, from the kernel's high-water mark: exact, however short the peak was. */
 function peakRssMb(pid: number): number {
@@ -220,8 +219,8 @@ const scenario: Scenario = {
       { label: 'ack p50', value: light.latencyMs.p50, colour: '#2b8cbe' },
       { label: 'ack p99', value: light.latencyMs.p99, colour: '#2b8cbe' },
       { label: 'ack p99 saturated', value: sustained.latencyMs.p99, colour: '#74a9cf' },
-      { label: 'ack→queryable p50', value: percentile(lightLags, 50), colour: '#e6550d' },
-      { label: 'ack→queryable p99', value: percentile(lightLags, 99), colour: '#e6550d' },
+      { label: 'ack→queryable p50', value: percentile(lightLags, 50, 0), colour: '#e6550d' },
+      { label: 'ack→queryable p99', value: percentile(lightLags, 99, 0), colour: '#e6550d' },
     ]))
 
     const markdown = [
@@ -236,8 +235,8 @@ const scenario: Scenario = {
       `| backlog drained after load stopped | ${(drainMs / 1000).toFixed(1)} s | |`,
       `| ack latency at ${lightRate.toLocaleString('en-US')} logs/s (p50 / p99) | ${light.latencyMs.p50} / ${light.latencyMs.p99} ms | p99 ≤ 100 ms |`,
       `| ack latency saturated (p50 / p99) | ${sustained.latencyMs.p50} / ${sustained.latencyMs.p99} ms | |`,
-      `| ack → queryable at ${lightRate.toLocaleString('en-US')} logs/s (p50 / p99, ${lightLags.length} samples) | ${percentile(lightLags, 50)} / ${percentile(lightLags, 99)} ms | p99 ≤ 2,000 ms |`,
-      `| ack → queryable saturated (p50 / p99, ${lags.length} samples; grows with the backlog) | ${percentile(lags, 50)} / ${percentile(lags, 99)} ms | |`,
+      `| ack → queryable at ${lightRate.toLocaleString('en-US')} logs/s (p50 / p99, ${lightLags.length} samples) | ${percentile(lightLags, 50, 0)} / ${percentile(lightLags, 99, 0)} ms | p99 ≤ 2,000 ms |`,
+      `| ack → queryable saturated (p50 / p99, ${lags.length} samples; grows with the backlog) | ${percentile(lags, 50, 0)} / ${percentile(lags, 99, 0)} ms | |`,
       `| peak RSS ingest / consume / query | ${peaks.ingest} / ${peaks.consume} / ${peaks.query} MB | ≤ 300 MB each |`,
       `| consumer SIGKILLed mid-run: rows stored vs logs acked | ${stored.toLocaleString('en-US')} vs ${expected.toLocaleString('en-US')} (${dupes!.n} duplicate offsets) | equal |`,
       `| failed requests (sustained / light / crash run) | ${sustained.failedRequests} / ${light.failedRequests} / ${crash.failedRequests} ${Object.entries({ ...sustained.errors, ...crash.errors }).map(([reason, n]) => `(${n}× ${reason.slice(0, 80)})`).join(' ')} | |`,
@@ -257,9 +256,9 @@ const scenario: Scenario = {
         queryableRowsPerSecond: Math.round(queryableRate),
         ackP50LightMs: light.latencyMs.p50,
         ackP99LightMs: light.latencyMs.p99,
-        ackToQueryableP50Ms: percentile(lightLags, 50),
-        ackToQueryableP99Ms: percentile(lightLags, 99),
-        ackToQueryableSaturatedP99Ms: percentile(lags, 99),
+        ackToQueryableP50Ms: percentile(lightLags, 50, 0),
+        ackToQueryableP99Ms: percentile(lightLags, 99, 0),
+        ackToQueryableSaturatedP99Ms: percentile(lags, 99, 0),
         peakRssIngestMb: peaks.ingest ?? 0,
         peakRssConsumeMb: peaks.consume ?? 0,
         peakRssQueryMb: peaks.query ?? 0,

@@ -10,6 +10,7 @@ import { Admin } from '@platformatic/kafka'
 import { loadConfig } from '../src/lib/config.ts'
 import { protoPath } from '../src/lib/ingest-service.ts'
 import { runProducerPerformance } from './producer-performance.ts'
+import { percentile } from './percentile.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
 const ENTRIES_PER_REQUEST = 100
@@ -62,7 +63,6 @@ export interface LoadResult {
   p99Ms: number
 }
 
-const percentile = (sorted: number[], p: number) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!)
 
 /** The load generator: `concurrency` callers, each sending one request after another for `durationMs`. */
 async function generateLoad(port: number, concurrency: number, durationMs: number): Promise<LoadResult> {

@@ -7,6 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import protobuf from 'protobufjs'
+import { percentile } from './percentile.ts'
 
 export interface LoadOptions {
   target: string
@@ -75,11 +76,6 @@ function entry(i: number, traceId?: string) {
 function encodeRequest(offset: number, count: number, traceId?: string): Buffer {
   const logs = Array.from({ length: count }, (_, k) => entry(offset + k, k === 0 ? traceId : undefined))
   return Buffer.from(IngestRequest.encode({ logs }).finish())
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
 export async function runLoad(options: LoadOptions, report: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
@@ -167,7 +163,7 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
     failedRequests: failed,
     requests,
     seconds: (performance.now() - began) / 1000,
-    latencyMs: { p50: round(percentile(latencies, 50)), p90: round(percentile(latencies, 90)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
+    latencyMs: { p50: round(percentile(latencies, 50, 0)), p90: round(percentile(latencies, 90, 0)), p99: round(percentile(latencies, 99, 0)), max: round(latencies.at(-1) ?? 0) },
     errors,
   }
 }

@@ -4,6 +4,7 @@ import { loadConfig } from '../src/lib/config.ts'
 import { formatMicros } from '../src/lib/log-entry.ts'
 import { queryDatabaseUrl } from '../src/lib/log-search.ts'
 import { createQueryApp } from '../src/lib/query-app.ts'
+import { percentile } from './percentile.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
 /**
@@ -142,7 +143,6 @@ interface Case {
   path: () => string
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 const round = (value: number) => Math.round(value * 10) / 10
 const md5 = (value: string) => new Bun.CryptoHasher('md5').update(value).digest('hex')
 const pick = <T>(items: readonly T[]) => items[Math.floor(Math.random() * items.length)]!

@@ -6,7 +6,7 @@ import { Producer, ProduceAcks } from '@platformatic/kafka'
 import { encodeLogRecord } from '../src/lib/codec.ts'
 import { loadConfig, type Config } from '../src/lib/config.ts'
 import { startConsumer } from '../src/lib/consumer.ts'
-import { applySchema, connect, ensureDatabase } from '../src/lib/db.ts'
+import { applySchema, connect, ensureDatabase, maintenanceUrl } from '../src/lib/db.ts'
 import { createAdmin, ensureTopics } from '../src/lib/kafka.ts'
 import { createLogger } from '../src/lib/log.ts'
 import { maintainPartitions } from '../src/lib/retention.ts'
@@ -92,7 +92,7 @@ const scenario: Scenario = {
       }
     } finally {
       await sql.end({ timeout: 5 })
-      const adminSql = connect(base.databaseUrl.replace(/\/[^/]*$/, '/postgres'), { max: 1 })
+      const adminSql = connect(maintenanceUrl(base.databaseUrl), { max: 1 })
       await adminSql`drop database if exists ${adminSql(dbName)} with (force)`
       await adminSql.end()
       await admin.deleteTopics({ topics: [config.kafka.topic, config.kafka.dlqTopic] }).catch(() => {})

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Admin } from '@platformatic/kafka'
 import { loadConfig } from '../src/lib/config.ts'
-import { applySchema, connect, ensureDatabase, type Sql } from '../src/lib/db.ts'
+import { applySchema, connect, ensureDatabase, maintenanceUrl, type Sql } from '../src/lib/db.ts'
 import { ensureTopics } from '../src/lib/kafka.ts'
 import { maintainPartitions } from '../src/lib/retention.ts'
 import { forEachLine, freePort, spawnService, type Service, type ServiceName } from '../scripts/services.ts'
@@ -114,7 +114,7 @@ const scenario: Scenario = {
     const dbUrl = new URL(base.databaseUrl)
     dbUrl.pathname = '/logstream_bench_e2e'
 
-    const adminSql = connect(base.databaseUrl.replace(/\/[^/]*$/, '/postgres'), { max: 1 })
+    const adminSql = connect(maintenanceUrl(base.databaseUrl), { max: 1 })
     await adminSql`drop database if exists logstream_bench_e2e with (force)`
     await ensureDatabase(dbUrl.toString())
     const sql = connect(dbUrl.toString(), { max: 4 })

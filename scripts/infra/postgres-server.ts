@@ -1,5 +1,5 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
-import { connect } from '../../src/lib/db.ts'
+import { connect, maintenanceUrl } from '../../src/lib/db.ts'
 import { InfraError } from '../../src/lib/errors.ts'
 import { dataDir } from './paths.ts'
 import { removePid, run, writePid, readPid, isAlive } from './processes.ts'
@@ -11,9 +11,7 @@ const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]'])
 
 /** True when the server `url` points at accepts a connection (to its `postgres` database). */
 export async function answers(url: string): Promise<boolean> {
-  const admin = new URL(url)
-  admin.pathname = '/postgres'
-  const sql = connect(admin.toString(), { max: 1, connectTimeout: 2 })
+  const sql = connect(maintenanceUrl(url), { max: 1, connectTimeout: 2 })
   try {
     await sql`select 1`
     return true

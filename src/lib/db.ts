@@ -23,13 +23,17 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
 const SCHEMA_LOCK = 0x4c6f6753 // "LogS": serialises concurrent schema applications across processes.
 const schemaFile = new URL('../../schema.sql', import.meta.url)
 
-/** Creates the database named in `url` if it does not exist, connecting to the server's `postgres` database. */
-export async function ensureDatabase(url: string): Promise<void> {
-  const target = new URL(url)
-  const name = decodeURIComponent(target.pathname.slice(1))
+/** The same server's `postgres` database: where databases are created and dropped, and reachability asked. */
+export function maintenanceUrl(url: string): string {
   const admin = new URL(url)
   admin.pathname = '/postgres'
-  const sql = connect(admin.toString(), { max: 1 })
+  return admin.toString()
+}
+
+/** Creates the database named in `url` if it does not exist, connecting to the server's `postgres` database. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const name = decodeURIComponent(new URL(url).pathname.slice(1))
+  const sql = connect(maintenanceUrl(url), { max: 1 })
   try {
     const [existing] = await sql`select 1 from pg_database where datname = ${name}`
     if (existing) return

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { Glob } from 'bun'
 import { freePort } from '../../scripts/services.ts'
-import { connect } from '../../src/lib/db.ts'
+import { connect, maintenanceUrl } from '../../src/lib/db.ts'
 import { baseConfig, eventually, freshDatabase, freshTopics } from '../support/infra.ts'
 
 /**
@@ -236,7 +236,7 @@ describe('docker-entrypoint.sh', () => {
     const url = new URL(baseConfig.databaseUrl)
     url.pathname = `/${database}`
     const admin = new Admin({ clientId: 'logstream-test', bootstrapBrokers: baseConfig.kafka.brokers })
-    const server = connect(baseConfig.databaseUrl.replace(/\/[^/]*$/, '/postgres'), { max: 1 })
+    const server = connect(maintenanceUrl(baseConfig.databaseUrl), { max: 1 })
     try {
       const init = run(['init'], { KAFKA_TOPIC: topic, KAFKA_DLQ_TOPIC: dlqTopic, KAFKA_PARTITIONS: '2', DATABASE_URL: url.toString() })
       expect(await init.exited).toBe(0)

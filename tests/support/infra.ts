@@ -1,7 +1,7 @@
 import { afterAll } from 'bun:test'
 import { Admin } from '@platformatic/kafka'
 import { loadConfig, type Config } from '../../src/lib/config.ts'
-import { applySchema, connect, ensureDatabase, type Sql } from '../../src/lib/db.ts'
+import { applySchema, connect, ensureDatabase, maintenanceUrl, type Sql } from '../../src/lib/db.ts'
 import { ensureTopics } from '../../src/lib/kafka.ts'
 import { maintainPartitions } from '../../src/lib/retention.ts'
 
@@ -28,7 +28,7 @@ export async function freshDatabase(options: { partitions?: boolean } = {}): Pro
   if (options.partitions ?? true) await maintainPartitions(sql, { retentionDays: 7, aheadDays: 2 })
   afterAll(async () => {
     await sql.end({ timeout: 5 })
-    const admin = connect(baseConfig.databaseUrl.replace(/\/[^/]*$/, '/postgres'), { max: 1 })
+    const admin = connect(maintenanceUrl(baseConfig.databaseUrl), { max: 1 })
     await admin`drop database if exists ${admin(name)} with (force)`
     await admin.end()
   })

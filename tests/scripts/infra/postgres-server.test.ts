@@ -30,7 +30,7 @@ describe('local PostgreSQL', () => {
     try {
       expect(await startPostgres(baseConfig.databaseUrl, dir)).toEqual({ started: false })
       expect(await stopPostgres(dir)).toBe(false)
-      expect(await answers(baseConfig.databaseUrl.replace(/\/[^/]*$/, '/postgres'))).toBe(true)
+      expect(await answers(baseConfig.databaseUrl)).toBe(true)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -7,7 +7,7 @@ import { Glob } from 'bun'
  * terraform/ parsed as HCL (no AWS account or provider download needed): the variables and outputs the
  * deployment promises, the wiring between modules, and a closed-by-default security group.
  */
-const repoRoot = resolve(import.meta.dir, '../..')
+const repoRoot = resolve(import.meta.dir, '../../..')
 const tfRoot = join(repoRoot, 'terraform')
 
 // hcl2json's shape: every block is a list of bodies; expressions come back as "${…}" strings.
@@ -127,7 +127,9 @@ describe('modules', () => {
       const module = calledModule(name)
       const passed = Object.keys(body(root.module, name)).filter((key) => key !== 'source')
       for (const argument of passed) expect(Object.keys(module.variable)).toContain(argument)
-      const required = Object.entries(module.variable).filter(([, [declaration]]) => declaration && !('default' in declaration)).map(([variable]) => variable)
+      const required = Object.entries(module.variable)
+        .filter(([, [declaration]]) => declaration && !('default' in declaration))
+        .map(([variable]) => variable)
       for (const variable of required) expect(passed).toContain(variable)
     }
   })
@@ -168,7 +170,7 @@ describe('compose host', () => {
   const instance = resource(host, 'aws_instance', 'host')
   const template = join(host.dir, 'user-data.sh.tftpl')
 
-  test('runs the repository\'s docker-compose.yml', async () => {
+  test("runs the repository's docker-compose.yml", async () => {
     expect(body(root.module, 'host').compose_file).toBe('${file("${path.module}/../docker-compose.yml")}')
     expect(await Bun.file(join(repoRoot, 'docker-compose.yml')).exists()).toBe(true)
   })

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { answers, startPostgres, stopPostgres } from '../../../scripts/infra/postgres-server.ts'
-import { freePort } from '../../../scripts/services.ts'
-import { baseConfig } from '../../support/infra.ts'
+import { answers, startPostgres, stopPostgres } from '../../../../scripts/infra/postgres-server.ts'
+import { freePort } from '../../../../scripts/services.ts'
+import { baseConfig } from '../../../support/infra.ts'
 
 describe('local PostgreSQL', () => {
   test('where nothing listens, a private cluster is initialised and started, and stop stops exactly it', async () => {

@@ -6,7 +6,7 @@ import { parse } from 'yaml'
  * docker-compose.yml checked structurally (no Docker engine needed): the services, their order of start,
  * healthchecks, restart policies and where their settings and secrets come from.
  */
-const root = resolve(import.meta.dir, '../..')
+const root = resolve(import.meta.dir, '../../..')
 const composeText = await Bun.file(`${root}/docker-compose.yml`).text()
 const envExample = await Bun.file(`${root}/.env.example`).text()
 
@@ -47,7 +47,10 @@ const service = (name: string): Service => {
 
 /** `${NAME}`, `${NAME:-default}`, `${NAME:?error}` references; `$$` escapes are for the container's shell. */
 function interpolations(text: string): { name: string; hasDefault: boolean }[] {
-  return [...text.replaceAll('$$', '').matchAll(/\$\{([A-Z0-9_]+)(:?[-?])?[^}]*\}/g)].map((match) => ({ name: match[1]!, hasDefault: match[2]?.endsWith('-') ?? false }))
+  return [...text.replaceAll('$$', '').matchAll(/\$\{([A-Z0-9_]+)(:?[-?])?[^}]*\}/g)].map((match) => ({
+    name: match[1]!,
+    hasDefault: match[2]?.endsWith('-') ?? false,
+  }))
 }
 
 const envExampleNames = new Set([...envExample.matchAll(/^#?\s*([A-Z0-9_]+)=/gm)].map((match) => match[1]!))
@@ -161,7 +164,7 @@ describe('healthchecks and restarts', () => {
     }
   })
 
-  test('each LogStream service is checked by the entrypoint\'s healthcheck command for that service', () => {
+  test("each LogStream service is checked by the entrypoint's healthcheck command for that service", () => {
     for (const name of longRunning) expect(service(name).healthcheck?.test).toEqual(['CMD', '/app/scripts/docker-entrypoint.sh', 'healthcheck', name])
   })
 

@@ -1,0 +1,187 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { statSync } from 'node:fs'
+import { mkdtemp, rm, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Glob } from 'bun'
+import { freePort } from '../../../scripts/services.ts'
+
+/**
+ * The image, without a Docker engine: the Dockerfile's stages read as text, and what its entrypoint script
+ * does without Kafka or PostgreSQL (usage, failing healthchecks, the sender CLI). The script running each
+ * service against the real stack is tests/integration/deploy/docker-entrypoint.test.ts.
+ */
+const repoRoot = resolve(import.meta.dir, '../../..')
+const entrypoint = join(repoRoot, 'scripts/docker-entrypoint.sh')
+const dockerfile = await Bun.file(join(repoRoot, 'Dockerfile')).text()
+const dockerignore = (await Bun.file(join(repoRoot, '.dockerignore')).text())
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line && !line.startsWith('#'))
+const packageJson = (await Bun.file(join(repoRoot, 'package.json')).json()) as { devDependencies: Record<string, string> }
+
+interface Instruction {
+  keyword: string
+  args: string
+}
+interface Stage {
+  from: string
+  name: string
+  instructions: Instruction[]
+}
+
+/** Splits a Dockerfile into stages of instructions (continuations joined, comments dropped). */
+function stagesOf(text: string): { args: Instruction[]; stages: Stage[] } {
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+  const args: Instruction[] = []
+  const stages: Stage[] = []
+  for (const line of lines) {
+    const [keyword = '', ...rest] = line.split(/\s+/)
+    const instruction = { keyword: keyword.toUpperCase(), args: rest.join(' ') }
+    if (instruction.keyword === 'FROM') {
+      const [from = '', , name = ''] = rest
+      stages.push({ from, name, instructions: [] })
+    } else if (stages.length === 0) args.push(instruction)
+    else stages.at(-1)!.instructions.push(instruction)
+  }
+  return { args, stages }
+}
+
+const { args: globalArgs, stages } = stagesOf(dockerfile)
+const stage = (name: string) => stages.find((item) => item.name === name) ?? expect.unreachable(`no stage ${name}`)
+const all = (item: Stage, keyword: string) => item.instructions.filter((instruction) => instruction.keyword === keyword)
+
+describe('Dockerfile', () => {
+  test('has a deps stage and a runtime stage, both on the official Bun image', () => {
+    expect(stages.map((item) => item.name)).toEqual(['deps', 'runtime'])
+    for (const item of stages) expect(item.from).toBe('oven/bun:${BUN_VERSION}-slim')
+  })
+
+  test('pins the same Bun version the project develops with', () => {
+    expect(globalArgs).toContainEqual({ keyword: 'ARG', args: `BUN_VERSION=${packageJson.devDependencies.bun}` })
+  })
+
+  test('installs production dependencies only, exactly as the lockfile pins them', () => {
+    const deps = stage('deps')
+    expect(all(deps, 'COPY').map((item) => item.args)).toEqual(['package.json package-lock.json ./'])
+    expect(all(deps, 'RUN').map((item) => item.args)).toEqual([expect.stringMatching(/^bun install --production --frozen-lockfile\b/)])
+  })
+
+  test('the runtime takes node_modules from the deps stage and nothing else from it', () => {
+    const fromDeps = all(stage('runtime'), 'COPY').filter((item) => item.args.startsWith('--from='))
+    expect(fromDeps.map((item) => item.args)).toEqual(['--from=deps /app/node_modules ./node_modules'])
+  })
+
+  test('copies the code, the proto and the schema the services read at run time', () => {
+    const copies = all(stage('runtime'), 'COPY').map((item) => item.args)
+    expect(copies).toContain('src ./src')
+    expect(copies).toContain('proto ./proto')
+    expect(copies).toContain('package.json schema.sql ./')
+    expect(copies).toContain('scripts/docker-entrypoint.sh ./scripts/docker-entrypoint.sh')
+  })
+
+  test('every file it copies exists and is not excluded from the build context', () => {
+    const sources = stages
+      .flatMap((item) => all(item, 'COPY'))
+      .filter((item) => !item.args.startsWith('--from='))
+      .flatMap((item) => item.args.split(/\s+/).slice(0, -1))
+    expect(sources.length).toBeGreaterThan(3)
+    for (const source of sources) {
+      expect(statSync(join(repoRoot, source), { throwIfNoEntry: false })).toBeDefined()
+      expect(dockerignore).not.toContain(source)
+    }
+  })
+
+  test('runs as a non-root user once everything is in place', () => {
+    const runtime = stage('runtime').instructions
+    const userAt = runtime.findLastIndex((item) => item.keyword === 'USER')
+    expect(runtime[userAt]?.args).not.toMatch(/^(root|0)(:|$)/)
+    expect(runtime.slice(userAt).some((item) => item.keyword === 'COPY' || item.keyword === 'RUN')).toBe(false)
+  })
+
+  test('starts through the entrypoint script it copies into its working directory', () => {
+    const runtime = stage('runtime')
+    expect(all(runtime, 'WORKDIR').map((item) => item.args)).toEqual(['/app'])
+    expect(all(runtime, 'ENTRYPOINT').map((item) => item.args)).toEqual(['["/app/scripts/docker-entrypoint.sh"]'])
+  })
+
+  test('exposes the gRPC and HTTP ports', () => {
+    expect(all(stage('runtime'), 'EXPOSE').map((item) => item.args)).toEqual(['50051 8080'])
+  })
+
+  test('every package the services import is a production dependency, so the deps stage installs it', async () => {
+    const { dependencies } = (await Bun.file(join(repoRoot, 'package.json')).json()) as { dependencies: Record<string, string> }
+    const imported = new Set<string>()
+    for (const file of new Glob('src/**/*.ts').scanSync(repoRoot)) {
+      const text = await Bun.file(join(repoRoot, file)).text()
+      for (const [, specifier] of text.matchAll(/^import [^'"]*['"]([^'"]+)['"]/gm)) {
+        if (specifier!.startsWith('.') || specifier!.startsWith('node:') || specifier === 'bun') continue
+        imported.add(
+          specifier!
+            .split('/')
+            .slice(0, specifier!.startsWith('@') ? 2 : 1)
+            .join('/'),
+        )
+      }
+    }
+    expect(imported.size).toBeGreaterThan(3)
+    for (const name of imported) expect(Object.keys(dependencies)).toContain(name)
+  })
+
+  test('the build context leaves out local state, secrets and dependencies', () => {
+    for (const excluded of ['.env', 'node_modules', '.data', '.git']) expect(dockerignore).toContain(excluded)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------
+// The entrypoint as the container runs it (`bun` on the PATH, the repository as /app), where nothing needs Kafka
+// or PostgreSQL.
+
+// The image has `bun` on its PATH; here the running Bun may be named otherwise (bun.exe in the npm package).
+const bunDir = await mkdtemp(join(tmpdir(), 'logstream-bun-'))
+await symlink(process.execPath, join(bunDir, 'bun'))
+afterAll(() => rm(bunDir, { recursive: true, force: true }))
+
+/** Runs the entrypoint with `argv` to completion: its exit code and everything it printed. */
+async function run(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+  const child = Bun.spawn(['sh', entrypoint, ...argv], {
+    cwd: '/',
+    env: { ...process.env, PATH: `${bunDir}:${process.env.PATH}`, GRPC_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1', ...env },
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+  return { code, output: stdout + stderr }
+}
+
+describe('docker-entrypoint.sh', () => {
+  test('is executable and valid sh', async () => {
+    expect(statSync(entrypoint).mode & 0o111).not.toBe(0)
+    expect(await Bun.spawn(['sh', '-n', entrypoint]).exited).toBe(0)
+  })
+
+  test('refuses an unknown command with exit code 2 and a usage line', async () => {
+    const result = await run(['serve'])
+    expect(result.code).toBe(2)
+    expect(result.output).toContain('usage: docker-entrypoint.sh ingest|consume|query|init')
+  })
+
+  test('the ingest healthcheck fails when no service answers', async () => {
+    expect((await run(['healthcheck', 'ingest'], { GRPC_PORT: String(freePort()) })).code).toBe(1)
+  })
+
+  test('the query healthcheck fails when no service answers', async () => {
+    expect((await run(['healthcheck', 'query'], { HTTP_PORT: String(freePort()) })).code).toBe(1)
+  })
+
+  test('send runs the sender CLI with the arguments given', async () => {
+    const result = await run(['send', '--help'])
+    expect(result.code).toBe(0)
+    expect(result.output).toContain('usage: bun run send')
+  })
+})

@@ -1,5 +1,5 @@
 import postgres from 'postgres'
-import { DatabaseUnavailableError } from './errors.ts'
+import { toDatabaseError } from './database-errors.ts'
 
 export type Sql = postgres.Sql
 export type Transaction = postgres.TransactionSql
@@ -42,7 +42,7 @@ export async function ensureDatabase(url: string): Promise<void> {
       if (error.code !== '42P04') throw error
     })
   } catch (error) {
-    throw asDatabaseError(error, `cannot create database "${name}"`)
+    throw toDatabaseError(error, `cannot create database "${name}"`)
   } finally {
     await sql.end()
   }
@@ -55,18 +55,4 @@ export async function applySchema(sql: Sql): Promise<void> {
     await tx`select pg_advisory_xact_lock(${SCHEMA_LOCK})`
     await tx.unsafe(schema)
   })
-}
-
-/** PostgreSQL error classes that mean "the server or connection is gone", not "this statement is wrong". */
-const UNAVAILABLE_SQLSTATE = /^(08|53|57P0[1-3])/
-const UNAVAILABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code
-  return typeof code === 'string' && (UNAVAILABLE_NODE_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))
-}
-
-function asDatabaseError(error: unknown, context: string): unknown {
-  if (!isDatabaseUnavailable(error)) return error
-  return new DatabaseUnavailableError(`${context}: ${(error as Error).message}`, error)
 }

@@ -1,20 +1,22 @@
 /**
- * Every error LogStream raises on purpose carries a stable `code`, whether retrying could help,
- * and the HTTP / gRPC status it maps to. Callers decide retry vs. dead-letter vs. reply from these
- * fields alone, never from message text.
+ * Every error LogStream raises on purpose carries a stable `code` (one class per code), whether retrying
+ * could help, and the HTTP / gRPC status it maps to. Callers decide retry vs. dead-letter vs. reply from
+ * these fields alone, never from message text (in the way of Hono's HTTPException and
+ * @platformatic/kafka's error classes).
  */
 export const ErrorCodes = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   INFRA_UNAVAILABLE: 'INFRA_UNAVAILABLE',
-  LOG_INVALID: 'LOG_INVALID',
   REQUEST_INVALID: 'REQUEST_INVALID',
-  REQUEST_TOO_LARGE: 'REQUEST_TOO_LARGE',
   INGEST_OVERLOADED: 'INGEST_OVERLOADED',
   INGEST_SHUTTING_DOWN: 'INGEST_SHUTTING_DOWN',
   KAFKA_UNAVAILABLE: 'KAFKA_UNAVAILABLE',
   MESSAGE_UNDECODABLE: 'MESSAGE_UNDECODABLE',
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  QUERY_TIMEOUT: 'QUERY_TIMEOUT',
   QUERY_INVALID: 'QUERY_INVALID',
+  NOT_FOUND: 'NOT_FOUND',
+  INTERNAL: 'INTERNAL',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -22,6 +24,7 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 export const GrpcStatus = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
   RESOURCE_EXHAUSTED: 8,
   INTERNAL: 13,
   UNAVAILABLE: 14,
@@ -48,6 +51,11 @@ export class LogStreamError extends Error {
     this.retryable = options.retryable ?? false
     this.httpStatus = options.httpStatus ?? 500
     this.grpcStatus = options.grpcStatus ?? GrpcStatus.INTERNAL
+  }
+
+  /** Fields a client can act on besides code and message (e.g. the offending parameter); added to response bodies. */
+  details(): Record<string, string> {
+    return {}
   }
 }
 
@@ -78,12 +86,34 @@ export class KafkaUnavailableError extends LogStreamError {
   }
 }
 
+/**
+ * PostgreSQL cannot serve the statement now: the server or connection is gone, or the statement lost a
+ * deadlock / serialization / lock race (src/lib/database-errors.ts decides). The same statement may
+ * succeed later.
+ */
 export class DatabaseUnavailableError extends LogStreamError {
   constructor(message: string, cause?: unknown) {
     super(ErrorCodes.DATABASE_UNAVAILABLE, message, {
       retryable: true,
       httpStatus: 503,
       grpcStatus: GrpcStatus.UNAVAILABLE,
+      cause,
+    })
+  }
+}
+
+/**
+ * PostgreSQL cancelled the statement (SQLSTATE 57014), nearly always because it ran past statement_timeout
+ * (QUERY_TIMEOUT_MS for the query API, the write timeout for the consumer). Its own code, not
+ * DATABASE_UNAVAILABLE: the server answers, the statement was too slow, so a narrower query may succeed
+ * where a retry of the same one may not. Still retryable: the usual cause is a lock or a busy server.
+ */
+export class QueryTimeoutError extends LogStreamError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCodes.QUERY_TIMEOUT, message, {
+      retryable: true,
+      httpStatus: 503,
+      grpcStatus: GrpcStatus.DEADLINE_EXCEEDED,
       cause,
     })
   }
@@ -124,4 +154,46 @@ export class QueryInvalidError extends LogStreamError {
     super(ErrorCodes.QUERY_INVALID, message, { retryable: false, httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT })
     this.parameter = parameter
   }
+
+  override details(): Record<string, string> {
+    return { parameter: this.parameter }
+  }
+}
+
+/** No such route or resource. */
+export class NotFoundError extends LogStreamError {
+  constructor(message: string) {
+    super(ErrorCodes.NOT_FOUND, message, { retryable: false, httpStatus: 404, grpcStatus: GrpcStatus.NOT_FOUND })
+  }
+}
+
+/**
+ * Something we did not expect (a bug, or a failure no class describes): the original is kept as `cause`
+ * for the log, and the message says nothing about it, so internals never reach a client.
+ */
+export class InternalError extends LogStreamError {
+  constructor(cause?: unknown) {
+    super(ErrorCodes.INTERNAL, 'internal error', { retryable: false, httpStatus: 500, grpcStatus: GrpcStatus.INTERNAL, cause })
+  }
+}
+
+/** Anything thrown, as a LogStreamError: itself, or an InternalError wrapping it. */
+export function asLogStreamError(error: unknown): LogStreamError {
+  return error instanceof LogStreamError ? error : new InternalError(error)
+}
+
+export interface HttpErrorResponse {
+  status: number
+  /** `{ error: code, message, ...details }`, e.g. `{ error: 'QUERY_INVALID', message, parameter }`. */
+  body: { error: ErrorCode; message: string } & Record<string, string>
+}
+
+/**
+ * The HTTP answer for a failure, decided by the error alone (what Hono's HTTPException.getResponse()
+ * does): its httpStatus, and a body of its code, message and details. Whatever is not a LogStreamError
+ * is an INTERNAL 500 that names nothing; the caller logs it.
+ */
+export function httpError(error: unknown): HttpErrorResponse {
+  const failure = asLogStreamError(error)
+  return { status: failure.httpStatus, body: { error: failure.code, message: failure.message, ...failure.details() } }
 }

@@ -1,4 +1,5 @@
 import type { Sql } from './db.ts'
+import { toDatabaseError } from './database-errors.ts'
 import { QueryInvalidError } from './errors.ts'
 import { Levels, normaliseLevel, type Level } from './levels.ts'
 import { Limits } from './log-entry.ts'
@@ -289,8 +290,17 @@ async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promis
   })
 }
 
+/**
+ * One page of logs matching `search`, newest first. A database that cannot answer now throws a retryable
+ * LogStreamError (DatabaseUnavailableError, QueryTimeoutError): callers answer from the error alone.
+ */
 export async function searchLogs(sql: Sql, search: Search, nowMicros: number = Date.now() * 1000): Promise<SearchResult> {
-  const rows = await windowedRows(sql, search, nowMicros)
+  let rows: LogRow[]
+  try {
+    rows = await windowedRows(sql, search, nowMicros)
+  } catch (error) {
+    throw toDatabaseError(error, 'cannot search logs')
+  }
   const hasMore = rows.length > search.limit
   const page = hasMore ? rows.slice(0, search.limit) : rows
   const last = page.at(-1)
@@ -308,9 +318,14 @@ export function traceQuery(sql: Sql, traceId: string) {
     limit ${SearchLimits.traceMax + 1}`
 }
 
-/** Every log of a trace, oldest first, at most SearchLimits.traceMax of them. */
+/** Every log of a trace, oldest first, at most SearchLimits.traceMax of them. Database failures as in searchLogs. */
 export async function traceLogs(sql: Sql, traceId: string): Promise<TraceResult> {
-  const rows = await traceQuery(sql, traceId)
+  let rows: LogRow[]
+  try {
+    rows = await traceQuery(sql, traceId)
+  } catch (error) {
+    throw toDatabaseError(error, 'cannot look up the trace')
+  }
   const truncated = rows.length > SearchLimits.traceMax
   return { logs: (truncated ? rows.slice(0, SearchLimits.traceMax) : rows).map(view), truncated }
 }

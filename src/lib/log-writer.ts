@@ -1,8 +1,7 @@
 import { createConnection, type Socket } from 'node:net'
 import postgres from 'postgres'
 import type { Sql } from './db.ts'
-import { isDatabaseUnavailable } from './db.ts'
-import { DatabaseUnavailableError } from './errors.ts'
+import { classifyDatabaseError } from './database-errors.ts'
 import { formatMicros, type LogRecord } from './log-entry.ts'
 
 /** A decoded Kafka message on its way to a row: (partition, offset) is its idempotency key. */
@@ -110,22 +109,6 @@ export function copyLine(row: PendingRow): string {
   ].join('\t') + '\n'
 }
 
-/**
- * Failures that say nothing about the rows: the connection or server is gone, or the statement lost a
- * deadlock / serialization race with a concurrent writer, or was cancelled. The whole batch is retried
- * later; bisecting would wrongly dead-letter good rows.
- */
-const TRANSIENT_SQLSTATE = /^(40|55P03|57014)/
-
-export function isTransientWriteError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code
-  return isDatabaseUnavailable(error) || (typeof code === 'string' && TRANSIENT_SQLSTATE.test(code))
-}
-
-function unavailable(error: unknown): DatabaseUnavailableError {
-  return new DatabaseUnavailableError(`cannot write logs: ${(error as Error).message}`, error)
-}
-
 /** Time past the server's statement_timeout left for its cancellation to reach us before we cut the connection. */
 const SERVER_CANCEL_GRACE_MS = 1000
 
@@ -202,7 +185,11 @@ export function createLogWriter(sql: Sql): LogWriter {
     try {
       result.inserted += await insert(rows)
     } catch (error) {
-      if (isTransientWriteError(error)) throw unavailable(error)
+      // A failure that says nothing about the rows (server or connection gone, a deadlock or serialization
+      // race, a cancelled statement) fails the whole batch, to be retried; bisecting would wrongly
+      // dead-letter good rows.
+      const transient = classifyDatabaseError(error, 'cannot write logs')
+      if (transient) throw transient
       if (rows.length === 1) {
         result.rejected.push({ row: rows[0]!, error: error as Error })
         return

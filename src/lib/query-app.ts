@@ -1,12 +1,12 @@
 import { Elysia, t } from 'elysia'
 import { openapi } from '@elysiajs/openapi'
 import type { Sql } from './db.ts'
-import { isDatabaseUnavailable } from './db.ts'
-import { ErrorCodes, QueryInvalidError, type LogStreamError } from './errors.ts'
+import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
 import { parseSearch, parseTraceId, searchLogs, SearchLimits, traceLogs } from './log-search.ts'
 import { TIME_FORMAT_HINT } from './time-range.ts'
+import { withTimeout } from './timeout.ts'
 
 export interface QueryAppOptions {
   sql: Sql
@@ -60,7 +60,7 @@ const LogSchema = t.Object({
 })
 
 const ErrorSchema = t.Object({
-  error: t.String({ description: 'stable error code, e.g. QUERY_INVALID, DATABASE_UNAVAILABLE' }),
+  error: t.String({ description: 'stable error code: QUERY_INVALID, REQUEST_INVALID, NOT_FOUND, DATABASE_UNAVAILABLE, QUERY_TIMEOUT or INTERNAL' }),
   message: t.String(),
   parameter: t.Optional(t.String({ description: 'the offending query parameter, for QUERY_INVALID' })),
 })
@@ -105,13 +105,12 @@ function validationFailure(request: Request, error: { all?: { path?: string }[] 
   return new QueryInvalidError(name, `${name}: ${hint}`)
 }
 
-function errorBody(error: LogStreamError & { parameter?: string }) {
-  return { error: error.code, message: error.message, ...(error.parameter ? { parameter: error.parameter } : {}) }
-}
-
 /**
- * The HTTP query API. Bad input is a 400 naming the parameter; a database that cannot be reached is a
- * 503; nothing a client sends can produce a 500.
+ * The HTTP query API. Bad input is a 400 naming the parameter; a database that cannot be reached or a
+ * query cancelled by QUERY_TIMEOUT_MS is a 503; nothing a client sends can produce a 500.
+ * Failures are answered the way Hono's onError answers an HTTPException: Elysia's own failures become
+ * our error classes, the data layer already throws typed database errors (log-search.ts), and the
+ * status and body then follow from the error alone (httpError); anything untyped is an INTERNAL 500.
  */
 export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOptions) {
   return new Elysia()
@@ -122,41 +121,22 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
       },
     }))
     .onError(({ code, error, set, request }) => {
-      if (code === 'VALIDATION') {
-        set.status = 400
-        return errorBody(validationFailure(request, error))
-      }
-      if (error instanceof QueryInvalidError) {
-        set.status = 400
-        return errorBody(error)
-      }
-      if (code === 'NOT_FOUND') {
-        set.status = 404
-        return { error: 'NOT_FOUND', message: 'no such route; see /openapi' }
-      }
-      if (code === 'PARSE') {
-        set.status = 400
-        return { error: ErrorCodes.QUERY_INVALID, message: 'the request could not be parsed' }
-      }
-      // 57014: cancelled by statement_timeout (QUERY_TIMEOUT_MS): the database is too slow to answer now.
-      const sqlState = (error as { code?: unknown }).code
-      if (isDatabaseUnavailable(error) || sqlState === ErrorCodes.DATABASE_UNAVAILABLE || sqlState === '57014') {
-        log?.warn('query.database_unavailable', { error })
-        set.status = 503
-        return { error: ErrorCodes.DATABASE_UNAVAILABLE, message: 'the database is unavailable; retry later' }
-      }
-      log?.error('query.failed', { error })
-      set.status = 500
-      return { error: 'INTERNAL', message: 'internal error' }
+      const failure =
+        code === 'VALIDATION' ? validationFailure(request, error)
+        : code === 'NOT_FOUND' ? new NotFoundError('no such route; see /openapi')
+        : code === 'PARSE' ? new RequestInvalidError('the request could not be parsed')
+        : asLogStreamError(error)
+      if (failure instanceof InternalError) log?.error('query.failed', { error: failure.cause })
+      else if (failure.httpStatus >= 500) log?.warn('query.unavailable', { error: failure })
+      const { status, body } = httpError(failure)
+      set.status = status
+      return body
     })
     .get('/health', async ({ set }) => {
       const began = performance.now()
       try {
-        let timer: ReturnType<typeof setTimeout> | undefined
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${healthTimeoutMs} ms`)), healthTimeoutMs)
-        })
-        await Promise.race([sql`select 1`, timeout]).finally(() => clearTimeout(timer))
+        const noAnswer = () => new DatabaseUnavailableError(`no answer within ${healthTimeoutMs} ms`)
+        await withTimeout(sql`select 1`, healthTimeoutMs, noAnswer)
         return { status: 'ok', checks: { database: { status: 'up', took_ms: elapsed(began) } } }
       } catch (error) {
         set.status = 503
@@ -183,7 +163,7 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
       }
     }, {
       query: SearchQuery,
-      response: { 200: SearchResponse, 400: ErrorSchema, 503: ErrorSchema },
+      response: { 200: SearchResponse, 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema },
       detail: { summary: 'Search logs, newest first', description: 'All given filters must match. Paginate with page (seed-compatible) or cursor/next_cursor.' },
     })
     .get('/query/:trace_id', async ({ params }) => {
@@ -198,7 +178,7 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
       }
     }, {
       params: t.Object({ trace_id: t.String({ description: accepted.trace_id }) }),
-      response: { 200: TraceResponse, 400: ErrorSchema, 503: ErrorSchema },
+      response: { 200: TraceResponse, 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema },
       detail: { summary: 'Every log of a trace, oldest first', description: `At most ${SearchLimits.traceMax} logs; pagination.truncated says when there were more. An unknown trace id gives an empty list.` },
     })
 }

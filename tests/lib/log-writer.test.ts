@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { connect } from '../../src/lib/db.ts'
-import { DatabaseUnavailableError } from '../../src/lib/errors.ts'
+import { classifyDatabaseError } from '../../src/lib/database-errors.ts'
+import { DatabaseUnavailableError, QueryTimeoutError } from '../../src/lib/errors.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
-import { connectForWrites, createLogWriter, isTransientWriteError, type PendingRow } from '../../src/lib/log-writer.ts'
+import { connectForWrites, createLogWriter, type PendingRow } from '../../src/lib/log-writer.ts'
 import { freshDatabase } from '../support/infra.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
 
@@ -131,11 +132,11 @@ describe('createLogWriter', () => {
     afterAll(() => sql.end({ timeout: 1 }))
     const failure = await sql`select pg_sleep(5)`.catch((error: unknown) => error)
     expect((failure as { code?: string }).code).toBe('57014')
-    expect(isTransientWriteError(failure)).toBe(true)
+    expect(classifyDatabaseError(failure)).toBeInstanceOf(QueryTimeoutError)
   })
 
   test('deadlocks, serialization failures and lost connections count as transient; constraint violations do not', () => {
-    expect(['40P01', '40001', '57014', '08006', 'ECONNRESET'].map((code) => isTransientWriteError({ code }))).toEqual([true, true, true, true, true])
-    expect(['23514', '22P02', '23502'].map((code) => isTransientWriteError({ code }))).toEqual([false, false, false])
+    expect(['40P01', '40001', '57014', '08006', 'ECONNRESET'].map((code) => classifyDatabaseError({ code })?.retryable)).toEqual([true, true, true, true, true])
+    expect(['23514', '22P02', '23502'].map((code) => classifyDatabaseError({ code }))).toEqual([undefined, undefined, undefined])
   })
 })

@@ -34,7 +34,8 @@ export const defaultProducerProps: Record<string, string> = {
 }
 
 // "100000 records sent, 95057.0 records/sec (27.17 MB/sec), 250.67 ms avg latency, 413.00 ms max latency, 266 ms 50th, 392 ms 95th, 407 ms 99th, 412 ms 99.9th."
-const SUMMARY = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th/
+const SUMMARY =
+  /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th/
 
 export function parseProducerPerformance(output: string): Omit<ProducerPerformanceResult, 'props'> {
   const lines = output.split('\n').filter((line) => SUMMARY.test(line))
@@ -47,6 +48,7 @@ export function parseProducerPerformance(output: string): Omit<ProducerPerforman
 /** Runs ProducerPerformance at full speed (--throughput -1) and returns its final summary. */
 export async function runProducerPerformance(options: ProducerPerformanceOptions): Promise<ProducerPerformanceResult> {
   const props = { ...defaultProducerProps, ...options.props, 'bootstrap.servers': options.brokers.join(',') }
+  // biome-ignore format: each flag stays on one line with its value
   const command = [
     'java', '-Xmx512m', `-Dlog4j2.configurationFile=${toolsLog4j}`, '-cp', `${kafkaLibsDir}/*`,
     'org.apache.kafka.tools.ProducerPerformance',

@@ -1,9 +1,9 @@
-import { applySchema, connect, ensureDatabase, type Sql } from '../src/lib/db.ts'
-import { maintainPartitions } from '../src/lib/retention.ts'
 import { loadConfig } from '../src/lib/config.ts'
+import { applySchema, connect, ensureDatabase, type Sql } from '../src/lib/db.ts'
 import { formatMicros } from '../src/lib/log-entry.ts'
 import { queryDatabaseUrl } from '../src/lib/log-search.ts'
 import { createQueryApp } from '../src/lib/query-app.ts'
+import { maintainPartitions } from '../src/lib/retention.ts'
 import { percentile } from './percentile.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
@@ -25,7 +25,10 @@ export function benchDatabaseUrl(quick: boolean): string {
 /** The CREATE INDEX statements of schema.sql: the bench rebuilds indexes when these change. */
 async function indexSignature(): Promise<string> {
   const schema = await Bun.file(new URL('../schema.sql', import.meta.url)).text()
-  return schema.split('\n').filter((line) => /^\s*CREATE INDEX/i.test(line)).join('\n')
+  return schema
+    .split('\n')
+    .filter((line) => /^\s*CREATE INDEX/i.test(line))
+    .join('\n')
 }
 
 async function dropSecondaryIndexes(sql: Sql): Promise<void> {
@@ -205,7 +208,11 @@ const scenario: Scenario = {
         { name: 'host, latest 100', target: 50, path: () => `/query?host=${pick(SERVICES)}-0${1 + Math.floor(Math.random() * 6)}` },
         { name: 'q full-text, common phrase (~3 %)', target: 200, path: () => `/query?q=${encodeURIComponent(pick(REASONS))}&${untilEnd}` },
         { name: 'q full-text, rare word', target: 200, path: () => `/query?q=u${Math.floor(Math.random() * 100_000)}&${untilEnd}` },
-        { name: 'q full-text, two common words that never meet', target: 200, path: () => `/query?q=${encodeURIComponent(pick(['refused shipped', 'cache declined', 'timeout warehouse']))}&${untilEnd}` },
+        {
+          name: 'q full-text, two common words that never meet',
+          target: 200,
+          path: () => `/query?q=${encodeURIComponent(pick(['refused shipped', 'cache declined', 'timeout warehouse']))}&${untilEnd}`,
+        },
         { name: 'tags, a tag no log has', target: 50, path: () => `/query?tags=team:nobody${Math.floor(Math.random() * 1000)}&${untilEnd}` },
         { name: 'q full-text + service over 1 h', target: 200, path: () => `/query?q=timeout&service=${pick(SERVICES)}&${randomHour()}` },
         { name: 'page 50 (limit 100)', target: 50, path: () => '/query?limit=100&page=50' },
@@ -221,13 +228,20 @@ const scenario: Scenario = {
           const path = item.path()
           const began = performance.now()
           const response = await fetch(origin + path)
-          const body = await response.json() as { logs?: unknown[] }
+          const body = (await response.json()) as { logs?: unknown[] }
           times.push(performance.now() - began)
           if (response.status !== 200) throw new Error(`${path} answered ${response.status}: ${JSON.stringify(body)}`)
           returned += body.logs?.length ?? 0
         }
         times.sort((a, b) => a - b)
-        results.push({ name: item.name, target: item.target, p50: percentile(times, 50), p95: percentile(times, 95), max: times.at(-1)!, rowsAvg: returned / iterations })
+        results.push({
+          name: item.name,
+          target: item.target,
+          p50: percentile(times, 50),
+          p95: percentile(times, 95),
+          max: times.at(-1)!,
+          rowsAvg: returned / iterations,
+        })
         context.progress('query: measuring', index + 1, cases.length)
       }
 
@@ -237,7 +251,9 @@ const scenario: Scenario = {
         '',
         '| query | p50 ms | p95 ms | max ms | target p95 | rows returned (avg) |',
         '|---|---:|---:|---:|---:|---:|',
-        ...results.map((r) => `| ${r.name} | ${round(r.p50)} | ${round(r.p95)} | ${round(r.max)} | < ${r.target} ms ${r.p95 < r.target ? '✓' : '✗'} | ${round(r.rowsAvg)} |`),
+        ...results.map(
+          (r) => `| ${r.name} | ${round(r.p50)} | ${round(r.p95)} | ${round(r.max)} | < ${r.target} ms ${r.p95 < r.target ? '✓' : '✗'} | ${round(r.rowsAvg)} |`,
+        ),
         '',
         `Storage: **${round(size.perRow)} bytes per row** (table + all indexes, ${(size.totalBytes / 2 ** 30).toFixed(2)} GiB for ${rows.toLocaleString('en-US')} rows):`,
         '',
@@ -248,7 +264,10 @@ const scenario: Scenario = {
 
       const metrics: Record<string, number> = { rows, bytes_per_row: round(size.perRow) }
       for (const r of results) {
-        const key = r.name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '')
+        const key = r.name
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, '_')
+          .replace(/^_|_$/g, '')
         metrics[`${key}_p50_ms`] = round(r.p50)
         metrics[`${key}_p95_ms`] = round(r.p95)
       }

@@ -2,10 +2,11 @@
  * `bun run bench [name…] [--quick]`: brings up the local infrastructure, runs every scenario in
  * bench/*.bench.ts (or the named ones), and writes bench/RESULTS.md and bench/results.json.
  */
-import { Glob } from 'bun'
-import { cpus, totalmem } from 'node:os'
+
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
 import { basename } from 'node:path'
+import { Glob } from 'bun'
 import { infraDown, infraUp } from '../scripts/infra.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
@@ -15,6 +16,8 @@ const only = args.filter((arg) => !arg.startsWith('--'))
 const outDir = import.meta.dir
 const workDir = `${outDir}/.work`
 mkdirSync(workDir, { recursive: true })
+// Only a full run replaces bench/RESULTS.md and the charts it links; any other run writes beside RESULTS.partial.md.
+const full = only.length === 0 && !quick
 
 function progress(label: string, done: number, total: number): void {
   const width = 30
@@ -30,7 +33,7 @@ for (const file of files) {
 }
 
 const started = await infraUp()
-const context: BenchContext = { quick, workDir, outDir, progress }
+const context: BenchContext = { quick, workDir, reportDir: full ? outDir : workDir, progress }
 const results: ScenarioResult[] = []
 try {
   for (const scenario of scenarios) {
@@ -52,10 +55,12 @@ const header = [
   '',
 ].join('\n')
 const body = results.map((result) => `## ${result.title}\n\n${result.markdown}\n`).join('\n')
-if (only.length === 0 && !quick) {
+if (full) {
   writeFileSync(`${outDir}/RESULTS.md`, `${header}\n${body}`)
-  writeFileSync(`${outDir}/results.json`, JSON.stringify(Object.fromEntries(results.map((r) => [r.title, r.metrics])), null, 2) + '\n')
+  writeFileSync(`${outDir}/results.json`, `${JSON.stringify(Object.fromEntries(results.map((r) => [r.title, r.metrics])), null, 2)}\n`)
 } else {
   writeFileSync(`${workDir}/RESULTS.partial.md`, `${header}\n${body}`)
-  process.stderr.write(`partial run: written to ${workDir}/RESULTS.partial.md (bench/RESULTS.md is only written by a full run)\n`)
+  process.stderr.write(
+    `partial run: written to ${workDir}/RESULTS.partial.md with its charts (bench/RESULTS.md and its charts are only written by a full run)\n`,
+  )
 }

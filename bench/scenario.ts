@@ -5,9 +5,13 @@
 export interface BenchContext {
   /** Short runs for a smoke check (`bun run bench --quick`); full-size otherwise. */
   quick: boolean
-  /** Folder for scratch files (git-ignored) and for images the report links. */
+  /** Folder for scratch files (bench/.work, git-ignored). */
   workDir: string
-  outDir: string
+  /**
+   * Folder of the report this run writes, where images it links go: bench/ (RESULTS.md) for a full run,
+   * bench/.work (RESULTS.partial.md) for a partial or --quick one, so those never overwrite the committed charts.
+   */
+  reportDir: string
   progress(label: string, done: number, total: number): void
 }
 

@@ -9,7 +9,7 @@ const WIDTH = 720
 const HEIGHT = 320
 const PAD = { left: 70, right: 20, top: 36, bottom: 44 }
 
-const escape = (text: string) => text.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`)
+const escapeXml = (text: string) => text.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`)
 
 function niceMax(value: number): number {
   if (value <= 0) return 1
@@ -24,10 +24,10 @@ function frame(title: string, xLabel: string, yLabel: string, yMax: number, body
   })
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" font-family="sans-serif" font-size="12" fill="#888">
 <rect width="100%" height="100%" fill="#fff" fill-opacity="0.02" />
-<text x="${WIDTH / 2}" y="20" text-anchor="middle" font-size="14">${escape(title)}</text>
+<text x="${WIDTH / 2}" y="20" text-anchor="middle" font-size="14">${escapeXml(title)}</text>
 ${ticks.join('\n')}
-<text x="${WIDTH / 2}" y="${HEIGHT - 8}" text-anchor="middle">${escape(xLabel)}</text>
-<text x="14" y="${HEIGHT / 2}" text-anchor="middle" transform="rotate(-90 14 ${HEIGHT / 2})">${escape(yLabel)}</text>
+<text x="${WIDTH / 2}" y="${HEIGHT - 8}" text-anchor="middle">${escapeXml(xLabel)}</text>
+<text x="14" y="${HEIGHT / 2}" text-anchor="middle" transform="rotate(-90 14 ${HEIGHT / 2})">${escapeXml(yLabel)}</text>
 ${body}
 </svg>
 `
@@ -41,9 +41,11 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const py = (y: number) => PAD.top + (1 - y / yMax) * (HEIGHT - PAD.top - PAD.bottom)
   const lines = series.map((s, i) => {
     const path = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')
-    return `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${path}" /><rect x="${PAD.left + 10 + i * 200}" y="${PAD.top - 4}" width="12" height="3" fill="${s.colour}" /><text x="${PAD.left + 26 + i * 200}" y="${PAD.top}">${escape(s.label)}</text>`
+    return `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${path}" /><rect x="${PAD.left + 10 + i * 200}" y="${PAD.top - 4}" width="12" height="3" fill="${s.colour}" /><text x="${PAD.left + 26 + i * 200}" y="${PAD.top}">${escapeXml(s.label)}</text>`
   })
-  const xTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text x="${px(f * xMax)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${Math.round(f * xMax)}</text>`)
+  const xTicks = [0, 0.25, 0.5, 0.75, 1].map(
+    (f) => `<text x="${px(f * xMax)}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${Math.round(f * xMax)}</text>`,
+  )
   return frame(title, xLabel, yLabel, yMax, lines.join('\n') + xTicks.join('\n'))
 }
 
@@ -54,7 +56,7 @@ export function barChart(title: string, yLabel: string, bars: { label: string; v
     const h = (bar.value / yMax) * (HEIGHT - PAD.top - PAD.bottom)
     const x = PAD.left + i * slot + slot * 0.2
     const y = HEIGHT - PAD.bottom - h
-    return `<rect x="${x}" y="${y}" width="${slot * 0.6}" height="${h}" fill="${bar.colour}" /><text x="${x + slot * 0.3}" y="${y - 4}" text-anchor="middle">${bar.value}</text><text x="${x + slot * 0.3}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${escape(bar.label)}</text>`
+    return `<rect x="${x}" y="${y}" width="${slot * 0.6}" height="${h}" fill="${bar.colour}" /><text x="${x + slot * 0.3}" y="${y - 4}" text-anchor="middle">${bar.value}</text><text x="${x + slot * 0.3}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${escapeXml(bar.label)}</text>`
   })
   return frame(title, '', yLabel, yMax, body.join('\n'))
 }

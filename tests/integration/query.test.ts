@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { freshDatabase, eventually } from './support/infra.ts'
+import { freshDatabase, eventually } from '../support/infra.ts'
 
 /** `bun src/query.ts` as a process: listens where configured, answers, and stops cleanly on SIGTERM. */
 const database = await freshDatabase()
@@ -7,7 +7,7 @@ await database.sql`insert into logs ${database.sql({ timestamp: new Date(), serv
 
 function start() {
   const child = Bun.spawn([process.execPath, 'src/query.ts'], {
-    cwd: new URL('..', import.meta.url).pathname,
+    cwd: new URL('../..', import.meta.url).pathname,
     env: { ...process.env, DATABASE_URL: database.url, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info' },
     stdout: 'pipe',
     stderr: 'pipe',

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { loadConfig } from '../../src/lib/config.ts'
-import { ConfigError } from '../../src/lib/errors.ts'
+import { loadConfig } from '../../../src/lib/config.ts'
+import { ConfigError } from '../../../src/lib/errors.ts'
 
 describe('loadConfig', () => {
   test('defaults match the documented ports, topics and database', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { decodeCursor, encodeCursor } from '../../src/lib/cursor.ts'
+import { decodeCursor, encodeCursor } from '../../../src/lib/cursor.ts'
 
 const position = { timestamp: '2026-03-10T12:00:00.123456Z', partition: 2, offset: '9223372036854775807' }
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { connect, type Sql } from '../../src/lib/db.ts'
-import { formatMicros } from '../../src/lib/log-entry.ts'
-import { queryDatabaseUrl } from '../../src/lib/log-search.ts'
-import { createQueryApp } from '../../src/lib/query-app.ts'
-import { freshDatabase } from '../support/infra.ts'
+import { connect, type Sql } from '../../../src/lib/db.ts'
+import { formatMicros } from '../../../src/lib/log-entry.ts'
+import { queryDatabaseUrl } from '../../../src/lib/log-search.ts'
+import { createQueryApp } from '../../../src/lib/query-app.ts'
+import { freshDatabase } from '../../support/infra.ts'
 
 /**
  * The HTTP API in process (app.handle) against a real PostgreSQL database holding a small, known set of
@@ -206,36 +206,6 @@ describe('GET /query with full-text and tag filters, searched newest window firs
   })
 })
 
-describe('GET /query bad input', () => {
-  test.each([
-    ['limit', '/query?limit=5000', /1 to 1000/],
-    ['limit', '/query?limit=0', /1 to 1000/],
-    ['limit', '/query?limit=ten', /1 to 1000/],
-    ['page', '/query?page=0', /1 to 1000/],
-    ['from', '/query?from=yesterday', /RFC 3339/],
-    ['to', '/query?to=2024-13-45T99:00:00Z', /RFC 3339/],
-    ['from', '/query?from=1h&to=2h', /later than to/],
-    ['level', '/query?level=LOUD', /TRACE, DEBUG, INFO, WARN, ERROR, FATAL/],
-    ['trace_id', '/query?trace_id=not-a-trace', /32 hex digits/],
-    ['cursor', '/query?cursor=bogus', /next_cursor/],
-    ['q', '/query?q=%21%21%21', /letter or digit/],
-    ['service', '/query?service=a%00b', /NUL/],
-  ])('a bad %s is a 400 naming the parameter and what it accepts (%s)', async (parameter, path, message) => {
-    const { status, body } = await get(path)
-    expect(status).toBe(400)
-    expect(body.error).toBe('QUERY_INVALID')
-    expect(body.parameter).toBe(parameter)
-    expect(body.message).toMatch(message)
-  })
-
-  test('page and cursor together are a 400', async () => {
-    const first = await get('/query?limit=2')
-    const { status, body } = await get(`/query?limit=2&page=2&cursor=${first.body.pagination.next_cursor}`)
-    expect(status).toBe(400)
-    expect(body.parameter).toBe('page')
-  })
-})
-
 describe('GET /query/:trace_id', () => {
   test('returns every log of the trace, oldest first', async () => {
     const { status, body } = await get(`/query/${TRACE_A}`)
@@ -254,12 +224,6 @@ describe('GET /query/:trace_id', () => {
     const { status, body } = await get('/query/ffffffffffffffffffffffffffffffff')
     expect(status).toBe(200)
     expect(body.logs).toEqual([])
-  })
-
-  test('a malformed trace id is a 400', async () => {
-    const { status, body } = await get('/query/abc')
-    expect(status).toBe(400)
-    expect(body.parameter).toBe('trace_id')
   })
 
   test('stops at 1000 logs and says the trace was truncated', async () => {
@@ -369,11 +333,12 @@ describe('an unreachable database', () => {
   test('makes a trace look-up 503, not 500', async () => {
     const response = await deadApp.handle(new Request(`http://localhost/query/${TRACE_A}`))
     expect(response.status).toBe(503)
+    expect(((await response.json()) as { error: string }).error).toBe('DATABASE_UNAVAILABLE')
   })
 })
 
 describe('a database too slow to answer', () => {
-  test('makes /query 503 once QUERY_TIMEOUT_MS has passed, not hang or 500', async () => {
+  test('makes /query 503 QUERY_TIMEOUT once QUERY_TIMEOUT_MS has passed, not hang or 500', async () => {
     const slow = connect(queryDatabaseUrl(database.url, 200), { max: 1 })
     const locker = connect(database.url, { max: 1 })
     try {
@@ -383,25 +348,10 @@ describe('a database too slow to answer', () => {
         return createQueryApp({ sql: slow }).handle(new Request('http://localhost/query?service=api'))
       })
       expect(response.status).toBe(503)
-      expect(((await response.json()) as { error: string }).error).toBe('DATABASE_UNAVAILABLE')
+      expect(((await response.json()) as { error: string }).error).toBe('QUERY_TIMEOUT')
     } finally {
       await slow.end()
       await locker.end()
     }
-  })
-})
-
-describe('OpenAPI', () => {
-  test('describes /query and /query/{trace_id}', async () => {
-    const { status, body } = await get('/openapi/json')
-    expect(status).toBe(200)
-    expect(Object.keys(body.paths)).toEqual(expect.arrayContaining(['/health', '/query', '/query/{trace_id}']))
-    expect(body.paths['/query'].get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor', 'q', 'tags']))
-  })
-
-  test('serves a docs page', async () => {
-    const response = await app.handle(new Request('http://localhost/openapi'))
-    expect(response.status).toBe(200)
-    expect(response.headers.get('content-type')).toContain('text/html')
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { applySchema } from '../../src/lib/db.ts'
-import { freshDatabase } from '../support/infra.ts'
+import { applySchema } from '../../../src/lib/db.ts'
+import { freshDatabase } from '../../support/infra.ts'
 
 const row = (timestamp: string, offset: number) => ({
   timestamp, service: 'api', level: 'INFO', message: 'hello', kafka_partition: 0, kafka_offset: offset,

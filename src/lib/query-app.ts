@@ -126,8 +126,9 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
         : code === 'NOT_FOUND' ? new NotFoundError('no such route; see /openapi')
         : code === 'PARSE' ? new RequestInvalidError('the request could not be parsed')
         : asLogStreamError(error)
-      if (failure instanceof InternalError) log?.error('query.failed', { error: failure.cause })
-      else if (failure.httpStatus >= 500) log?.warn('query.unavailable', { error: failure })
+      // A retryable failure is the database's, not ours: a warning. Any other 5xx is a bug: an error, with the original.
+      if (failure.retryable) log?.warn('query.unavailable', { error: failure })
+      else if (failure.httpStatus >= 500) log?.error('query.failed', { error: failure instanceof InternalError ? failure.cause : failure })
       const { status, body } = httpError(failure)
       set.status = status
       return body

@@ -5,7 +5,7 @@ import {
   UndecodableMessageError,
 } from '../../../src/lib/errors.ts'
 
-/** One row per class: what it is raised as, and the code, retryable flag and statuses callers act on. */
+/** One row per class: what it is raised as, and the code, retryable flag and statuses callers act on. A new class (and code) needs its row here. */
 const classes: [LogStreamError, string, boolean, number, number][] = [
   [new ConfigError('HTTP_PORT', 'must be a port'), 'CONFIG_INVALID', false, 500, GrpcStatus.INTERNAL],
   [new InfraError('no broker'), 'INFRA_UNAVAILABLE', true, 500, GrpcStatus.INTERNAL],

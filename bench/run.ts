@@ -25,11 +25,18 @@ function progress(label: string, done: number, total: number): void {
   process.stderr.write(`\r${label.padEnd(28)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done >= total ? '\n' : ''}`)
 }
 
+// A scenario is named by its file (bench/<name>.bench.ts). Only the named ones are imported, so one scenario
+// runs even while another does not compile.
 const files = [...new Glob('*.bench.ts').scanSync(outDir)].sort()
+const unknown = only.filter((name) => !files.includes(`${name}.bench.ts`))
+if (unknown.length > 0) {
+  process.stderr.write(`no scenario ${unknown.join(', ')}; scenarios: ${files.map((file) => basename(file, '.bench.ts')).join(', ')}\n`)
+  process.exit(2)
+}
 const scenarios: Scenario[] = []
 for (const file of files) {
-  const scenario = (await import(`./${file}`)).default as Scenario
-  if (only.length === 0 || only.includes(scenario.name) || only.includes(basename(file, '.bench.ts'))) scenarios.push(scenario)
+  if (only.length > 0 && !only.includes(basename(file, '.bench.ts'))) continue
+  scenarios.push((await import(`./${file}`)).default as Scenario)
 }
 
 const started = await infraUp()
@@ -50,7 +57,7 @@ const versions = { bun: Bun.version, kafka: '4.4.0 (KRaft, Maven Central jars)',
 const header = [
   '# LogStream benchmark results',
   '',
-  `Run ${new Date().toISOString()} with \`bun run bench${quick ? ' --quick' : ''}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; Kafka, PostgreSQL and the services all on this one machine.`,
+  `Run ${new Date().toISOString()} with \`bun run bench${only.map((name) => ` ${name}`).join('')}${quick ? ' --quick' : ''}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; Kafka, PostgreSQL and the services all on this one machine.`,
   `Versions: Bun ${versions.bun}, Kafka ${versions.kafka}, ${versions.postgres}.`,
   '',
 ].join('\n')

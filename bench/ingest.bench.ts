@@ -5,19 +5,14 @@
  * same size.
  */
 import * as grpc from '@grpc/grpc-js'
-import protobuf from 'protobufjs'
 import { Admin } from '@platformatic/kafka'
 import { loadConfig } from '../src/lib/config.ts'
-import { protoPath } from '../src/lib/ingest-service.ts'
+import { decodeIngestResponse, encodeIngestRequest, LogEntryType } from '../src/lib/proto.ts'
 import { runProducerPerformance } from './producer-performance.ts'
 import { percentile } from './percentile.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
 const ENTRIES_PER_REQUEST = 100
-const root = new protobuf.Root().loadSync(protoPath, { keepCase: true })
-const IngestRequest = root.lookupType('logstream.IngestRequest')
-const IngestResponse = root.lookupType('logstream.IngestResponse')
-const LogEntry = root.lookupType('logstream.LogEntry')
 
 const services = ['api-gateway', 'billing', 'checkout', 'search', 'auth', 'inventory', 'email', 'recommendations']
 const levels = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR']
@@ -42,13 +37,13 @@ export function sampleEntry(i: number) {
 function encodedRequests(count: number): Buffer[] {
   return Array.from({ length: count }, (_, r) => {
     const logs = Array.from({ length: ENTRIES_PER_REQUEST }, (_, i) => sampleEntry(r * ENTRIES_PER_REQUEST + i))
-    return Buffer.from(IngestRequest.encode(IngestRequest.fromObject({ logs })).finish())
+    return encodeIngestRequest({ logs })
   })
 }
 
 /** Mean size of a Kafka value (a normalised LogEntry) for our sample entries: the record size for ProducerPerformance. */
 function meanValueBytes(): number {
-  const sample = Array.from({ length: 1000 }, (_, i) => LogEntry.encode(LogEntry.fromObject(sampleEntry(i))).finish().length)
+  const sample = Array.from({ length: 1000 }, (_, i) => LogEntryType.encode(LogEntryType.fromObject(sampleEntry(i))).finish().length)
   return Math.round(sample.reduce((a, b) => a + b, 0) / sample.length)
 }
 
@@ -83,7 +78,7 @@ async function generateLoad(port: number, concurrency: number, durationMs: numbe
         if (error) errors[grpc.status[error.code]] = (errors[grpc.status[error.code]] ?? 0) + 1
         else {
           latencies.push(performance.now() - start)
-          acked += (IngestResponse.decode(reply!) as unknown as { accepted: number }).accepted
+          acked += decodeIngestResponse(reply!).accepted
         }
         resolve()
       })

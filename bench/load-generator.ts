@@ -6,7 +6,7 @@
  *   bun bench/load-generator.ts '{"target":"127.0.0.1:50051","workers":32,"seconds":60,"rate":0}'
  */
 import * as grpc from '@grpc/grpc-js'
-import protobuf from 'protobufjs'
+import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH } from '../src/lib/proto.ts'
 import { percentile } from './percentile.ts'
 
 export interface LoadOptions {
@@ -44,10 +44,6 @@ export interface LoadSummary {
   errors: Record<string, number>
 }
 
-const root = new protobuf.Root().loadSync(new URL('../proto/logs.proto', import.meta.url).pathname, { keepCase: true })
-const IngestRequest = root.lookupType('logstream.IngestRequest')
-const IngestResponse = root.lookupType('logstream.IngestResponse')
-
 const services = ['api-gateway', 'checkout', 'payments', 'search', 'auth', 'inventory', 'email', 'ledger']
 const levels = ['INFO', 'INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR']
 const messages = [
@@ -75,7 +71,7 @@ function entry(i: number, traceId?: string) {
 
 function encodeRequest(offset: number, count: number, traceId?: string): Buffer {
   const logs = Array.from({ length: count }, (_, k) => entry(offset + k, k === 0 ? traceId : undefined))
-  return Buffer.from(IngestRequest.encode({ logs }).finish())
+  return encodeIngestRequest({ logs })
 }
 
 export async function runLoad(options: LoadOptions, report: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
@@ -98,9 +94,9 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
   const send = (body: Buffer) =>
     new Promise<{ accepted: number; rejected: number }>((resolve, reject) => {
       client.makeUnaryRequest(
-        '/logstream.LogIngestion/Ingest',
+        INGEST_METHOD_PATH,
         (value: Buffer) => value,
-        (bytes: Buffer) => IngestResponse.toObject(IngestResponse.decode(bytes)) as { accepted: number; rejected: number },
+        (bytes: Buffer) => decodeIngestResponse(bytes),
         body,
         new grpc.Metadata(),
         { deadline: Date.now() + 30_000 },

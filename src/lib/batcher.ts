@@ -7,7 +7,7 @@ export interface BatcherOptions {
   maxBytes: number
   /** …or once its oldest item has waited this long, whichever comes first. */
   lingerMs: number
-  /** Bytes accepted but not yet acknowledged; past it `submit` fails at once with IngestOverloadedError. */
+  /** Bytes accepted but not yet acknowledged; past it `submit` fails at once with IngestOverloadedError (unless nothing is pending). */
   maxPendingBytes: number
   /** Batches being sent at the same time; further items wait (and merge into larger batches). */
   maxInFlight: number
@@ -88,7 +88,8 @@ export class Batcher<T> {
     if (this.#closing) return Promise.reject(new IngestShuttingDownError())
     if (items.length === 0) return Promise.resolve()
     const bytes = items.reduce((sum, item) => sum + item.bytes, 0)
-    if (this.#pendingBytes + bytes > this.#options.maxPendingBytes) {
+    // Alone, a submission larger than the whole allowance still goes: refused, it could never be stored.
+    if (this.#pendingBytes > 0 && this.#pendingBytes + bytes > this.#options.maxPendingBytes) {
       return Promise.reject(
         new IngestOverloadedError(`ingest is holding ${this.#pendingBytes} unacknowledged bytes (limit ${this.#options.maxPendingBytes}); retry with backoff`),
       )

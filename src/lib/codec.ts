@@ -1,16 +1,11 @@
-import protobuf from 'protobufjs'
 import { UndecodableMessageError } from './errors.ts'
 import { validateEntry, type LogEntryInput, type LogRecord } from './log-entry.ts'
+import { LogEntryType as LogEntry } from './proto.ts'
 
 /**
  * Kafka values are protobuf `logstream.LogEntry` messages (proto/logs.proto), already validated and
  * normalised by the ingest service: compact, schema-checked, and readable by any protobuf consumer.
  */
-// keepCase: field names stay as in the .proto (trace_id, span_id); protobufjs would otherwise camel-case
-// them and silently drop the snake_case keys we pass.
-const root = new protobuf.Root().loadSync(new URL('../../proto/logs.proto', import.meta.url).pathname, { keepCase: true })
-const LogEntry = root.lookupType('logstream.LogEntry')
-
 export function encodeLogRecord(record: LogRecord): Uint8Array {
   const seconds = Math.floor(record.timestampMicros / 1_000_000)
   const nanos = (record.timestampMicros - seconds * 1_000_000) * 1000

@@ -15,18 +15,29 @@ export function createAdmin(kafka: Pick<KafkaConfig, 'brokers' | 'clientId'>, op
   })
 }
 
-/** Walks a @platformatic/kafka error tree (MultipleErrors nest ResponseErrors nest ProtocolErrors) looking for a match. */
-export function findKafkaError(error: unknown, predicate: (error: GenericError) => boolean): GenericError | undefined {
-  if (!(error instanceof Error)) return undefined
-  if (predicate(error as GenericError)) return error as GenericError
+/**
+ * Every error of a @platformatic/kafka error tree (MultipleErrors nest ResponseErrors nest ProtocolErrors),
+ * depth first, the error itself first.
+ */
+export function kafkaErrors(error: unknown): GenericError[] {
+  if (!(error instanceof Error)) return []
   const nested = (error as { errors?: unknown }).errors
-  if (Array.isArray(nested)) {
-    for (const child of nested) {
-      const found = findKafkaError(child, predicate)
-      if (found) return found
-    }
-  }
-  return undefined
+  const children = Array.isArray(nested) ? nested.flatMap(kafkaErrors) : []
+  return [error as GenericError, ...children]
+}
+
+export function findKafkaError(error: unknown, predicate: (error: GenericError) => boolean): GenericError | undefined {
+  return kafkaErrors(error).find(predicate)
+}
+
+/** The innermost messages of an error tree, which name the real cause (the outer ones say "multiple errors"). */
+export function describeKafkaError(error: unknown): string {
+  const leaves = kafkaErrors(error).filter((item) => {
+    const nested = (item as { errors?: unknown }).errors
+    return !Array.isArray(nested) || nested.length === 0
+  })
+  const unique = [...new Set(leaves.map((item) => item.message))]
+  return unique.length > 0 ? unique.slice(-3).join('; ') : String(error)
 }
 
 export function isTopicAlreadyExists(error: unknown): boolean {

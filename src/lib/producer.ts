@@ -1,6 +1,8 @@
 import { murmur2, Producer, ProduceAcks } from '@platformatic/kafka'
 import type { Config } from './config.ts'
 import { KafkaUnavailableError } from './errors.ts'
+import { describeKafkaError } from './kafka.ts'
+import { withTimeout } from './timeout.ts'
 
 export interface OutgoingMessage {
   /** The message key (the entry's service); it also picks the partition. */
@@ -81,36 +83,15 @@ export function createLogProducer(options: LogProducerOptions): LogProducer {
           return { topic, key, value: message.value, partition }
         }),
       })
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new KafkaUnavailableError(`Kafka did not acknowledge within ${timeoutMs} ms`)), timeoutMs)
-      })
       try {
-        await Promise.race([sending, timeout])
+        await withTimeout(sending, timeoutMs, () => new KafkaUnavailableError(`Kafka did not acknowledge within ${timeoutMs} ms`))
       } catch (error) {
-        // A send that loses the race still settles later; keep its rejection from going unhandled.
-        sending.catch(() => {})
         if (error instanceof KafkaUnavailableError) throw error
-        throw new KafkaUnavailableError(`Kafka did not accept the batch: ${describe(error)}`, error)
-      } finally {
-        clearTimeout(timer)
+        throw new KafkaUnavailableError(`Kafka did not accept the batch: ${describeKafkaError(error)}`, error)
       }
     },
     async close() {
       await producer.close()
     },
   }
-}
-
-/** The innermost messages of a @platformatic/kafka error tree, which name the real cause. */
-function describe(error: unknown): string {
-  const leaves: string[] = []
-  const walk = (item: unknown) => {
-    const nested = (item as { errors?: unknown }).errors
-    if (Array.isArray(nested) && nested.length > 0) nested.forEach(walk)
-    else if (item instanceof Error) leaves.push(item.message)
-  }
-  walk(error)
-  const unique = [...new Set(leaves)]
-  return unique.length > 0 ? unique.slice(-3).join('; ') : String(error)
 }

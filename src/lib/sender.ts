@@ -2,8 +2,10 @@ import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import * as grpc from '@grpc/grpc-js'
-import * as protoLoader from '@grpc/proto-loader'
 import { service as healthService } from 'grpc-health-check'
+import { ErrorCodes } from './errors.ts'
+import { decodeIngestResponse, ERROR_CODE_METADATA, INGEST_SERVICE_NAME, ingestService, RESPONSE_TRAILER, type IngestResponse, type WireLogEntry } from './proto.ts'
+import { retry } from './retry.ts'
 
 /**
  * The client side of `bun run send`: turns command-line messages or JSON lines into logstream.LogEntry
@@ -11,18 +13,8 @@ import { service as healthService } from 'grpc-health-check'
  * Parsing problems are reported per input line and never stop the rest of the input from being sent.
  */
 
-/** A LogEntry as proto-loader (keepCase) expects it on the wire. */
-export interface WireEntry {
-  timestamp?: { seconds: string; nanos: number }
-  service?: string
-  level?: string
-  message?: string
-  metadata?: string
-  trace_id?: string
-  span_id?: string
-  host?: string
-  tags?: string[]
-}
+/** A LogEntry as it goes on the wire; timestamps keep int64 seconds as a string. */
+export type WireEntry = WireLogEntry
 
 /** One input item: where it came from (for messages to the user), and either an entry or why none could be made. */
 export type InputItem = { source: string; entry: WireEntry } | { source: string; problem: Problem }
@@ -59,11 +51,11 @@ export interface SendSummary {
 export interface SendOptions {
   address: string
   batchSize?: number
-  /** Upper bound on a batch's encoded size; the server's default limit is 16 MiB per request. */
+  /** Upper bound on a batch's encoded size; the server's default limit is 4 MiB per request. */
   batchMaxBytes?: number
   concurrency?: number
   timeoutMs?: number
-  /** Retries of a batch refused as a whole with UNAVAILABLE or RESOURCE_EXHAUSTED (back-pressure). */
+  /** Retries of a batch refused as a whole with UNAVAILABLE, or RESOURCE_EXHAUSTED for overload (back-pressure). */
   retries?: number
   tls?: boolean
   /** Keeps at most this many rejections in the summary; the counts are always complete. */
@@ -72,50 +64,36 @@ export interface SendOptions {
 
 export const SendDefaults = {
   batchSize: 500,
-  batchMaxBytes: 4 * 1024 * 1024,
+  // Under the server's default GRPC_MAX_REQUEST_BYTES (4 MiB), with room for approximateBytes' error.
+  batchMaxBytes: 3 * 1024 * 1024,
   concurrency: 4,
   timeoutMs: 30_000,
   retries: 3,
   maxRejections: 1000,
 } as const
 
-const REFUSAL_TRAILER = 'logstream-ingest-response-bin'
-const protoPath = new URL('../../proto/logs.proto', import.meta.url).pathname
-
-interface IngestReply {
-  accepted: number
-  rejected: number
-  error: string
-  rejections: { index: number; field: string; reason: string }[]
-}
-
 type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, reply: Res) => void) => grpc.ClientUnaryCall
 
 interface IngestClient extends grpc.Client {
-  Ingest: Unary<{ logs: WireEntry[] }, IngestReply>
+  Ingest: Unary<{ logs: WireEntry[] }, IngestResponse>
 }
 
 interface HealthClient extends grpc.Client {
   Check: Unary<{ service: string }, { status: string }>
 }
 
-let ingestConstructor: grpc.ServiceClientConstructor | undefined
+const IngestClientConstructor = grpc.makeClientConstructor(ingestService, INGEST_SERVICE_NAME)
 
 function ingestClient(address: string, credentials: grpc.ChannelCredentials): IngestClient {
-  if (!ingestConstructor) {
-    const definition = protoLoader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: true })
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as { logstream: { LogIngestion: grpc.ServiceClientConstructor } }
-    ingestConstructor = pkg.logstream.LogIngestion
-  }
-  return new ingestConstructor(address, credentials) as unknown as IngestClient
+  return new IngestClientConstructor(address, credentials) as unknown as IngestClient
 }
 
 /** The IngestResponse the ingest service attaches to an INVALID_ARGUMENT refusal, if there is one. */
-function describedRefusal(error: grpc.ServiceError): IngestReply | undefined {
-  const [trailer] = error.metadata?.get(REFUSAL_TRAILER) ?? []
-  if (!Buffer.isBuffer(trailer) || !ingestConstructor) return undefined
+function describedRefusal(error: grpc.ServiceError): IngestResponse | undefined {
+  const [trailer] = error.metadata?.get(RESPONSE_TRAILER) ?? []
+  if (!Buffer.isBuffer(trailer)) return undefined
   try {
-    return ingestConstructor.service.Ingest!.responseDeserialize(trailer) as IngestReply
+    return decodeIngestResponse(trailer)
   } catch {
     return undefined
   }
@@ -261,9 +239,21 @@ export function itemsFromFile(path: string, defaults: Defaults = {}): AsyncGener
 // ---------------------------------------------------------------------------------------------------
 // Sending
 
-const RETRYABLE = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED])
+/**
+ * Worth another attempt: the server is unreachable or stopping (UNAVAILABLE), or overloaded (RESOURCE_EXHAUSTED
+ * with INGEST_OVERLOADED). A request over the server's size limit is RESOURCE_EXHAUSTED too, but would be
+ * refused again.
+ */
+function isRetryable(error: unknown): boolean {
+  const { code, metadata } = error as grpc.ServiceError
+  if (code === grpc.status.UNAVAILABLE) return true
+  return code === grpc.status.RESOURCE_EXHAUSTED && metadata?.get(ERROR_CODE_METADATA)[0] === ErrorCodes.INGEST_OVERLOADED
+}
 
-function call(client: IngestClient, logs: WireEntry[], timeoutMs: number): Promise<IngestReply> {
+/** Backoff between attempts of one batch. */
+const RETRY_BACKOFF = { minMs: 200, maxMs: 5000 }
+
+function call(client: IngestClient, logs: WireEntry[], timeoutMs: number): Promise<IngestResponse> {
   return new Promise((resolve, reject) => {
     client.Ingest({ logs }, { deadline: Date.now() + timeoutMs }, (error, reply) => (error ? reject(error) : resolve(reply)))
   })
@@ -303,40 +293,34 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
     const logs = batch.map((item) => item.entry)
     summary.batches += 1
     summary.sent += logs.length
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const reply = await call(client, logs, timeoutMs)
-        summary.accepted += reply.accepted
-        for (const rejection of reply.rejections) {
-          reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
+    let reply: IngestResponse
+    try {
+      reply = await retry(() => call(client, logs, timeoutMs), { ...RETRY_BACKOFF, attempts: retries + 1, retryable: isRetryable })
+    } catch (error) {
+      const serviceError = error as grpc.ServiceError
+      if (serviceError.code === grpc.status.INVALID_ARGUMENT) {
+        // The server refuses a batch with no valid entry as a whole, describing each entry in a trailer.
+        const described = describedRefusal(serviceError)
+        if (described) {
+          for (const rejection of described.rejections) reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
+        } else {
+          for (const item of batch) reject({ source: item.source, field: 'request', reason: serviceError.details || serviceError.message })
         }
-        // A server that reports a count without details still has its count honoured.
-        const undetailed = reply.rejected - reply.rejections.length
-        for (let index = 0; index < undetailed; index += 1) reject({ source: batch[0]?.source ?? '', field: 'entry', reason: reply.error || 'rejected' })
-        return
-      } catch (error) {
-        const serviceError = error as grpc.ServiceError
-        if (serviceError.code === grpc.status.INVALID_ARGUMENT) {
-          // The server refuses a batch with no valid entry as a whole, describing each entry in a trailer.
-          const described = describedRefusal(serviceError)
-          if (described) {
-            for (const rejection of described.rejections) reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
-          } else {
-            for (const item of batch) reject({ source: item.source, field: 'request', reason: serviceError.details || serviceError.message })
-          }
-          return
-        }
-        if (attempt < retries && RETRYABLE.has(serviceError.code)) {
-          await Bun.sleep(Math.min(200 * 2 ** attempt, 5000))
-          continue
-        }
-        summary.failed += logs.length
-        const first = batch[0]?.source ?? ''
-        const last = batch[batch.length - 1]?.source ?? ''
-        summary.errors.push(`${first === last ? first : `${first}..${last}`}: ${grpc.status[serviceError.code] ?? 'ERROR'}: ${serviceError.details || serviceError.message}`)
         return
       }
+      summary.failed += logs.length
+      const first = batch[0]?.source ?? ''
+      const last = batch[batch.length - 1]?.source ?? ''
+      summary.errors.push(`${first === last ? first : `${first}..${last}`}: ${grpc.status[serviceError.code] ?? 'ERROR'}: ${serviceError.details || serviceError.message}`)
+      return
     }
+    summary.accepted += reply.accepted
+    for (const rejection of reply.rejections) {
+      reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
+    }
+    // A server that reports a count without details still has its count honoured.
+    const undetailed = reply.rejected - reply.rejections.length
+    for (let index = 0; index < undetailed; index += 1) reject({ source: batch[0]?.source ?? '', field: 'entry', reason: reply.error || 'rejected' })
   }
 
   const inFlight = new Set<Promise<void>>()
@@ -399,7 +383,7 @@ export async function checkHealth(address: string, options: { timeoutMs?: number
   try {
     const overall = await check('')
     if (!overall.notFound) return { ok: overall.ok, status: overall.status }
-    const { ok, status } = await check('logstream.LogIngestion')
+    const { ok, status } = await check(INGEST_SERVICE_NAME)
     return { ok, status }
   } finally {
     client.close()

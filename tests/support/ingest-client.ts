@@ -2,34 +2,34 @@ import * as grpc from '@grpc/grpc-js'
 import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message } from '@platformatic/kafka'
 import { decodeLogRecord } from '../../src/lib/codec.ts'
 import type { Config } from '../../src/lib/config.ts'
-import { ingestDefinition, packageDefinition, type IngestResponse } from '../../src/lib/ingest-service.ts'
-import type { LogEntryInput, LogRecord } from '../../src/lib/log-entry.ts'
+import type { LogRecord } from '../../src/lib/log-entry.ts'
+import { decodeIngestResponse, ingestService, RESPONSE_TRAILER, type IngestResponse, type WireLogEntry } from '../../src/lib/proto.ts'
 import { eventually } from './infra.ts'
 
 /** A plain grpc-js client of logstream.LogIngestion, as any service sending logs would use it. */
 export type IngestClient = grpc.Client & {
-  Ingest(request: { logs: LogEntryInput[] }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: IngestResponse) => void): grpc.ClientUnaryCall
+  Ingest(request: { logs: WireLogEntry[] }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: IngestResponse) => void): grpc.ClientUnaryCall
 }
 
-const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as { logstream: { LogIngestion: new (address: string, credentials: grpc.ChannelCredentials, options?: object) => IngestClient } }
+const IngestClientConstructor = grpc.makeClientConstructor(ingestService, 'logstream.LogIngestion')
 
 export function ingestClient(port: number, options: object = {}): IngestClient {
-  return new loaded.logstream.LogIngestion(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options)
+  return new IngestClientConstructor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), options) as unknown as IngestClient
 }
 
 export interface IngestOutcome {
   response?: IngestResponse
   error?: grpc.ServiceError
-  /** Decoded from the `logstream-ingest-response-bin` trailer of an INVALID_ARGUMENT reply. */
+  /** Decoded from the RESPONSE_TRAILER of an INVALID_ARGUMENT reply. */
   described?: IngestResponse
 }
 
-export function ingest(client: IngestClient, logs: LogEntryInput[], deadlineMs = 15_000): Promise<IngestOutcome> {
+export function ingest(client: IngestClient, logs: WireLogEntry[], deadlineMs = 15_000): Promise<IngestOutcome> {
   return new Promise((resolve) => {
     client.Ingest({ logs }, { deadline: Date.now() + deadlineMs }, (error, response) => {
       if (!error) return resolve({ response })
-      const trailer = error.metadata?.get('logstream-ingest-response-bin')[0]
-      const described = trailer ? (ingestDefinition.Ingest!.responseDeserialize(trailer as Buffer) as IngestResponse) : undefined
+      const trailer = error.metadata?.get(RESPONSE_TRAILER)[0]
+      const described = trailer ? decodeIngestResponse(trailer as Buffer) : undefined
       resolve({ error, described })
     })
   })

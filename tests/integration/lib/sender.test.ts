@@ -3,8 +3,8 @@ import { Readable } from 'node:stream'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { HealthImplementation } from 'grpc-health-check'
-import { validateEntry, type LogEntryInput } from '../../src/lib/log-entry.ts'
-import { checkHealth, entryFromJson, itemFromLine, itemsFromArgs, itemsFromLines, sendLogs, succeeded, type InputItem, type WireEntry } from '../../src/lib/sender.ts'
+import { validateEntry, type LogEntryInput } from '../../../src/lib/log-entry.ts'
+import { checkHealth, entryFromJson, itemFromLine, itemsFromArgs, itemsFromLines, sendLogs, succeeded, type InputItem, type WireEntry } from '../../../src/lib/sender.ts'
 
 /**
  * A stand-in for the ingest service on port 0, implementing the same proto and the same validation rules,

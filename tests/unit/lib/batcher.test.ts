@@ -1,7 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { Batcher, type BatcherOptions } from '../../src/lib/batcher.ts'
-import { ErrorCodes, LogStreamError } from '../../src/lib/errors.ts'
-import { eventually } from '../support/infra.ts'
+import { Batcher, type BatcherOptions } from '../../../src/lib/batcher.ts'
+import { ErrorCodes, LogStreamError } from '../../../src/lib/errors.ts'
 
 /** A send function the test controls: every call is recorded and settles only when the test says so. */
 function heldSends() {
@@ -17,6 +16,15 @@ function heldSends() {
 const defaults: BatcherOptions = { maxCount: 1000, maxBytes: 1_000_000, lingerMs: 60_000, maxPendingBytes: 10_000_000, maxInFlight: 4 }
 const items = (...values: string[]) => values.map((value) => ({ value, bytes: value.length }))
 const LONG = { timeoutMs: 60_000 }
+
+/** Polls `condition` every few milliseconds; fails after 5 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await Bun.sleep(5)
+  }
+}
 
 /** Resolves to 'pending' unless the promise has settled once pending callbacks have run. */
 async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
@@ -61,7 +69,7 @@ describe('Batcher', () => {
     const batcher = new Batcher({ ...defaults, lingerMs: 20 }, send)
     const pending = batcher.submit(items('lonely'), LONG)
     expect(calls).toHaveLength(0)
-    await eventually(() => (calls.length === 1 ? true : undefined), 5000, 'the linger flush')
+    await until(() => calls.length === 1, 'the linger flush')
     expect(calls[0]!.values).toEqual(['lonely'])
     calls[0]!.resolve()
     await pending
@@ -115,6 +123,16 @@ describe('Batcher', () => {
     const accepted = batcher.submit(items('abc'), LONG)
     calls[1]!.resolve()
     await accepted
+  })
+
+  test('a submission larger than maxPendingBytes is taken when nothing else is pending, so it is not refused forever', async () => {
+    const { calls, send } = heldSends()
+    const batcher = new Batcher({ ...defaults, maxCount: 1, maxPendingBytes: 4 }, send)
+    const big = batcher.submit(items('123456'), { timeoutMs: 60_000 })
+    await until(() => calls.length === 1, 'the send')
+    expect(await codeOf(batcher.submit(items('a'), LONG))).toBe(ErrorCodes.INGEST_OVERLOADED)
+    calls[0]!.resolve()
+    await big
   })
 
   test('never has more than maxInFlight sends; items waiting meanwhile go out together', async () => {

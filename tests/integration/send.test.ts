@@ -3,17 +3,17 @@ import { chmod, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message, type MessagesStream } from '@platformatic/kafka'
-import { freePort, spawnService, type Service } from '../scripts/services.ts'
-import { decodeLogRecord } from '../src/lib/codec.ts'
-import type { LogRecord } from '../src/lib/log-entry.ts'
-import { checkHealth } from '../src/lib/sender.ts'
-import { eventually, freshTopics } from './support/infra.ts'
+import { freePort, spawnService, type Service } from '../../scripts/services.ts'
+import { decodeLogRecord } from '../../src/lib/codec.ts'
+import type { LogRecord } from '../../src/lib/log-entry.ts'
+import { checkHealth } from '../../src/lib/sender.ts'
+import { eventually, freshTopics } from '../support/infra.ts'
 
 /**
  * `bun run send` end to end: the CLI sends to a real ingest service, which stores the logs in Kafka,
  * where this file reads them back.
  */
-const repoRoot = resolve(import.meta.dir, '..')
+const repoRoot = resolve(import.meta.dir, '../..')
 // Starting services against a real broker takes seconds; `bun test` alone would give each test only 5 s.
 const SLOW_MS = 60_000
 const config = await freshTopics()

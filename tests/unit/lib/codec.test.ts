@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { decodeLogRecord, encodeLogRecord } from '../../src/lib/codec.ts'
-import { ErrorCodes } from '../../src/lib/errors.ts'
-import type { LogRecord } from '../../src/lib/log-entry.ts'
+import { decodeLogRecord, encodeLogRecord } from '../../../src/lib/codec.ts'
+import { ErrorCodes } from '../../../src/lib/errors.ts'
+import type { LogRecord } from '../../../src/lib/log-entry.ts'
 
 const record: LogRecord = {
   timestampMicros: 1_730_894_400_123_456,

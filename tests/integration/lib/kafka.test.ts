@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { ConfigResourceTypes, Consumer, MessagesStreamFallbackModes, MessagesStreamModes, Producer, ProduceAcks, stringDeserializers, stringSerializers } from '@platformatic/kafka'
-import { createAdmin, ensureTopics, isTopicAlreadyExists, MAX_MESSAGE_BYTES } from '../../src/lib/kafka.ts'
-import { freshTopics } from '../support/infra.ts'
+import { createAdmin, ensureTopics, isTopicAlreadyExists, MAX_MESSAGE_BYTES } from '../../../src/lib/kafka.ts'
+import { freshTopics } from '../../support/infra.ts'
 
 describe('kafka', () => {
   test('a message produced to the raw topic is consumed back with its key and partition', async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { Producer, ProduceAcks } from '@platformatic/kafka'
-import { ErrorCodes, KafkaUnavailableError } from '../../src/lib/errors.ts'
-import { createLogProducer } from '../../src/lib/producer.ts'
-import { freshTopics } from '../support/infra.ts'
-import { readRaw } from '../support/ingest-client.ts'
+import { ErrorCodes, KafkaUnavailableError } from '../../../src/lib/errors.ts'
+import { createLogProducer } from '../../../src/lib/producer.ts'
+import { freshTopics } from '../../support/infra.ts'
+import { readRaw } from '../../support/ingest-client.ts'
 
 const topics = await freshTopics({ partitions: 3 })
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { formatMicros, Limits, validateEntry, type LogEntryInput } from '../../src/lib/log-entry.ts'
+import { formatMicros, Limits, validateEntry, type LogEntryInput } from '../../../src/lib/log-entry.ts'
 
 const valid: LogEntryInput = {
   timestamp: { seconds: '1730894400', nanos: 123_456_789 },

@@ -4,14 +4,16 @@ import * as protoLoader from '@grpc/proto-loader'
 import { service as healthService } from 'grpc-health-check'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import type { Config } from '../../src/lib/config.ts'
-import { startIngestService, type IngestService } from '../../src/lib/ingest-service.ts'
-import { createAdmin, ensureTopics } from '../../src/lib/kafka.ts'
-import { createLogger } from '../../src/lib/log.ts'
-import { startKafka, stopKafka, type BrokerOptions } from '../../scripts/infra/kafka-broker.ts'
-import { freePort } from '../../scripts/services.ts'
-import { baseConfig, eventually, freshTopics } from '../support/infra.ts'
-import { ingest, ingestClient, readTopic, type IngestClient } from '../support/ingest-client.ts'
+import type { Config } from '../../../src/lib/config.ts'
+import { startGrpcIngest, type GrpcIngest } from '../../../src/lib/grpc-ingest.ts'
+import { ERROR_CODE_METADATA } from '../../../src/lib/proto.ts'
+import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
+import { createLogger } from '../../../src/lib/log.ts'
+import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
+import { startKafka, stopKafka, type BrokerOptions } from '../../../scripts/infra/kafka-broker.ts'
+import { freePort } from '../../../scripts/services.ts'
+import { baseConfig, eventually, freshTopics } from '../../support/infra.ts'
+import { ingest, ingestClient, readTopic, type IngestClient } from '../../support/ingest-client.ts'
 
 const log = createLogger({ service: 'ingest-test' }, { level: 'error' })
 
@@ -37,13 +39,13 @@ const sharedTopics = await freshTopics()
 
 describe('ingest service', () => {
   let config: Config
-  let service: IngestService
+  let service: GrpcIngest
   let client: IngestClient
 
   beforeAll(async () => {
     // freshTopics runs at the top level: an afterAll it registers inside a beforeAll fires when that hook ends.
     config = withSettings(sharedTopics)
-    service = await startIngestService(config, { log })
+    service = await startGrpcIngest(config, { log })
     client = ingestClient(service.port)
   })
 
@@ -121,7 +123,7 @@ describe('ingest service', () => {
     expect(error?.details).toContain('logs[0].service is required')
     expect(error?.details).toContain('logs[1].metadata')
     expect(error?.details).toContain('and 1 more')
-    expect(error?.metadata.get('logstream-error-code')).toEqual(['REQUEST_INVALID'])
+    expect(error?.metadata.get(ERROR_CODE_METADATA)).toEqual(['REQUEST_INVALID'])
     expect(described).toMatchObject({ accepted: 0, rejected: 4 })
     expect(described!.rejections!.map((item) => item.field)).toEqual(['service', 'metadata', 'trace_id', 'message'])
   })
@@ -170,7 +172,7 @@ describe('ingest service', () => {
 describe('ingest service limits', () => {
   test('a request larger than GRPC_MAX_REQUEST_BYTES gets RESOURCE_EXHAUSTED with the sizes in the message', async () => {
     const config = withSettings(await freshTopics(), {}, { maxRequestBytes: 4096 })
-    const service = await startIngestService(config, { log })
+    const service = await startGrpcIngest(config, { log })
     const client = ingestClient(service.port)
     try {
       const { error } = await ingest(client, [{ ...readmeExample, message: 'x'.repeat(8000) }])
@@ -184,7 +186,7 @@ describe('ingest service limits', () => {
 
   test("a full batch of one service's logs is stored, though it exceeds Kafka's 1 MB default record-batch limit", async () => {
     const config = withSettings(await freshTopics(), { batchMaxCount: 100_000, batchMaxBytes: 4 * 1024 * 1024, lingerMs: 100 })
-    const service = await startIngestService(config, { log })
+    const service = await startGrpcIngest(config, { log })
     const client = ingestClient(service.port, { 'grpc.max_send_message_length': 64 * 1024 * 1024 })
     try {
       const logs = Array.from({ length: 15_000 }, (_, i) => ({ ...readmeExample, message: `entry ${i} ${'x'.repeat(200)}` }))
@@ -197,17 +199,24 @@ describe('ingest service limits', () => {
     }
   })
 
-  test('past INGEST_MAX_PENDING_BYTES of unacknowledged logs a call gets RESOURCE_EXHAUSTED at once', async () => {
-    const config = withSettings(await freshTopics(), { maxPendingBytes: 2048 })
-    const service = await startIngestService(config, { log })
+  test('while calls awaiting Kafka hold INGEST_MAX_PENDING_BYTES, a new call gets RESOURCE_EXHAUSTED / INGEST_OVERLOADED at once; once they are answered, calls are taken again', async () => {
+    const config = withSettings(await freshTopics(), { maxPendingBytes: 64 * 1024 }, { maxRequestBytes: 64 * 1024 })
+    const held = heldProducer(config)
+    const service = await startGrpcIngest(config, { log, producer: held.producer })
     const client = ingestClient(service.port)
     try {
-      const { error } = await ingest(client, [{ ...readmeExample, message: 'x'.repeat(3000) }])
-      expect(error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
-      expect(error?.metadata.get('logstream-error-code')).toEqual(['INGEST_OVERLOADED'])
-      const small = await ingest(client, [readmeExample])
-      expect(small.response?.accepted).toBe(1)
+      const first = ingest(client, [{ ...readmeExample, message: `first ${'x'.repeat(10_000)}` }])
+      await eventually(() => (held.waiting() > 0 ? true : undefined), 10_000, 'the first call to reach the producer')
+      const refused = await ingest(client, [{ ...readmeExample, message: 'second' }])
+      expect(refused.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED)
+      expect(refused.error?.metadata.get(ERROR_CODE_METADATA)).toEqual(['INGEST_OVERLOADED'])
+      held.release()
+      expect((await first).response?.accepted).toBe(1)
+      expect((await ingest(client, [{ ...readmeExample, message: 'third' }])).response?.accepted).toBe(1)
+      const stored = await readTopic(config, 2)
+      expect(stored.map((item) => item.record.message.slice(0, 5)).sort()).toEqual(['first', 'third'])
     } finally {
+      held.release()
       client.close()
       await service.close()
     }
@@ -233,7 +242,7 @@ describe('ingest service with Kafka down', () => {
   }, 60_000)
 
   test("answers UNAVAILABLE before the client's deadline while Kafka is down, and ingests again once it is back, without a restart", async () => {
-    const service = await startIngestService(config, { log })
+    const service = await startGrpcIngest(config, { log })
     const client = ingestClient(service.port)
     try {
       expect((await ingest(client, [{ ...readmeExample, message: 'before' }])).response?.accepted).toBe(1)
@@ -241,7 +250,7 @@ describe('ingest service with Kafka down', () => {
       await stopKafka(broker)
       const down = await ingest(client, [{ ...readmeExample, message: 'during' }], 3000)
       expect(down.error?.code).toBe(grpc.status.UNAVAILABLE)
-      expect(down.error?.metadata.get('logstream-error-code')).toEqual(['KAFKA_UNAVAILABLE'])
+      expect(down.error?.metadata.get(ERROR_CODE_METADATA)).toEqual(['KAFKA_UNAVAILABLE'])
 
       await startKafka(broker)
       const after = await eventually(async () => {
@@ -260,6 +269,22 @@ describe('ingest service with Kafka down', () => {
     }
   }, 180_000)
 })
+
+/** The real producer for `config`, whose sends wait until `release()`: calls stay in flight as long as a test needs. */
+function heldProducer(config: Config) {
+  const real = createLogProducer({ kafka: config.kafka, sendTimeoutMs: 10_000 })
+  const { promise: released, resolve: release } = Promise.withResolvers<void>()
+  let waiting = 0
+  const producer: LogProducer = {
+    async send(messages, timeoutMs) {
+      waiting += 1
+      await released
+      return real.send(messages, timeoutMs)
+    },
+    close: () => real.close(),
+  }
+  return { producer, release: () => release(), waiting: () => waiting }
+}
 
 /** The outage test's topic lives on its private broker, which only this file uses. */
 async function topicOn(brokers: string[]): Promise<Config> {

@@ -1,26 +1,22 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import * as grpc from '@grpc/grpc-js'
-import { packageDefinition } from '../src/lib/ingest-service.ts'
-import { freePort, spawnService, type Service } from '../scripts/services.ts'
-import { eventually, freshDatabase, freshTopics } from './support/infra.ts'
+import { freePort, spawnService, type Service } from '../../scripts/services.ts'
+import { eventually, freshDatabase, freshTopics } from '../support/infra.ts'
+import type { IngestResponse, WireLogEntry } from '../../src/lib/proto.ts'
+import { ingestClient, type IngestClient } from '../support/ingest-client.ts'
 
 /**
  * The whole stack as a user sees it: the three services as separate processes, logs in over gRPC,
  * found again over HTTP.
  */
-type IngestClient = grpc.Client & {
-  Ingest(request: object, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response: { accepted: number; rejected: number }) => void): void
-}
-
 const grpcPort = freePort()
 const httpPort = freePort()
 const services: Service[] = []
 let client: IngestClient
 const base = `http://127.0.0.1:${httpPort}`
 
-function ingest(logs: object[]): Promise<{ accepted: number; rejected: number }> {
+function ingest(logs: WireLogEntry[]): Promise<IngestResponse> {
   return new Promise((resolve, reject) =>
-    client.Ingest({ logs }, { deadline: Date.now() + 15_000 }, (error, response) => (error ? reject(error) : resolve(response))),
+    client.Ingest({ logs }, { deadline: Date.now() + 15_000 }, (error, response) => (error || !response ? reject(error) : resolve(response))),
   )
 }
 
@@ -40,8 +36,7 @@ beforeAll(async () => {
     DATABASE_URL: database.url,
   }
   for (const name of ['ingest', 'consume', 'query'] as const) services.push(spawnService(name, { env, onLine: (line) => line.includes('"level":"error"') && console.error(name, line) }))
-  const { logstream } = grpc.loadPackageDefinition(packageDefinition) as unknown as { logstream: { LogIngestion: new (address: string, credentials: grpc.ChannelCredentials) => IngestClient } }
-  client = new logstream.LogIngestion(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure())
+  client = ingestClient(grpcPort)
   await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 30_000, (error) => (error ? reject(error) : resolve())))
   await eventually(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), 30_000, 'query /health')
 }, 90_000)

@@ -1,0 +1,169 @@
+import type { ServiceDefinition } from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import protobuf from 'protobufjs'
+import type { LogEntryInput } from './log-entry.ts'
+
+/**
+ * proto/logs.proto, loaded once for the whole project: the protobufjs types (Kafka values, the ingest
+ * service's own request decoding), the grpc-js service definition (server and clients), the reflection
+ * package definition, and the names of the metadata the ingest service sends.
+ */
+
+// keepCase: field names stay as in the .proto (trace_id, span_id); protobufjs would otherwise camel-case
+// them and silently drop the snake_case keys we pass.
+const root = new protobuf.Root().loadSync(new URL('../../proto/logs.proto', import.meta.url).pathname, { keepCase: true })
+root.resolveAll()
+
+export const LogEntryType = root.lookupType('logstream.LogEntry')
+export const IngestRequestType = root.lookupType('logstream.IngestRequest')
+export const IngestResponseType = root.lookupType('logstream.IngestResponse')
+
+export const INGEST_SERVICE_NAME = 'logstream.LogIngestion'
+export const INGEST_METHOD_PATH = `/${INGEST_SERVICE_NAME}/Ingest`
+
+/** Binary trailer of an INVALID_ARGUMENT refusal: an encoded IngestResponse describing every rejected entry. */
+export const RESPONSE_TRAILER = 'logstream-ingest-response-bin'
+/** Metadata of every refusal: the error's stable code (src/lib/errors.ts), e.g. INGEST_OVERLOADED. */
+export const ERROR_CODE_METADATA = 'logstream-error-code'
+
+/** A google.protobuf.Timestamp as clients give it; int64 seconds may be a string. */
+export interface WireTimestamp {
+  seconds: number | string
+  nanos?: number
+}
+
+/** A logstream.LogEntry as a client sends it (proto3: every field may be absent). */
+export interface WireLogEntry {
+  timestamp?: WireTimestamp | null
+  service?: string
+  level?: string
+  message?: string
+  metadata?: string
+  trace_id?: string
+  span_id?: string
+  host?: string
+  tags?: string[]
+}
+
+export interface IngestRequest {
+  logs: WireLogEntry[]
+}
+
+export interface Rejection {
+  /** Position of the entry in IngestRequest.logs. */
+  index: number
+  /** The offending field, e.g. "level"; "entry" for the entry as a whole. */
+  field: string
+  reason: string
+}
+
+export interface IngestResponse {
+  accepted: number
+  rejected: number
+  /** A summary of the rejections, empty when every entry was accepted. */
+  error: string
+  rejections: Rejection[]
+}
+
+/** One LogEntry of a received request: its decoded fields, and its bytes exactly as they arrived. */
+export interface ReceivedEntry {
+  input: LogEntryInput
+  bytes: Uint8Array
+}
+
+/** A received IngestRequest, and its size on the wire. */
+export interface ReceivedRequest {
+  logs: ReceivedEntry[]
+  bytes: number
+}
+
+interface DecodedLogEntry {
+  timestamp?: { seconds: number | { toNumber(): number }; nanos: number } | null
+  service: string
+  level: string
+  message: string
+  metadata: string
+  trace_id: string
+  span_id: string
+  host: string
+  tags: string[]
+}
+
+const LOGS_FIELD_TAG = (1 << 3) | 2
+
+/**
+ * Decodes an IngestRequest by walking its `logs` field ourselves, so that each entry keeps its original
+ * bytes (sent on to Kafka as they are when already canonical) and the int64 seconds become a number
+ * directly, without protobufjs's toObject pass.
+ */
+export function decodeIngestRequest(buffer: Uint8Array): ReceivedRequest {
+  const reader = protobuf.Reader.create(buffer)
+  const logs: ReceivedEntry[] = []
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32()
+    if (tag !== LOGS_FIELD_TAG) {
+      reader.skipType(tag & 7)
+      continue
+    }
+    const length = reader.uint32()
+    const end = reader.pos + length
+    if (end > reader.len) throw new RangeError('IngestRequest.logs entry is truncated')
+    const bytes = buffer.subarray(reader.pos, end)
+    reader.pos = end
+    const entry = LogEntryType.decode(bytes) as unknown as DecodedLogEntry
+    const timestamp = entry.timestamp
+    const seconds = timestamp ? (typeof timestamp.seconds === 'number' ? timestamp.seconds : timestamp.seconds.toNumber()) : 0
+    logs.push({
+      bytes,
+      input: {
+        timestamp: timestamp ? { seconds, nanos: timestamp.nanos } : null,
+        service: entry.service,
+        level: entry.level,
+        message: entry.message,
+        metadata: entry.metadata,
+        trace_id: entry.trace_id,
+        span_id: entry.span_id,
+        host: entry.host,
+        tags: entry.tags,
+      },
+    })
+  }
+  return { logs, bytes: buffer.length }
+}
+
+export function encodeIngestRequest(request: IngestRequest): Buffer {
+  const message = IngestRequestType.fromObject(request)
+  const bytes = IngestRequestType.encode(message).finish()
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+export function encodeIngestResponse(response: IngestResponse): Buffer {
+  const bytes = IngestResponseType.encode(response).finish()
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+export function decodeIngestResponse(bytes: Uint8Array): IngestResponse {
+  return IngestResponseType.toObject(IngestResponseType.decode(bytes), { defaults: true, arrays: true }) as IngestResponse
+}
+
+/**
+ * logstream.LogIngestion for grpc-js, built from the same types: servers get `decodeIngestRequest`'s
+ * ReceivedRequest, clients send IngestRequest objects and get plain IngestResponse objects.
+ */
+export const ingestService = {
+  Ingest: {
+    path: INGEST_METHOD_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: encodeIngestRequest,
+    requestDeserialize: decodeIngestRequest,
+    responseSerialize: encodeIngestResponse,
+    responseDeserialize: decodeIngestResponse,
+    originalName: 'ingest',
+  },
+} satisfies ServiceDefinition
+
+/** For gRPC reflection, which needs file descriptors: built from the same Root, not by loading the file again. */
+export function reflectionDefinition(): protoLoader.PackageDefinition {
+  return protoLoader.fromJSON(root.toJSON(), { keepCase: true })
+}

@@ -20,7 +20,7 @@ export interface Config {
   dbPoolMax: number
   retentionDays: number
   partitionsAheadDays: number
-  grpc: { host: string; port: number; maxRequestBytes: number }
+  grpc: { host: string; port: number; maxRequestBytes: number; maxConcurrentStreams: number }
   http: { host: string; port: number; queryTimeoutMs: number }
   ingest: {
     batchMaxCount: number
@@ -125,7 +125,10 @@ export function loadConfig(env: Env = process.env): Config {
     grpc: {
       host: string('GRPC_HOST', '0.0.0.0'),
       port: port('GRPC_PORT', 50051),
-      maxRequestBytes: int('GRPC_MAX_REQUEST_BYTES', 16 * MiB, 1024, 1024 * MiB),
+      // gRPC's own default. grpc-js refuses a larger message from its length prefix, before reading it.
+      maxRequestBytes: int('GRPC_MAX_REQUEST_BYTES', 4 * MiB, 1024, 1024 * MiB),
+      // Per connection, so one client cannot hold the whole INGEST_MAX_PENDING_BYTES budget with parallel calls.
+      maxConcurrentStreams: int('GRPC_MAX_CONCURRENT_STREAMS', 32, 1, 1_000_000),
     },
     http: {
       host: string('HTTP_HOST', '0.0.0.0'),

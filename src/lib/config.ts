@@ -138,12 +138,13 @@ export function loadConfig(env: Env = process.env): Config {
     ingest: {
       batchMaxCount: int('INGEST_BATCH_MAX_COUNT', 2000, 1, 1_000_000),
       batchMaxBytes: int('INGEST_BATCH_MAX_BYTES', 1 * MiB, 1024, 4 * MiB), // kept under the topics' max.message.bytes (8 MiB)
-      // Measured (bench/ingest.bench.ts): 0 halves a lone call's ack (p50 ~2 ms vs ~8 ms at 5) with the same
-      // throughput under load, where batches fill while earlier ones are in flight.
+      // 0: a lone call is not held back, and under load batches fill anyway while earlier ones are in flight (README, ingest).
       lingerMs: int('INGEST_LINGER_MS', 0, 0, 60_000),
-      maxPendingBytes: int('INGEST_MAX_PENDING_BYTES', 64 * MiB, 1024, 4096 * MiB),
-      // Measured: the idempotent producer sends one request at a time per broker anyway; with 2 in flight,
-      // calls arriving meanwhile merge into the next batch (8 concurrent clients: ~60k vs ~48k logs/s at 8).
+      // Bounds the request bytes being read and, separately, the accepted entries awaiting Kafka, so memory
+      // stays bounded whatever the clients send; the default is the largest that met the RSS target (README, ingest).
+      maxPendingBytes: int('INGEST_MAX_PENDING_BYTES', 32 * MiB, 1024, 4096 * MiB),
+      // The idempotent producer sends one request at a time per broker anyway; with 2 in flight, calls arriving
+      // meanwhile merge into the next batch (README, ingest).
       maxInFlightBatches: int('INGEST_MAX_IN_FLIGHT_BATCHES', 2, 1, 1024),
       sendTimeoutMs: int('INGEST_SEND_TIMEOUT_MS', 10_000, 100, 600_000),
     },

@@ -5,7 +5,7 @@
 import { Producer, ProduceAcks } from '@platformatic/kafka'
 import { encodeLogRecord } from '../src/lib/codec.ts'
 import { loadConfig, type Config } from '../src/lib/config.ts'
-import { startConsumer } from '../src/lib/consumer.ts'
+import { startConsumer } from '../src/lib/consumer/consumer.ts'
 import { applySchema, connect, ensureDatabase, maintenanceUrl } from '../src/lib/db.ts'
 import { createAdmin, ensureTopics } from '../src/lib/kafka.ts'
 import { createLogger } from '../src/lib/log.ts'
@@ -83,7 +83,7 @@ const scenario: Scenario = {
         `| Consumer: Kafka -> decode -> INSERT … unnest … ON CONFLICT DO NOTHING (${config.consume.maxInFlightBatches} batches in flight) -> commit | ${fmt(rows)} | ${seconds.toFixed(2)} | ${fmt(consumerRate)} | **${(ratio * 100).toFixed(0)} %** |`,
         `| Consumer, from its first fetched message (excludes group join) | ${fmt(rows)} | ${steadySeconds.toFixed(2)} | ${fmt(rows / steadySeconds)} | ${((rows / steadySeconds / ceiling.rowsPerSecond) * 100).toFixed(0)} % |`,
         '',
-        `Target: consumer ≥ 70 % of the ceiling. Rows stored: ${fmt(stored!.n)} (expected ${fmt(rows)}); batches: ${fmt(stats.batches)}; dead letters: ${stats.deadLetters}. Settings: CONSUME_BATCH_MAX_ROWS=${config.consume.batchMaxRows}, CONSUME_LINGER_MS=${config.consume.lingerMs}, CONSUME_MAX_IN_FLIGHT_BATCHES=${config.consume.maxInFlightBatches}, DB_POOL_MAX=${config.dbPoolMax}.`,
+        `Target: consumer ≥ 70 % of the ceiling. Rows stored: ${fmt(stored!.n)} (expected ${fmt(rows)}); batches: ${fmt(stats.batches)}; dead letters: ${stats.deadLetters}. Settings: CONSUME_BATCH_MAX_ROWS=${config.consume.batchMaxRows}, CONSUME_BATCH_MAX_BYTES=${config.consume.batchMaxBytes}, CONSUME_LINGER_MS=${config.consume.lingerMs}, CONSUME_MAX_IN_FLIGHT_BATCHES=${config.consume.maxInFlightBatches}, DB_POOL_MAX=${config.dbPoolMax}.`,
       ].join('\n')
       return {
         title: 'Consumer: Kafka to PostgreSQL',

@@ -3,9 +3,11 @@
  * Run as many as there are partitions to share the load; SIGTERM finishes and commits the batch in hand.
  */
 import { loadConfig } from './lib/config.ts'
-import { startConsumer } from './lib/consumer.ts'
+import { startConsumer } from './lib/consumer/consumer.ts'
+import { startStatsReporter } from './lib/consumer/stats-reporter.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
 import { createLogger } from './lib/log.ts'
+import { startRetentionTimer } from './lib/retention-timer.ts'
 import { setUp } from './lib/setup.ts'
 
 let log = createLogger({ service: 'consume' })
@@ -15,8 +17,15 @@ try {
   // Idempotent: topics, schema and today's partitions exist before the first batch, whoever starts first.
   await setUp(config)
   const consumer = await startConsumer({ config, log })
-  handleSignals(log, () => consumer.stop())
-  log.info('consume.started', { topic: config.kafka.topic, group: config.kafka.consumerGroup, batchMaxRows: config.consume.batchMaxRows, lingerMs: config.consume.lingerMs })
+  const stats = startStatsReporter(consumer, log, config.consume.statsIntervalMs)
+  const retention = startRetentionTimer(config, log)
+  handleSignals(log, async () => {
+    retention.stop()
+    stats.stop()
+    await consumer.stop()
+  })
+  const { batchMaxRows, batchMaxBytes, lingerMs } = config.consume
+  log.info('consume.started', { topic: config.kafka.topic, group: config.kafka.consumerGroup, batchMaxRows, batchMaxBytes, lingerMs })
 } catch (error) {
   exitOnStartupError(log, error)
 }

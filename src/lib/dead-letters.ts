@@ -34,6 +34,23 @@ export interface DeadLetterPublisher {
 
 const REASON_MAX_CHARS = 1000
 
+/** The dead letter for a message that failed with `error`: its `code` if it has a string one, else UNKNOWN. */
+export function deadLetterFor(
+  message: { key?: Buffer | null; value?: Buffer | null; topic: string; partition: number; offset: bigint },
+  error: unknown,
+): DeadLetter {
+  const code = (error as { code?: unknown })?.code
+  return {
+    key: message.key ?? undefined,
+    value: message.value ?? undefined,
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    code: typeof code === 'string' ? code : 'UNKNOWN',
+    reason: error instanceof Error ? error.message : String(error),
+  }
+}
+
 export function deadLetterHeaders(letter: DeadLetter): Map<Buffer, Buffer> {
   return new Map(
     [

@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { Consumer, Producer, ProduceAcks } from '@platformatic/kafka'
 import type { Subprocess } from 'bun'
-import { encodeLogRecord } from '../src/lib/codec.ts'
-import type { Config } from '../src/lib/config.ts'
-import type { LogRecord } from '../src/lib/log-entry.ts'
-import { eventually, freshDatabase, freshTopics, type TestDatabase } from './support/infra.ts'
+import { encodeLogRecord } from '../../src/lib/codec.ts'
+import type { Config } from '../../src/lib/config.ts'
+import type { LogRecord } from '../../src/lib/log-entry.ts'
+import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../support/infra.ts'
+import { startTcpProxy } from '../support/tcp-proxy.ts'
 
 /** `bun src/consume.ts` as a real process, with its stdout lines (JSON) collected for the test to wait on. */
 interface ConsumeProcess {
@@ -19,7 +20,7 @@ afterAll(() => {
 
 function spawnConsumer(db: TestDatabase, config: Config, env: Record<string, string> = {}): ConsumeProcess {
   const proc = Bun.spawn([process.execPath, 'src/consume.ts'], {
-    cwd: `${import.meta.dir}/..`,
+    cwd: `${import.meta.dir}/../..`,
     env: {
       ...process.env,
       DATABASE_URL: db.url,
@@ -98,6 +99,37 @@ async function committedTotal(config: Config): Promise<bigint> {
   }
 }
 
+/** The topic's end offset per partition. */
+async function endOffsets(config: Config): Promise<bigint[]> {
+  const consumer = new Consumer({ clientId: 'offset-reader', groupId: `end-offsets-${crypto.randomUUID()}`, bootstrapBrokers: config.kafka.brokers })
+  try {
+    return (await consumer.listOffsets({ topics: [config.kafka.topic] })).get(config.kafka.topic) ?? []
+  } finally {
+    await consumer.close(true)
+  }
+}
+
+/**
+ * Waits until the group has committed every partition to its end offset: nothing is left to store, so a
+ * row count taken after this is final (one seen once while polling could still grow).
+ */
+async function quiet(config: Config, timeoutMs = 30_000): Promise<void> {
+  const ends = await endOffsets(config)
+  const consumer = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
+  try {
+    await eventually(async () => {
+      const committed = (await consumer.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
+      return ends.every((end, i) => end === 0n || committed[i] === end) ? true : undefined
+    }, timeoutMs, 'the group to commit every partition to its end offset')
+  } finally {
+    await consumer.close(true)
+  }
+}
+
+/** Partitions (as "topic:partition") this process has committed, from its consume.stats lines. */
+const partitionsCommittedBy = (p: ConsumeProcess) =>
+  new Set(p.lines.filter((line) => line.event === 'consume.stats').flatMap((line) => Object.keys((line.committed as Record<string, string> | undefined) ?? {})))
+
 async function setUp() {
   const db = await freshDatabase()
   const config = await freshTopics({ databaseUrl: db.url })
@@ -122,6 +154,8 @@ describe('bun src/consume.ts', () => {
     await waitForRows(db, N)
     expect(await distinctMessages(db)).toBe(N)
     await eventually(async () => ((await committedTotal(config)) === BigInt(N) ? true : undefined), 30_000, 'all offsets committed')
+    await quiet(config)
+    expect(await countRows(db)).toBe(N)
     second.proc.kill('SIGTERM')
     expect(await second.proc.exited).toBe(0)
   }, 180_000)
@@ -137,6 +171,11 @@ describe('bun src/consume.ts', () => {
     await waitForRows(db, N)
     expect(await distinctMessages(db)).toBe(N)
     await eventually(async () => ((await committedTotal(config)) === BigInt(N) ? true : undefined), 30_000, 'all offsets committed')
+    await quiet(config)
+    expect(await countRows(db)).toBe(N)
+    // Shared: each member committed at least one partition (one member taking every partition would also store N rows).
+    await eventually(() => (partitionsCommittedBy(a).size > 0 && partitionsCommittedBy(b).size > 0 ? true : undefined), 10_000, 'a stats line from each member naming the partitions it committed')
+    expect(new Set([...partitionsCommittedBy(a), ...partitionsCommittedBy(b)]).size).toBe(3)
     a.proc.kill('SIGTERM')
     b.proc.kill('SIGTERM')
     expect([await a.proc.exited, await b.proc.exited]).toEqual([0, 0])
@@ -155,5 +194,26 @@ describe('bun src/consume.ts', () => {
     expect(await consumer.proc.exited).toBe(0)
     expect(await countRows(db)).toBe(N)
     expect(await committedTotal(config)).toBe(BigInt(N))
+  }, 120_000)
+
+  test('SIGTERM with a batch write hung in flight exits within 10 s and commits nothing', async () => {
+    const { db, config } = await setUp()
+    const url = new URL(db.url)
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) })
+    afterAll(() => proxy.close())
+    url.port = String(proxy.port)
+    // The write timeout is far away: only the shutdown grace can end this write's wait.
+    const consumer = spawnConsumer({ ...db, url: url.toString() }, config, { CONSUME_WRITE_TIMEOUT_MS: '600000' })
+    await eventually(() => (consumer.lines.some((line) => line.event === 'kafka.consuming') ? true : undefined), 60_000, 'the consumer to join')
+    await proxy.stall()
+    const N = 400
+    await produce(config, 0, N)
+    await eventually(() => (consumer.lines.some((line) => line.event === 'consume.stats' && line.inHand === N && line.batches === 0) ? true : undefined), 30_000, `${N} messages in hand, not stored`)
+
+    const signalledAt = performance.now()
+    consumer.proc.kill('SIGTERM')
+    expect(await consumer.proc.exited).toBe(0)
+    expect(performance.now() - signalledAt).toBeLessThan(10_000)
+    expect(await committedTotal(config)).toBe(0n)
   }, 120_000)
 })

@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { connect } from '../../src/lib/db.ts'
-import { classifyDatabaseError } from '../../src/lib/database-errors.ts'
-import { DatabaseUnavailableError, QueryTimeoutError } from '../../src/lib/errors.ts'
-import type { LogRecord } from '../../src/lib/log-entry.ts'
-import { connectForWrites, createLogWriter, type PendingRow } from '../../src/lib/log-writer.ts'
-import { freshDatabase } from '../support/infra.ts'
-import { startTcpProxy } from '../support/tcp-proxy.ts'
+import { connect } from '../../../src/lib/db.ts'
+import { classifyDatabaseError } from '../../../src/lib/database-errors.ts'
+import { DatabaseUnavailableError, QueryTimeoutError } from '../../../src/lib/errors.ts'
+import type { LogRecord } from '../../../src/lib/log-entry.ts'
+import { connectForWrites, createLogWriter, type PendingRow } from '../../../src/lib/log-writer.ts'
+import { freshDatabase } from '../../support/infra.ts'
+import { startTcpProxy } from '../../support/tcp-proxy.ts'
 
 const db = await freshDatabase()
 const writer = createLogWriter(db.sql)
@@ -119,9 +119,12 @@ describe('createLogWriter', () => {
     await bounded.write(rows(record()))
     await proxy.stall()
     const pending = rows(record())
+    const began = performance.now()
     const failure = await bounded.write(pending).catch((error: unknown) => error)
     // Without the bound this write would wait for ever: the stalled proxy keeps the connection open.
     expect(failure).toBeInstanceOf(DatabaseUnavailableError)
+    // Bounded by the write timeout (300 ms) plus a 1 s grace, not by something far larger.
+    expect(performance.now() - began).toBeLessThan(5000)
 
     await proxy.restore()
     expect(await bounded.write(pending)).toEqual({ inserted: 1, rejected: [] })

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { maintainPartitions, partitionName } from '../../src/lib/retention.ts'
-import { freshDatabase } from '../support/infra.ts'
+import { maintainPartitions, partitionName } from '../../../src/lib/retention.ts'
+import { freshDatabase } from '../../support/infra.ts'
 
 const DAY = 86_400_000
 const partitionsOf = async (sql: Awaited<ReturnType<typeof freshDatabase>>['sql']) =>
@@ -53,5 +53,6 @@ describe('maintainPartitions', () => {
     await sql`insert into logs ${sql({ timestamp: new Date('2001-01-01T00:00:00Z'), service: 'a', level: 'INFO', message: 'ancient', kafka_partition: 0, kafka_offset: 1 })}`
     const result = await maintainPartitions(sql, { retentionDays: 7, aheadDays: 1, now: new Date('2026-01-01T00:00:00Z') })
     expect(result.purgedDefaultRows).toBe(1)
+    expect(await sql`select 1 from logs where message = 'ancient'`).toHaveLength(0)
   })
 })

@@ -28,15 +28,20 @@ let running: ReturnType<typeof Bun.spawn> | undefined
 // Ctrl-C reaches bun test directly; we wait for it to finish, then clean up.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => running?.kill(signal))
 
+// The unit tier takes seconds; past this it is hung (a leaked handle, a test waiting on a server that is not there).
+const UNIT_LIMIT_MS = 120_000
+
 interface Summary {
   code: number
   ran: number
   passed: number
   failed: number
+  /** Set when bun test was stopped for running longer than its limit. */
+  timedOutMs?: number
 }
 
 /** Runs bun test, passing its output through, and reads the counts from its closing summary. */
-async function bunTest(argv: string[]): Promise<Summary> {
+async function bunTest(argv: string[], limitMs?: number): Promise<Summary> {
   const child = Bun.spawn([process.execPath, 'test', ...argv], {
     cwd: repoRoot,
     stdio: ['inherit', 'inherit', 'pipe'],
@@ -44,6 +49,15 @@ async function bunTest(argv: string[]): Promise<Summary> {
     env: process.stderr.isTTY ? { ...process.env, FORCE_COLOR: '1' } : process.env,
   })
   running = child
+  let timedOut = false
+  const limit =
+    limitMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true
+          child.kill('SIGTERM')
+          setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+        }, limitMs)
   const decoder = new TextDecoder()
   let tail = ''
   for await (const chunk of child.stderr as ReadableStream<Uint8Array>) {
@@ -51,11 +65,18 @@ async function bunTest(argv: string[]): Promise<Summary> {
     tail = (tail + decoder.decode(chunk, { stream: true })).slice(-8192)
   }
   const code = await child.exited
+  clearTimeout(limit)
   running = undefined
   // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the terminal's colour codes
   const text = tail.replace(/\x1b\[[0-9;]*m/g, '')
   const count = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0)
-  return { code, ran: count(/Ran (\d+) tests? across \d+ files?/), passed: count(/^\s*(\d+) pass\s*$/m), failed: count(/^\s*(\d+) fail\s*$/m) }
+  return {
+    code,
+    ran: count(/Ran (\d+) tests? across \d+ files?/),
+    passed: count(/^\s*(\d+) pass\s*$/m),
+    failed: count(/^\s*(\d+) fail\s*$/m),
+    timedOutMs: timedOut ? limitMs : undefined,
+  }
 }
 
 /** Test files of the integration tier: everything under tests/ but tests/unit, wherever it lives during the move. */
@@ -68,20 +89,22 @@ function integrationFiles(): string[] {
 
 function verdict(tier: string, summary: Summary): boolean {
   const problem =
-    summary.code !== 0
-      ? `bun test exited ${summary.code}`
-      : summary.failed > 0
-        ? `${summary.failed} failed`
-        : summary.ran === 0 || summary.passed === 0
-          ? `no test ran (ran ${summary.ran}, passed ${summary.passed})`
-          : undefined
+    summary.timedOutMs !== undefined
+      ? `did not finish within ${summary.timedOutMs / 1000} s, stopped`
+      : summary.code !== 0
+        ? `bun test exited ${summary.code}`
+        : summary.failed > 0
+          ? `${summary.failed} failed`
+          : summary.ran === 0 || summary.passed === 0
+            ? `no test ran (ran ${summary.ran}, passed ${summary.passed})`
+            : undefined
   process.stderr.write(`\n${tier}: ${problem ? `FAILED, ${problem}` : `ok, ${summary.passed} passed`}\n`)
   return !problem
 }
 
 async function unitTier(): Promise<boolean> {
   process.stderr.write('== unit tier (tests/unit; no Kafka, no PostgreSQL)\n')
-  return verdict('unit tier', await bunTest(['./tests/unit']))
+  return verdict('unit tier', await bunTest(['./tests/unit'], UNIT_LIMIT_MS))
 }
 
 async function withInfrastructure(tier: string, argv: string[]): Promise<boolean> {

@@ -37,13 +37,10 @@ export interface LogWriter {
 export const insertColumns = ['timestamp', 'service', 'level', 'message', 'metadata', 'trace_id', 'span_id', 'host', 'tags', 'kafka_partition', 'kafka_offset'] as const
 
 /**
- * Bulk path: one INSERT ... SELECT FROM unnest(...) per batch, one array parameter per column.
- * Measured here (2 cores shared with other work, so ±30 %: 50k rows of ~300 B, batches of 5000, the seven
- * indexes of schema.sql), two runs each: plain COPY 17.8k / 11.6k rows/s (not idempotent: cannot skip
- * re-delivered rows), COPY into a temp staging table then INSERT ... SELECT ... ON CONFLICT 15.5k / 13.8k,
- * this unnest INSERT 14.4k / 14.9k. The two idempotent paths are within noise of each other (index upkeep,
- * mostly the three GIN indexes, dominates); unnest needs no temp table or reserved connection and is one
- * round trip, so it stays.
+ * Bulk path: one INSERT ... SELECT FROM unnest(...) per batch, one array parameter per column. Plain COPY
+ * cannot skip re-delivered rows; COPY into a staging table then INSERT ... ON CONFLICT can, but was no
+ * faster (README, Consumer: index upkeep dominates both) and needs a temp table and a reserved connection,
+ * where this is one statement and one round trip.
  */
 const INSERT_UNNEST = `
   insert into logs (${insertColumns.join(', ')})

@@ -43,6 +43,8 @@ export interface ConsumerParts {
 /** With the bounded closes after it (Kafka ≤ 3.5 s, pool and producer ≤ 2 s), stop() ends within 10 s. */
 const DEFAULT_SHUTDOWN_GRACE_MS = 4000
 
+const STATE_WHILE_WAITING = { [WaitingFor.database]: ConsumerStates.waitingForDatabase, [WaitingFor.kafka]: ConsumerStates.reconnecting } as const
+
 /** Reads logs.raw in the consumer group and writes it to PostgreSQL: the real Kafka, pool and dead-letter producer. */
 export async function startConsumer({ config, log }: { config: Config; log: Logger }): Promise<LogConsumer> {
   const sql = connectForWrites(config.databaseUrl, { max: config.dbPoolMax, writeTimeoutMs: config.consume.writeTimeoutMs })
@@ -78,15 +80,6 @@ export function runConsumer(parts: ConsumerParts, settings: ConsumerSettings, lo
   const backoff = { minMs: settings.retryMinMs, maxMs: settings.retryMaxMs }
   let current: KafkaSession | undefined
 
-  const record = (result: BatchResult) => {
-    for (const { topic, partition, offset } of result.committed) stats.committed.set(partitionKey(topic, partition), offset)
-    stats.rowsInserted += result.inserted
-    stats.messagesHandled += result.handled
-    stats.deadLetters += result.deadLetters
-    stats.batches++
-    parts.afterBatch?.()
-  }
-
   async function runSession(session: KafkaSession): Promise<void> {
     const handler = createBatchHandler(
       { ...parts.batch, commit: (offsets) => session.commit(offsets), assigned: () => session.assigned() },
@@ -96,41 +89,24 @@ export function runConsumer(parts: ConsumerParts, settings: ConsumerSettings, lo
         abandon: abandon.signal,
         log,
         onWaiting: (what) => {
-          stats.state = what === WaitingFor.database ? ConsumerStates.waitingForDatabase : what === WaitingFor.kafka ? ConsumerStates.reconnecting : ConsumerStates.running
+          stats.state = what === undefined ? ConsumerStates.running : STATE_WHILE_WAITING[what]
         },
       },
     )
-    const handle = async (messages: ConsumedMessage[]) => record(await handler.handle(messages))
+    const handle = async (messages: ConsumedMessage[]) => {
+      record(stats, await handler.handle(messages))
+      parts.afterBatch?.()
+    }
     held.messages = 0
     held.bytes = 0
     await readBatches(session.stream, handle, { ...settings, stopping: stopping.signal, abandon: abandon.signal }, held)
-  }
-
-  /** Opens a session; stop() does not wait for a join that hangs (the broker is down): that session is closed when it comes. */
-  function join(): Promise<KafkaSession> {
-    const opening = parts.openSession()
-    return new Promise((resolve, reject) => {
-      let joined = false
-      const onStop = () => {
-        if (joined) return
-        reject(new BatchAbandonedError())
-        opening.then((session) => session.close(), () => {})
-      }
-      stopping.signal.addEventListener('abort', onStop, { once: true })
-      opening
-        .then((session) => {
-          joined = true
-          resolve(session)
-        }, reject)
-        .finally(() => stopping.signal.removeEventListener('abort', onStop))
-    })
   }
 
   async function run(): Promise<void> {
     for (let attempt = 0; !stopping.signal.aborted; ) {
       let delay = 0
       try {
-        current = await join()
+        current = await joinUnlessStopped(parts.openSession, stopping.signal)
         stats.state = ConsumerStates.running
         log.info('kafka.consuming', { memberId: current.memberId })
         attempt = 0
@@ -172,4 +148,32 @@ export function runConsumer(parts: ConsumerParts, settings: ConsumerSettings, lo
     },
     done,
   }
+}
+
+function record(stats: ConsumerStats, result: BatchResult): void {
+  for (const { topic, partition, offset } of result.committed) stats.committed.set(partitionKey(topic, partition), offset)
+  stats.rowsInserted += result.inserted
+  stats.messagesHandled += result.handled
+  stats.deadLetters += result.deadLetters
+  stats.batches++
+}
+
+/** Opens a session; stop() does not wait for a join that hangs (the broker is down): that session is closed when it comes. */
+function joinUnlessStopped(open: OpenSession, stopping: AbortSignal): Promise<KafkaSession> {
+  const opening = open()
+  return new Promise((resolve, reject) => {
+    let joined = false
+    const onStop = () => {
+      if (joined) return
+      reject(new BatchAbandonedError())
+      opening.then((session) => session.close(), () => {})
+    }
+    stopping.addEventListener('abort', onStop, { once: true })
+    opening
+      .then((session) => {
+        joined = true
+        resolve(session)
+      }, reject)
+      .finally(() => stopping.removeEventListener('abort', onStop))
+  })
 }

@@ -56,3 +56,15 @@ describe('loadConfig', () => {
     }
   })
 })
+
+describe('loadConfig: CONSUME_BATCH_MAX_BYTES', () => {
+  test('defaults to 16 MiB and accepts a value in range', () => {
+    expect(loadConfig({}).consume.batchMaxBytes).toBe(16 * 1024 * 1024)
+    expect(loadConfig({ CONSUME_BATCH_MAX_BYTES: '1048576' }).consume.batchMaxBytes).toBe(1024 * 1024)
+  })
+
+  test('refuses a value below 64 KiB or above 1 GiB, naming the variable', () => {
+    expect(() => loadConfig({ CONSUME_BATCH_MAX_BYTES: '1000' })).toThrow(/CONSUME_BATCH_MAX_BYTES: must be between 65536 and 1073741824/)
+    expect(() => loadConfig({ CONSUME_BATCH_MAX_BYTES: String(2 * 1024 ** 3) })).toThrow(/CONSUME_BATCH_MAX_BYTES/)
+  })
+})

@@ -244,7 +244,7 @@ export function itemsFromFile(path: string, defaults: Defaults = {}): AsyncGener
  * with INGEST_OVERLOADED). A request over the server's size limit is RESOURCE_EXHAUSTED too, but would be
  * refused again.
  */
-function isRetryable(error: unknown): boolean {
+export function isRetryableRefusal(error: unknown): boolean {
   const { code, metadata } = error as grpc.ServiceError
   if (code === grpc.status.UNAVAILABLE) return true
   return code === grpc.status.RESOURCE_EXHAUSTED && metadata?.get(ERROR_CODE_METADATA)[0] === ErrorCodes.INGEST_OVERLOADED
@@ -295,7 +295,7 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
     summary.sent += logs.length
     let reply: IngestResponse
     try {
-      reply = await retry(() => call(client, logs, timeoutMs), { ...RETRY_BACKOFF, attempts: retries + 1, retryable: isRetryable })
+      reply = await retry(() => call(client, logs, timeoutMs), { ...RETRY_BACKOFF, attempts: retries + 1, retryable: isRetryableRefusal })
     } catch (error) {
       const serviceError = error as grpc.ServiceError
       if (serviceError.code === grpc.status.INVALID_ARGUMENT) {

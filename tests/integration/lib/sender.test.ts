@@ -1,167 +1,109 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { Readable } from 'node:stream'
-import * as grpc from '@grpc/grpc-js'
-import * as protoLoader from '@grpc/proto-loader'
-import { HealthImplementation } from 'grpc-health-check'
-import { validateEntry, type LogEntryInput } from '../../../src/lib/log-entry.ts'
-import { checkHealth, entryFromJson, itemFromLine, itemsFromArgs, itemsFromLines, sendLogs, succeeded, type InputItem, type WireEntry } from '../../../src/lib/sender.ts'
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import type { Config } from '../../../src/lib/config.ts'
+import { startGrpcIngest, type GrpcIngest } from '../../../src/lib/grpc-ingest.ts'
+import { createLogger } from '../../../src/lib/log.ts'
+import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
+import { sendLogs, succeeded, type InputItem } from '../../../src/lib/sender.ts'
+import { eventually, freshTopics } from '../../support/infra.ts'
+import { ingest, ingestClient, readTopic } from '../../support/ingest-client.ts'
 
 /**
- * A stand-in for the ingest service on port 0, implementing the same proto and the same validation rules,
- * so the sender's parsing, batching and tallying are checked without Kafka.
+ * sendLogs against the real ingest service (in process, on port 0) and a real Kafka topic: batching,
+ * per-entry rejections, the refusal of a request with no valid entry (described in the service's response
+ * trailer), and retries of the service's overload answer, provoked through its real byte budget.
  */
-interface FakeIngest {
-  address: string
-  requests: WireEntry[][]
-  /** Calls still to be refused as a whole with this status before the server answers normally. */
-  refuse: { code: grpc.status; remaining: number }
-  stop(): Promise<void>
+setDefaultTimeout(30_000)
+
+const topics = await freshTopics()
+
+/** The service's own log events, so a test sees each Ingest call as the service saw it. */
+function recordingLogger() {
+  const events: Record<string, unknown>[] = []
+  const log = createLogger({ service: 'sender-test' }, { level: 'debug', write: (line) => events.push(JSON.parse(line)) })
+  const named = (event: string) => events.filter((item) => item.event === event)
+  return { log, events, named }
 }
 
-async function startFakeIngest(options: { health?: HealthImplementation } = {}): Promise<FakeIngest> {
-  const definition = protoLoader.loadSync(new URL('../../proto/logs.proto', import.meta.url).pathname, { keepCase: true, longs: String, enums: String, defaults: true })
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as { logstream: { LogIngestion: grpc.ServiceClientConstructor } }
-  const server = new grpc.Server()
-  const fake: FakeIngest = {
-    address: '',
-    requests: [],
-    refuse: { code: grpc.status.OK, remaining: 0 },
-    stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
-  }
-  server.addService(pkg.logstream.LogIngestion.service, {
-    Ingest: (call: grpc.ServerUnaryCall<{ logs: LogEntryInput[] }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      if (fake.refuse.remaining > 0) {
-        fake.refuse.remaining -= 1
-        callback({ code: fake.refuse.code, details: 'busy' })
-        return
-      }
-      fake.requests.push(call.request.logs as WireEntry[])
-      const rejections = call.request.logs.flatMap((entry, index) => {
-        const result = validateEntry(entry)
-        return result.ok ? [] : [{ index, ...result.violation }]
-      })
-      const response = {
-        accepted: call.request.logs.length - rejections.length,
-        rejected: rejections.length,
-        error: rejections.length ? `${rejections.length} rejected` : '',
-        rejections,
-      }
-      if (response.accepted > 0) return callback(null, response)
-      // As the ingest service does: a batch with no valid entry is refused, described in a binary trailer.
-      const metadata = new grpc.Metadata()
-      metadata.set('logstream-ingest-response-bin', pkg.logstream.LogIngestion.service.Ingest!.responseSerialize(response))
-      callback({ code: grpc.status.INVALID_ARGUMENT, details: 'no valid logs', metadata })
+/** The real producer, whose sends wait until `release()`: calls then hold the service's budget. */
+function gatedProducer(config: Config) {
+  const real = createLogProducer({ kafka: config.kafka, sendTimeoutMs: 10_000 })
+  let gate = Promise.withResolvers<void>()
+  let waiting = 0
+  const producer: LogProducer = {
+    async send(messages, timeoutMs) {
+      waiting += 1
+      await gate.promise
+      return real.send(messages, timeoutMs)
     },
-  })
-  options.health?.addToServer(server)
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
-  )
-  fake.address = `127.0.0.1:${port}`
-  return fake
+    close: () => real.close(),
+  }
+  return {
+    producer,
+    waiting: () => waiting,
+    release: () => gate.resolve(),
+    hold: () => {
+      gate = Promise.withResolvers<void>()
+    },
+  }
 }
 
-const entry = (message: string): InputItem => ({ source: message, entry: { service: 'api', level: 'INFO', message } })
+const entry = (message: string, service = 'sender-test'): InputItem => ({ source: message, entry: { service, level: 'INFO', message } })
 
-describe('entryFromJson', () => {
-  test('maps proto field names and camelCase aliases to a LogEntry', () => {
-    const result = entryFromJson({ service: 'api', severity: 'warn', msg: 'hi', traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), hostname: 'h1' })
-    expect(result).toEqual({ service: 'api', level: 'warn', message: 'hi', trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), host: 'h1', tags: [] })
-  })
+function withSettings(ingestSettings: Partial<Config['ingest']> = {}, grpcSettings: Partial<Config['grpc']> = {}): Config {
+  return { ...topics, grpc: { ...topics.grpc, host: '127.0.0.1', port: 0, ...grpcSettings }, ingest: { ...topics.ingest, ...ingestSettings } }
+}
 
-  test('sends metadata given as an object as JSON text', () => {
-    expect(entryFromJson({ message: 'm', metadata: { user_id: 7 } })).toMatchObject({ metadata: '{"user_id":7}' })
-  })
+describe('sendLogs to the ingest service', () => {
+  const recorded = recordingLogger()
+  let service: GrpcIngest
+  let address: string
+  /** Entries of each Ingest call the service queued for Kafka, in the order they came. */
+  const callSizes = () => recorded.named('ingest.queued').map((item) => item.accepted as number)
 
-  test('splits tags given as "a,b" and prepends default tags', () => {
-    expect(entryFromJson({ message: 'm', tags: 'a, b' }, { tags: ['cli'] })).toMatchObject({ tags: ['cli', 'a', 'b'] })
-  })
-
-  test('keeps an RFC 3339 timestamp to the nanosecond', () => {
-    expect(entryFromJson({ message: 'm', timestamp: '2024-11-06T12:00:00.123456789Z' })).toMatchObject({
-      timestamp: { seconds: String(Date.parse('2024-11-06T12:00:00Z') / 1000), nanos: 123_456_789 },
-    })
-  })
-
-  test('reads a numeric timestamp as epoch milliseconds', () => {
-    expect(entryFromJson({ message: 'm', timestamp: 1_730_894_400_250 })).toMatchObject({ timestamp: { seconds: '1730894400', nanos: 250_000_000 } })
-  })
-
-  test('reports an unparsable timestamp as a problem with the timestamp field', () => {
-    expect(entryFromJson({ message: 'm', timestamp: 'yesterday' })).toMatchObject({ field: 'timestamp' })
-  })
-
-  test('fills service and level from defaults only where the entry has none', () => {
-    expect(entryFromJson({ service: 'own', message: 'm' }, { service: 'default', level: 'ERROR' })).toMatchObject({ service: 'own', level: 'ERROR' })
-  })
-
-  test('refuses a JSON value that is not an object', () => {
-    expect(entryFromJson([1, 2])).toEqual({ field: 'entry', reason: 'must be a JSON object' })
-  })
-})
-
-describe('input', () => {
-  test('a line that is not JSON becomes a problem naming its source', () => {
-    expect(itemFromLine('{oops', 'file:3')).toMatchObject({ source: 'file:3', problem: { field: 'entry' } })
-  })
-
-  test('blank lines yield nothing', () => {
-    expect(itemFromLine('   ', 'file:1')).toBeUndefined()
-  })
-
-  test('text arguments become messages and JSON arguments become entries', () => {
-    const items = [...itemsFromArgs(['plain text', '{"service":"web","level":"ERROR","message":"boom"}'], { service: 'cli', level: 'INFO' })]
-    expect(items).toEqual([
-      { source: 'argument 1', entry: { message: 'plain text', service: 'cli', level: 'INFO', host: undefined, tags: [] } },
-      { source: 'argument 2', entry: { service: 'web', level: 'ERROR', message: 'boom', host: undefined, tags: [] } },
-    ])
-  })
-
-  test('JSON lines from a stream are numbered from 1, skipping nothing but blank lines in the count', async () => {
-    const stream = Readable.from(['{"message":"a"}\n', '\n', '{"message":"b"}\n'])
-    const items = await Array.fromAsync(itemsFromLines(stream, 'stdin'))
-    expect(items.map((item) => item.source)).toEqual(['stdin:1', 'stdin:3'])
-  })
-})
-
-describe('sendLogs', () => {
-  let fake: FakeIngest
   beforeAll(async () => {
-    fake = await startFakeIngest()
+    service = await startGrpcIngest(withSettings(), { log: recorded.log })
+    address = `127.0.0.1:${service.port}`
   })
-  afterAll(() => fake.stop())
+  afterAll(() => service?.close())
 
-  test('splits the input into batches of batchSize', async () => {
-    fake.requests = []
-    const items = Array.from({ length: 7 }, (_, index) => entry(`m${index}`))
-    const summary = await sendLogs(items, { address: fake.address, batchSize: 3 })
-    expect(fake.requests.map((request) => request.length).sort()).toEqual([1, 3, 3])
+  test('splits the input into Ingest calls of batchSize entries, and every entry reaches Kafka', async () => {
+    recorded.events.length = 0
+    const service = `batches-${crypto.randomUUID()}`
+    const summary = await sendLogs(Array.from({ length: 7 }, (_, index) => entry(`m${index}`, service)), { address, batchSize: 3 })
     expect(summary).toMatchObject({ sent: 7, accepted: 7, rejected: 0, failed: 0, batches: 3 })
     expect(succeeded(summary)).toBe(true)
+    expect(callSizes().sort()).toEqual([1, 3, 3])
+    const stored = await eventually(async () => {
+      const mine = (await readTopic(topics, 7)).filter((item) => item.key === service)
+      return mine.length >= 7 ? mine : undefined
+    }, 20_000, 'the 7 entries in Kafka')
+    expect(stored.map((item) => item.record.message).sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6'])
   })
 
-  test('starts a new batch before batchMaxBytes would be exceeded', async () => {
-    fake.requests = []
+  test('starts a new call before batchMaxBytes would be exceeded', async () => {
+    recorded.events.length = 0
     const items = Array.from({ length: 4 }, (_, index) => entry(`${index}`.padEnd(600, 'x')))
-    await sendLogs(items, { address: fake.address, batchSize: 100, batchMaxBytes: 1400 })
-    expect(fake.requests.map((request) => request.length)).toEqual([2, 2])
+    const summary = await sendLogs(items, { address, batchSize: 100, batchMaxBytes: 1400 })
+    expect(summary).toMatchObject({ accepted: 4, batches: 2 })
+    expect(callSizes()).toEqual([2, 2])
   })
 
-  test('reports each server rejection with the source of the rejected entry', async () => {
+  test("reports each of the service's rejections with the source of the rejected entry", async () => {
     const items: InputItem[] = [entry('fine'), { source: 'file:2', entry: { service: 'api', level: 'LOUD', message: 'x' } }]
-    const summary = await sendLogs(items, { address: fake.address })
+    const summary = await sendLogs(items, { address })
     expect(summary).toMatchObject({ sent: 2, accepted: 1, rejected: 1, failed: 0 })
     expect(summary.rejections).toEqual([{ source: 'file:2', field: 'level', reason: expect.stringContaining('LOUD') }])
     expect(succeeded(summary)).toBe(false)
   })
 
-  test('reports each entry of a batch the server refuses as a whole for having no valid entry', async () => {
+  test("a call with no valid entry is refused with INVALID_ARGUMENT; each entry is reported from the service's response trailer", async () => {
     const items: InputItem[] = [
       { source: 'stdin:1', entry: { service: 'api', level: 'INFO', message: '' } },
       { source: 'stdin:2', entry: { level: 'INFO', message: 'no service' } },
     ]
-    const summary = await sendLogs(items, { address: fake.address })
+    const summary = await sendLogs(items, { address, retries: 3 })
     expect(summary).toMatchObject({ sent: 2, accepted: 0, rejected: 2, failed: 0 })
+    // Field and reason per entry exist only in the trailer; without it each entry would be reported as 'request'.
     expect(summary.rejections).toEqual([
       { source: 'stdin:1', field: 'message', reason: 'is required' },
       { source: 'stdin:2', field: 'service', reason: 'is required' },
@@ -169,24 +111,10 @@ describe('sendLogs', () => {
   })
 
   test('counts unparsable input as rejected without sending it', async () => {
-    fake.requests = []
-    const summary = await sendLogs([entry('ok'), { source: 'stdin:2', problem: { field: 'entry', reason: 'not valid JSON' } }], { address: fake.address })
+    recorded.events.length = 0
+    const summary = await sendLogs([entry('ok'), { source: 'stdin:2', problem: { field: 'entry', reason: 'not valid JSON' } }], { address })
     expect(summary).toMatchObject({ sent: 1, accepted: 1, rejected: 1 })
-    expect(fake.requests.flat()).toHaveLength(1)
-  })
-
-  test('retries a batch refused with RESOURCE_EXHAUSTED', async () => {
-    fake.refuse = { code: grpc.status.RESOURCE_EXHAUSTED, remaining: 2 }
-    const summary = await sendLogs([entry('patient')], { address: fake.address, retries: 3 })
-    expect(summary).toMatchObject({ accepted: 1, failed: 0 })
-  })
-
-  test('counts a batch as failed once retries are exhausted', async () => {
-    fake.refuse = { code: grpc.status.UNAVAILABLE, remaining: 2 }
-    const summary = await sendLogs([entry('a'), entry('b')], { address: fake.address, retries: 1 })
-    fake.refuse.remaining = 0
-    expect(summary).toMatchObject({ sent: 2, accepted: 0, failed: 2 })
-    expect(summary.errors).toEqual([expect.stringContaining('UNAVAILABLE')])
+    expect(callSizes()).toEqual([1])
   })
 
   test('counts every entry as failed when no server listens', async () => {
@@ -196,35 +124,62 @@ describe('sendLogs', () => {
   })
 })
 
-describe('checkHealth', () => {
-  test('is ok when the health service reports SERVING', async () => {
-    const fake = await startFakeIngest({ health: new HealthImplementation({ '': 'SERVING' }) })
-    try {
-      expect(await checkHealth(fake.address)).toEqual({ ok: true, status: 'SERVING' })
-    } finally {
-      await fake.stop()
-    }
+describe('sendLogs against an overloaded ingest service', () => {
+  // A budget of one small request: while one call waits for Kafka, the service refuses the next at once.
+  const config = withSettings({ maxPendingBytes: 64 * 1024 }, { maxRequestBytes: 64 * 1024 })
+  const recorded = recordingLogger()
+  const gated = gatedProducer(config)
+  let service: GrpcIngest
+  let address: string
+  const overloadRefusals = () => recorded.named('ingest.refused').filter((item) => item.code === 'INGEST_OVERLOADED').length
+
+  beforeAll(async () => {
+    service = await startGrpcIngest(config, { log: recorded.log, producer: gated.producer })
+    address = `127.0.0.1:${service.port}`
+  })
+  afterAll(async () => {
+    gated.release()
+    await service?.close()
   })
 
-  test('is not ok when the health service reports NOT_SERVING', async () => {
-    const fake = await startFakeIngest({ health: new HealthImplementation({ '': 'NOT_SERVING' }) })
-    try {
-      expect(await checkHealth(fake.address)).toEqual({ ok: false, status: 'NOT_SERVING' })
-    } finally {
-      await fake.stop()
-    }
+  /** Holds the budget with one call that waits for Kafka until `gated.release()`. */
+  async function holdBudget(message: string) {
+    gated.hold()
+    const client = ingestClient(service.port)
+    const before = gated.waiting()
+    const call = ingest(client, [{ service: 'holder', level: 'INFO', message }], 20_000).finally(() => client.close())
+    await eventually(() => (gated.waiting() > before ? true : undefined), 10_000, 'the holding call to reach the producer')
+    // Wrapped: an async function returning the promise itself would wait for the call to end.
+    return { call }
+  }
+
+  test('a batch refused with RESOURCE_EXHAUSTED (INGEST_OVERLOADED) is retried and stored once the service has room', async () => {
+    const holder = await holdBudget('holder 1')
+    const refusalsBefore = overloadRefusals()
+    const sending = sendLogs([entry('patient', 'overload-retry')], { address, retries: 10 })
+    await eventually(() => (overloadRefusals() > refusalsBefore ? true : undefined), 10_000, 'the sender to be refused')
+    gated.release()
+    const summary = await sending
+    expect(summary).toMatchObject({ sent: 1, accepted: 1, failed: 0 })
+    expect((await holder.call).response?.accepted).toBe(1)
+    const stored = await eventually(async () => (await readTopic(config, 1)).find((item) => item.key === 'overload-retry'), 20_000, 'the retried entry')
+    expect(stored.record.message).toBe('patient')
   })
 
-  test('asks for logstream.LogIngestion when the server reports no overall status', async () => {
-    const fake = await startFakeIngest({ health: new HealthImplementation({ 'logstream.LogIngestion': 'SERVING' }) })
-    try {
-      expect(await checkHealth(fake.address)).toEqual({ ok: true, status: 'SERVING' })
-    } finally {
-      await fake.stop()
-    }
+  test('a batch still refused when its retries are used up is counted as failed, with the status in the error', async () => {
+    const holder = await holdBudget('holder 2')
+    const refusalsBefore = overloadRefusals()
+    const summary = await sendLogs([entry('a'), entry('b')], { address, retries: 1 })
+    gated.release()
+    expect(summary).toMatchObject({ sent: 2, accepted: 0, failed: 2 })
+    expect(summary.errors).toEqual([expect.stringContaining('RESOURCE_EXHAUSTED')])
+    expect(overloadRefusals() - refusalsBefore).toBe(2)
+    expect((await holder.call).response?.accepted).toBe(1)
   })
 
-  test('is not ok when nothing listens', async () => {
-    expect((await checkHealth('127.0.0.1:1', { timeoutMs: 2000 })).ok).toBe(false)
+  test("a batch over the service's request size limit fails, reported with grpc-js's reason", async () => {
+    const summary = await sendLogs([entry('x'.repeat(70 * 1024))], { address, retries: 5 })
+    expect(summary).toMatchObject({ sent: 1, accepted: 0, failed: 1 })
+    expect(summary.errors).toEqual([expect.stringMatching(/RESOURCE_EXHAUSTED: .*larger than max/)])
   })
 })

@@ -1,0 +1,207 @@
+import { describe, expect, test } from 'bun:test'
+import { decodeLogRecord, encodeLogRecord } from '../../../src/lib/codec.ts'
+import type { Config } from '../../../src/lib/config.ts'
+import { ErrorCodes, IngestOverloadedError, IngestShuttingDownError, KafkaUnavailableError, RequestInvalidError } from '../../../src/lib/errors.ts'
+import { createIntake, ENTRY_COST_BYTES, NoValidLogsError, type IntakeEntry } from '../../../src/lib/intake.ts'
+import { createLogger } from '../../../src/lib/log.ts'
+import type { LogProducer, OutgoingMessage } from '../../../src/lib/producer.ts'
+import { decodeIngestRequest, encodeIngestRequest } from '../../../src/lib/proto.ts'
+
+const log = createLogger({ service: 'intake-test' }, { level: 'error' })
+
+const settings: Config['ingest'] = {
+  batchMaxCount: 1000,
+  batchMaxBytes: 1024 * 1024,
+  lingerMs: 0,
+  maxPendingBytes: 1024 * 1024,
+  maxInFlightBatches: 2,
+  sendTimeoutMs: 5000,
+}
+
+/** A producer the test controls: each send is recorded and settles only when the test says so. */
+function heldProducer() {
+  const sends: { messages: OutgoingMessage[]; resolve(): void; reject(error: unknown): void }[] = []
+  const producer: LogProducer = {
+    send(messages) {
+      const { promise, resolve, reject } = Promise.withResolvers<void>()
+      sends.push({ messages, resolve, reject })
+      return promise
+    },
+    close: async () => {},
+  }
+  return { sends, producer }
+}
+
+function intakeWith(overrides: Partial<Config['ingest']> = {}) {
+  const { sends, producer } = heldProducer()
+  const intake = createIntake({ ingest: { ...settings, ...overrides } }, { producer, log })
+  return { sends, intake }
+}
+
+const valid = { timestamp: { seconds: 1_730_894_400, nanos: 0 }, service: 'api', level: 'INFO', message: 'hello' }
+const entry = (changes: Record<string, unknown> = {}): IntakeEntry => ({ input: { ...valid, ...changes } })
+const LONG = { timeoutMs: 60_000 }
+
+/** 'pending' unless the promise settled once pending callbacks have run. */
+async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
+  await new Promise((resolve) => setImmediate(resolve))
+  return await Promise.race([promise.then(() => 'resolved' as const, () => 'rejected' as const), Promise.resolve().then(() => 'pending' as const)])
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await Bun.sleep(2)
+  }
+}
+
+describe('intake.accept', () => {
+  test('resolves only once the producer has acknowledged the batch holding its entries', async () => {
+    const { sends, intake } = intakeWith()
+    const accepted = intake.accept([entry({ message: 'a' }), entry({ message: 'b' })], LONG)
+    await until(() => sends.length === 1, 'the send')
+    expect(await state(accepted)).toBe('pending')
+    expect(sends[0]!.messages.map((message) => decodeLogRecord(message.value).message)).toEqual(['a', 'b'])
+    sends[0]!.resolve()
+    expect(await accepted).toEqual({ accepted: 2, rejected: 0, error: '', rejections: [] })
+  })
+
+  test('a mixed request: valid entries are sent, each invalid one is reported by index and field', async () => {
+    const { sends, intake } = intakeWith()
+    const accepted = intake.accept([entry(), entry({ level: 'LOUD' }), entry({ message: 'kept' }), entry({ service: '' })], LONG)
+    await until(() => sends.length === 1, 'the send')
+    expect(sends[0]!.messages).toHaveLength(2)
+    sends[0]!.resolve()
+    const response = await accepted
+    expect(response).toMatchObject({ accepted: 2, rejected: 2 })
+    expect(response.rejections.map(({ index, field }) => ({ index, field }))).toEqual([
+      { index: 1, field: 'level' },
+      { index: 3, field: 'service' },
+    ])
+    expect(response.error).toStartWith('2 of 4 logs rejected: logs[1].level')
+  })
+
+  test('no valid entry: RequestInvalidError carrying the full response, and nothing is sent', async () => {
+    const { sends, intake } = intakeWith()
+    const error = await intake.accept([entry({ service: '' }), entry({ metadata: '[1]' }), entry({ trace_id: 'x' }), entry({ message: '' })], LONG).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(NoValidLogsError)
+    expect(error).toBeInstanceOf(RequestInvalidError)
+    const refused = error as NoValidLogsError
+    expect(refused.code).toBe(ErrorCodes.REQUEST_INVALID)
+    expect(refused.message).toContain('logs[0].service is required')
+    expect(refused.message).toContain('and 1 more')
+    expect(refused.response).toMatchObject({ accepted: 0, rejected: 4 })
+    expect(refused.response.rejections.map((item) => item.field)).toEqual(['service', 'metadata', 'trace_id', 'message'])
+    expect(sends).toHaveLength(0)
+  })
+
+  test('no entries at all: RequestInvalidError', async () => {
+    const { intake } = intakeWith()
+    const error = await intake.accept([], LONG).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(RequestInvalidError)
+    expect(error).not.toBeInstanceOf(NoValidLogsError)
+  })
+
+  test('a failed send rejects the caller with KafkaUnavailableError', async () => {
+    const { sends, intake } = intakeWith()
+    const accepted = intake.accept([entry()], LONG)
+    await until(() => sends.length === 1, 'the send')
+    sends[0]!.reject(new KafkaUnavailableError('broker down'))
+    const error = await accepted.catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(KafkaUnavailableError)
+    expect((error as KafkaUnavailableError).retryable).toBe(true)
+  })
+
+  test('no acknowledgement within timeoutMs: KafkaUnavailableError', async () => {
+    const { intake } = intakeWith()
+    const error = await intake.accept([entry()], { timeoutMs: 20 }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(KafkaUnavailableError)
+  })
+
+  test('past maxPendingBytes of accepted entries awaiting Kafka, a call fails at once with IngestOverloadedError, before validation', async () => {
+    const { sends, intake } = intakeWith({ maxPendingBytes: 4 * ENTRY_COST_BYTES })
+    const first = intake.accept([entry(), entry(), entry()], LONG)
+    await until(() => sends.length === 1, 'the send')
+    // An invalid entry would be RequestInvalidError if it were validated: overload is decided first.
+    const error = await intake.accept([entry(), entry({ service: '' })], LONG).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(IngestOverloadedError)
+    expect((error as IngestOverloadedError).retryable).toBe(true)
+    sends[0]!.resolve()
+    await first
+    expect(intake.stats.heldBytes).toBe(0)
+    const later = intake.accept([entry(), entry()], LONG)
+    await until(() => sends.length === 2, 'the second send')
+    sends[1]!.resolve()
+    expect((await later).accepted).toBe(2)
+  })
+
+  test('one request larger than maxPendingBytes is still taken when nothing else is held', async () => {
+    const { sends, intake } = intakeWith({ maxPendingBytes: 1024 })
+    const accepted = intake.accept([entry(), entry(), entry()], LONG)
+    await until(() => sends.length === 1, 'the send')
+    sends[0]!.resolve()
+    expect((await accepted).accepted).toBe(3)
+  })
+
+  test('an entry sent canonical goes to Kafka as its original bytes; another is re-encoded normalised', async () => {
+    const { sends, intake } = intakeWith()
+    const canonical = { timestamp: { seconds: 1_730_894_400, nanos: 5000 }, service: 'api', level: 'WARN', message: 'as sent', metadata: '{}' }
+    const loose = { ...canonical, level: 'warning', metadata: '' }
+    const request = decodeIngestRequest(encodeIngestRequest({ logs: [canonical, loose] }))
+    const accepted = intake.accept(request.logs, LONG)
+    await until(() => sends.length === 1, 'the send')
+    const [first, second] = sends[0]!.messages
+    expect(first!.value.buffer).toBe(request.logs[0]!.bytes.buffer)
+    expect(second!.value.buffer).not.toBe(request.logs[1]!.bytes.buffer)
+    expect(decodeLogRecord(second!.value)).toMatchObject({ level: 'WARN', metadata: '{}' })
+    expect(Buffer.from(second!.value)).toEqual(Buffer.from(encodeLogRecord(decodeLogRecord(second!.value))))
+    sends[0]!.resolve()
+    await accepted
+  })
+
+  test('an aborted caller is rejected with the signal reason', async () => {
+    const { intake } = intakeWith({ lingerMs: 60_000, batchMaxCount: 100 })
+    const controller = new AbortController()
+    const accepted = intake.accept([entry()], { timeoutMs: 60_000, signal: controller.signal })
+    controller.abort(new Error('client went away'))
+    await expect(accepted).rejects.toThrow('client went away')
+  })
+
+  test('close sends what is queued, answers its callers, then refuses new work with IngestShuttingDownError', async () => {
+    const { sends, intake } = intakeWith({ lingerMs: 60_000, batchMaxCount: 100 })
+    const queued = intake.accept([entry()], LONG)
+    const closed = intake.close()
+    await until(() => sends.length === 1, 'the flush')
+    sends[0]!.resolve()
+    await closed
+    expect((await queued).accepted).toBe(1)
+    await expect(intake.accept([entry()], LONG)).rejects.toBeInstanceOf(IngestShuttingDownError)
+    expect(() => intake.reserve(10)).toThrow(IngestShuttingDownError)
+  })
+})
+
+describe('intake.reserve', () => {
+  test('refuses a request that does not fit in the budget with IngestOverloadedError; its room comes back on release', () => {
+    const { intake } = intakeWith({ maxPendingBytes: 100 })
+    const first = intake.reserve(60)
+    expect(() => intake.reserve(60)).toThrow(IngestOverloadedError)
+    first.resize(10)
+    const second = intake.reserve(60)
+    expect(intake.stats.reservedBytes).toBe(70)
+    first.release()
+    first.release()
+    second.release()
+    expect(intake.stats.reservedBytes).toBe(0)
+  })
+
+  test('refuses to start reading a request while accepted entries leave no room for it', async () => {
+    const { sends, intake } = intakeWith({ maxPendingBytes: 4 * ENTRY_COST_BYTES })
+    const held = intake.accept([entry(), entry(), entry()], LONG)
+    await until(() => sends.length === 1, 'the send')
+    expect(() => intake.reserve(2 * ENTRY_COST_BYTES)).toThrow(IngestOverloadedError)
+    sends[0]!.resolve()
+    await held
+    intake.reserve(2 * ENTRY_COST_BYTES).release()
+  })
+})

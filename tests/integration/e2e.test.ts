@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { freePort, spawnService, type Service } from '../../scripts/services.ts'
 import { eventually, freshDatabase, freshTopics } from '../support/infra.ts'
 import type { IngestResponse, WireLogEntry } from '../../src/lib/proto.ts'
-import { ingestClient, type IngestClient } from '../support/ingest-client.ts'
+import { committedToEnd, ingestClient, type IngestClient } from '../support/ingest-client.ts'
 
 /**
  * The whole stack as a user sees it: the three services as separate processes, logs in over gRPC,
@@ -91,10 +91,14 @@ describe('end to end', () => {
       { service: marker, level: 'LOUD', message: 'refused' },
     ])
     expect(response).toMatchObject({ accepted: 1, rejected: 1 })
-    const logs = await eventually(async () => {
+    await eventually(async () => {
       const { body } = await query(`/query?service=${marker}&from=1h`)
       return body.logs.length > 0 ? body.logs : undefined
     }, 30_000, 'the valid entry')
-    expect(logs.map((log) => log.message)).toEqual(['kept'])
+    // Once the consumers have committed the topic to its end, everything ingested is in PostgreSQL: a
+    // refused entry stored late would be found now.
+    await committedToEnd(config)
+    const { body } = await query(`/query?service=${marker}&from=1h`)
+    expect(body.logs.map((log) => log.message)).toEqual(['kept'])
   })
 })

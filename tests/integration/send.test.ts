@@ -8,6 +8,7 @@ import { decodeLogRecord } from '../../src/lib/codec.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
 import { checkHealth } from '../../src/lib/sender.ts'
 import { eventually, freshTopics } from '../support/infra.ts'
+import { endOffsets } from '../support/ingest-client.ts'
 
 /**
  * `bun run send` end to end: the CLI sends to a real ingest service, which stores the logs in Kafka,
@@ -24,6 +25,8 @@ let ingest: Service
 let consumer: Consumer<Buffer, Buffer, Buffer, Buffer>
 let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>
 const stored: LogRecord[] = []
+/** Per partition, the offset after the last message the test's consumer has read. */
+const consumedUpTo: bigint[] = []
 let ingestOutput = ''
 
 beforeAll(async () => {
@@ -44,6 +47,7 @@ beforeAll(async () => {
   consumer = new Consumer({ clientId: 'send-test-reader', groupId: `${config.kafka.consumerGroup}-reader`, bootstrapBrokers: config.kafka.brokers })
   stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
   stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
+    consumedUpTo[message.partition] = message.offset + 1n
     stored.push(decodeLogRecord(message.value))
   })
 }, SLOW_MS)
@@ -73,12 +77,16 @@ async function send(args: string[], stdin?: string): Promise<CliResult> {
 
 const marker = () => Math.random().toString(36).slice(2, 10)
 
-/** The stored logs of one service, once `count` of them have arrived. */
-const storedFor = (service: string, count: number) =>
-  eventually(() => {
-    const found = stored.filter((record) => record.service === service)
-    return found.length >= count ? found : undefined
-  }, 30_000, `${count} logs of ${service} in Kafka`)
+/**
+ * The stored logs of one service, once the test's consumer has read the topic to the end offsets taken
+ * now. Called after the CLI exited, so everything the service acknowledged is below those offsets: the list
+ * is complete, and an entry stored twice or stored though refused would be in it.
+ */
+async function storedFor(service: string): Promise<LogRecord[]> {
+  const ends = await endOffsets(config)
+  await eventually(() => (ends.every((end, partition) => (consumedUpTo[partition] ?? 0n) >= end) ? true : undefined), 30_000, `the topic read to ${ends.join(',')}`)
+  return stored.filter((record) => record.service === service)
+}
 
 describe('bun run send', () => {
   test('sends each text argument as one log and exits 0 when all are accepted', async () => {
@@ -86,7 +94,7 @@ describe('bun run send', () => {
     const result = await send(['--addr', address, '--service', service, '--level', 'warn', '--tag', 'env:test', 'first message', 'second message'])
     expect(result).toMatchObject({ code: 0, stderr: '' })
     expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 2 accepted, 0 rejected, 0 failed\n`)
-    const logs = await storedFor(service, 2)
+    const logs = await storedFor(service)
     expect(logs.map((log) => log.message).sort()).toEqual(['first message', 'second message'])
     for (const log of logs) expect(log).toMatchObject({ level: 'WARN', tags: ['env:test'] })
   }, SLOW_MS)
@@ -105,7 +113,8 @@ describe('bun run send', () => {
     } finally {
       await Bun.file(path).delete()
     }
-    const logs = await storedFor(service, 25)
+    const logs = await storedFor(service)
+    expect(logs).toHaveLength(25)
     expect(logs.find((log) => log.message === 'line 7')).toEqual({
       timestampMicros: Date.parse('2024-11-06T12:00:00Z') * 1000 + 123_456,
       service,
@@ -124,7 +133,7 @@ describe('bun run send', () => {
     const input = `{"service":"${service}","level":"info","message":"from a pipe"}\n`
     const result = await send(['--addr', address], input)
     expect(result.code).toBe(0)
-    expect((await storedFor(service, 1))[0]?.message).toBe('from a pipe')
+    expect((await storedFor(service)).map((log) => log.message)).toEqual(['from a pipe'])
   }, SLOW_MS)
 
   test('reports rejected lines by source, stores the valid ones, and exits 1', async () => {
@@ -139,7 +148,7 @@ describe('bun run send', () => {
     expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 1 accepted, 2 rejected, 0 failed\n`)
     expect(result.stderr).toContain('rejected stdin:2: level "LOUD" is not a level')
     expect(result.stderr).toContain('rejected stdin:3: entry not valid JSON')
-    expect((await storedFor(service, 1)).map((log) => log.message)).toEqual(['good'])
+    expect((await storedFor(service)).map((log) => log.message)).toEqual(['good'])
   }, SLOW_MS)
 
   test('exits 1 and says why when the endpoint cannot be reached', async () => {
@@ -183,7 +192,8 @@ describe('bun run send', () => {
       const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
       expect({ code, stdout }).toEqual({ code: 0, stdout: `3 sent to ${address} in 1 batch: 3 accepted, 0 rejected, 0 failed\n` })
       const traceId = /query\/([0-9a-f]{32})/.exec(stderr)?.[1]
-      const logs = await storedFor('test-ingest', 3)
+      const logs = await storedFor('test-ingest')
+      expect(logs).toHaveLength(3)
       expect(logs.filter((log) => log.traceId === traceId).map((log) => log.level).sort()).toEqual(['ERROR', 'INFO'])
     } finally {
       await rm(bin, { recursive: true, force: true })

@@ -155,7 +155,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     consume: {
       batchMaxRows: int('CONSUME_BATCH_MAX_ROWS', 5000, 1, 1_000_000),
-      batchMaxBytes: int('CONSUME_BATCH_MAX_BYTES', 16 * MiB, 64 * 1024, 1024 * MiB),
+      batchMaxBytes: int('CONSUME_BATCH_MAX_BYTES', 4 * MiB, 64 * 1024, 1024 * MiB),
       lingerMs: int('CONSUME_LINGER_MS', 200, 0, 60_000),
       retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 1000),
       statsIntervalMs: int('CONSUME_STATS_INTERVAL_MS', 10_000, 100),

@@ -58,8 +58,8 @@ describe('loadConfig', () => {
 })
 
 describe('loadConfig: CONSUME_BATCH_MAX_BYTES', () => {
-  test('defaults to 16 MiB and accepts a value in range', () => {
-    expect(loadConfig({}).consume.batchMaxBytes).toBe(16 * 1024 * 1024)
+  test('defaults to 4 MiB and accepts a value in range', () => {
+    expect(loadConfig({}).consume.batchMaxBytes).toBe(4 * 1024 * 1024)
     expect(loadConfig({ CONSUME_BATCH_MAX_BYTES: '1048576' }).consume.batchMaxBytes).toBe(1024 * 1024)
   })
 

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { freePort, spawnService, type Service } from '../../scripts/services.ts'
 import { eventually, freshDatabase, freshTopics } from '../support/infra.ts'
 import type { IngestResponse, WireLogEntry } from '../../src/lib/proto.ts'
-import { committedToEnd, ingestClient, type IngestClient } from '../support/ingest-client.ts'
+import { ingestClient, type IngestClient } from '../support/ingest-client.ts'
+import { committedToEnd } from '../support/topic-reader.ts'
 
 /**
  * The whole stack as a user sees it: the three services as separate processes, logs in over gRPC,

@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import * as grpc from '@grpc/grpc-js'
 import { spawnService } from '../../scripts/services.ts'
 import { eventually, freshTopics } from '../support/infra.ts'
-import { ingest, ingestClient, readTopicToEnd, type IngestOutcome } from '../support/ingest-client.ts'
+import { ingest, ingestClient, type IngestOutcome } from '../support/ingest-client.ts'
+import { readTopicToEnd } from '../support/topic-reader.ts'
 
 /** Runs `bun src/ingest.ts` with `env`, collecting its JSON log lines. */
 function spawnIngest(env: Record<string, string>) {

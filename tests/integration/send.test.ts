@@ -8,7 +8,7 @@ import { decodeLogRecord } from '../../src/lib/codec.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
 import { checkHealth } from '../../src/lib/sender.ts'
 import { eventually, freshTopics } from '../support/infra.ts'
-import { endOffsets } from '../support/ingest-client.ts'
+import { endOffsets } from '../support/topic-reader.ts'
 
 /**
  * `bun run send` end to end: the CLI sends to a real ingest service, which stores the logs in Kafka,

@@ -13,7 +13,8 @@ import { createLogProducer, type LogProducer } from '../../../src/lib/producer.t
 import { startKafka, stopKafka, type BrokerOptions } from '../../../scripts/infra/kafka-broker.ts'
 import { freePort } from '../../../scripts/services.ts'
 import { baseConfig, eventually, freshTopics } from '../../support/infra.ts'
-import { ingest, ingestClient, readTopic, type IngestClient } from '../../support/ingest-client.ts'
+import { ingest, ingestClient, type IngestClient } from '../../support/ingest-client.ts'
+import { readTopic } from '../../support/topic-reader.ts'
 
 const log = createLogger({ service: 'ingest-test' }, { level: 'error' })
 

@@ -3,7 +3,7 @@ import { Producer, ProduceAcks } from '@platformatic/kafka'
 import { ErrorCodes, KafkaUnavailableError } from '../../../src/lib/errors.ts'
 import { createLogProducer } from '../../../src/lib/producer.ts'
 import { freshTopics } from '../../support/infra.ts'
-import { readRaw } from '../../support/ingest-client.ts'
+import { readRaw } from '../../support/topic-reader.ts'
 
 const topics = await freshTopics({ partitions: 3 })
 

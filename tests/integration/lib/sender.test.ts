@@ -5,7 +5,8 @@ import { createLogger } from '../../../src/lib/log.ts'
 import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
 import { sendLogs, succeeded, type InputItem } from '../../../src/lib/sender.ts'
 import { eventually, freshTopics } from '../../support/infra.ts'
-import { ingest, ingestClient, readTopic } from '../../support/ingest-client.ts'
+import { ingest, ingestClient } from '../../support/ingest-client.ts'
+import { readTopic } from '../../support/topic-reader.ts'
 
 /**
  * sendLogs against the real ingest service (in process, on port 0) and a real Kafka topic: batching,

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   QUERY_INVALID: 'QUERY_INVALID',
   NOT_FOUND: 'NOT_FOUND',
   INTERNAL: 'INTERNAL',
+  BATCH_ABANDONED: 'BATCH_ABANDONED',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -196,4 +197,14 @@ export interface HttpErrorResponse {
 export function httpError(error: unknown): HttpErrorResponse {
   const failure = asLogStreamError(error)
   return { status: failure.httpStatus, body: { error: failure.code, message: failure.message, ...failure.details() } }
+}
+
+/**
+ * The consumer stopped before a batch was stored or committed (the database was down, or the shutdown grace
+ * ran out): nothing of it is committed, so Kafka re-delivers it to whoever reads the partition next.
+ */
+export class BatchAbandonedError extends LogStreamError {
+  constructor(cause?: unknown) {
+    super(ErrorCodes.BATCH_ABANDONED, 'batch abandoned at shutdown; not committed, will be re-delivered', { retryable: true, httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, cause })
+  }
 }

@@ -1,5 +1,5 @@
 import { deadLetterFor, type DeadLetter } from '../dead-letters.ts'
-import { BatchAbandonedError } from './abandoned.ts'
+import { BatchAbandonedError } from '../errors.ts'
 import type { LogRecord } from '../log-entry.ts'
 import type { Logger } from '../log.ts'
 import type { PendingRow, WriteResult } from '../log-writer.ts'

@@ -1,4 +1,4 @@
-import { BatchAbandonedError } from './abandoned.ts'
+import { BatchAbandonedError } from '../errors.ts'
 import { messageBytes, type ConsumedMessage } from './message.ts'
 
 /** The part of @platformatic/kafka's MessagesStream the reader uses (a Node.js Readable in object mode). */

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import {
   asLogStreamError, ConfigError, DatabaseUnavailableError, ErrorCodes, GrpcStatus, httpError, IngestOverloadedError, IngestShuttingDownError,
   InfraError, InternalError, KafkaUnavailableError, LogStreamError, NotFoundError, QueryInvalidError, QueryTimeoutError, RequestInvalidError,
-  UndecodableMessageError,
+  UndecodableMessageError, BatchAbandonedError,
 } from '../../../src/lib/errors.ts'
 
 /** One row per class: what it is raised as, and the code, retryable flag and statuses callers act on. A new class (and code) needs its row here. */
@@ -19,6 +19,7 @@ const classes: [LogStreamError, string, boolean, number, number][] = [
   [new QueryInvalidError('limit', 'limit: too big'), 'QUERY_INVALID', false, 400, GrpcStatus.INVALID_ARGUMENT],
   [new NotFoundError('no such route'), 'NOT_FOUND', false, 404, GrpcStatus.NOT_FOUND],
   [new InternalError(new Error('bug')), 'INTERNAL', false, 500, GrpcStatus.INTERNAL],
+  [new BatchAbandonedError(), 'BATCH_ABANDONED', true, 503, GrpcStatus.UNAVAILABLE],
 ]
 
 describe('error classes', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { BatchAbandonedError } from '../../../../src/lib/consumer/abandoned.ts'
+import { BatchAbandonedError } from '../../../../src/lib/errors.ts'
 import { createBatchHandler, WaitingFor, type BatchHandlerOptions } from '../../../../src/lib/consumer/batch-handler.ts'
 import type { BatchParts } from '../../../../src/lib/consumer/batch-handler.ts'
 import { RequestInvalidError } from '../../../../src/lib/errors.ts'

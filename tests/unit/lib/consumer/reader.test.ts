@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { BatchAbandonedError } from '../../../../src/lib/consumer/abandoned.ts'
+import { BatchAbandonedError } from '../../../../src/lib/errors.ts'
 import type { ConsumedMessage } from '../../../../src/lib/consumer/message.ts'
 import { messageBytes } from '../../../../src/lib/consumer/message.ts'
 import { readBatches, type Held, type ReaderOptions } from '../../../../src/lib/consumer/reader.ts'

@@ -63,7 +63,7 @@ function arrayLiteral(values: readonly (string | null)[]): string {
     const value = values[i]
     out += value === null ? 'NULL' : arrayElement(value!)
   }
-  return out + '}'
+  return `${out}}`
 }
 
 const orNull = (value: string) => (value === '' ? null : value)
@@ -99,11 +99,12 @@ const copyNullable = (value: string) => (value === '' ? '\\N' : copyText(value))
 /** One line of COPY text format for `insertColumns`, used by the staging path and the COPY ceiling benchmark. */
 export function copyLine(row: PendingRow): string {
   const r = row.record
-  return [
+  const fields = [
     formatMicros(r.timestampMicros), copyText(r.service), r.level, copyText(r.message), copyText(r.metadata),
     copyNullable(r.traceId), copyNullable(r.spanId), copyNullable(r.host), copyText(arrayLiteral(r.tags)),
     String(row.partition), String(row.offset),
-  ].join('\t') + '\n'
+  ]
+  return `${fields.join('\t')}\n`
 }
 
 /** Time past the server's statement_timeout left for its cancellation to reach us before we cut the connection. */

@@ -1,6 +1,5 @@
 import { describe, expect, test } from 'bun:test'
 import type { Message } from '@platformatic/kafka'
-import type { Config } from '../../../src/lib/config.ts'
 import { createDeadLetterPublisher, DeadLetterHeaders } from '../../../src/lib/dead-letters.ts'
 import { readDeadLetters } from '../../support/dead-letters.ts'
 import { freshTopics } from '../../support/infra.ts'

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, Producer, ProduceAcks, type Message } from '@platformatic/kafka'
+import { Consumer, Producer, ProduceAcks, type Message } from '@platformatic/kafka'
 import { encodeLogRecord } from '../../../../src/lib/codec.ts'
 import type { Config } from '../../../../src/lib/config.ts'
 import { startConsumer, type LogConsumer } from '../../../../src/lib/consumer/consumer.ts'

@@ -139,7 +139,12 @@ describe('runConsumer', () => {
     const began = performance.now()
     await consumer.stop()
     expect(performance.now() - began).toBeLessThan(1000)
-    join.resolve({ ...fakeSession(), close: async () => void (closedLate = true) })
+    join.resolve({
+      ...fakeSession(),
+      close: async () => {
+        closedLate = true
+      },
+    })
     await waitFor(() => closedLate)
   })
 })

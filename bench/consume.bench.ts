@@ -2,9 +2,9 @@
  * Consumer throughput: rows/s from a pre-filled raw topic into PostgreSQL, beside the COPY ceiling measured
  * in the same run on the same rows, the same table and the same indexes (a bench database, dropped after).
  */
-import { Producer, ProduceAcks } from '@platformatic/kafka'
+import { ProduceAcks, Producer } from '@platformatic/kafka'
 import { encodeLogRecord } from '../src/lib/codec.ts'
-import { loadConfig, type Config } from '../src/lib/config.ts'
+import { type Config, loadConfig } from '../src/lib/config.ts'
 import { startConsumer } from '../src/lib/consumer/consumer.ts'
 import { applySchema, connect, ensureDatabase, maintenanceUrl } from '../src/lib/db.ts'
 import { createAdmin, ensureTopics } from '../src/lib/kafka.ts'
@@ -41,16 +41,28 @@ const scenario: Scenario = {
       const records = sampleRecords(rows, 42)
 
       // Pre-fill the topic (not timed): the scenario measures the consumer, not the producer.
-      const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'bench-consume', bootstrapBrokers: config.kafka.brokers, idempotent: true, acks: ProduceAcks.ALL })
+      const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+        clientId: 'bench-consume',
+        bootstrapBrokers: config.kafka.brokers,
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+      })
       const produceChunk = 2000
       for (let i = 0; i < rows; i += produceChunk) {
-        await producer.send({ messages: records.slice(i, i + produceChunk).map((record) => ({ topic: config.kafka.topic, key: Buffer.from(record.service), value: Buffer.from(encodeLogRecord(record)) })) })
+        await producer.send({
+          messages: records
+            .slice(i, i + produceChunk)
+            .map((record) => ({ topic: config.kafka.topic, key: Buffer.from(record.service), value: Buffer.from(encodeLogRecord(record)) })),
+        })
         context.progress('consume: pre-fill topic', Math.min(i + produceChunk, rows), rows)
       }
       await producer.close()
 
       // The ceiling: one COPY of the same rows into the same (empty) table and indexes.
-      const ceiling = await copyCeiling(sql, records.map((record, i) => ({ partition: i % config.kafka.partitions, offset: BigInt(i), record })))
+      const ceiling = await copyCeiling(
+        sql,
+        records.map((record, i) => ({ partition: i % config.kafka.partitions, offset: BigInt(i), record })),
+      )
       await sql`truncate logs`
       await sql`vacuum analyze logs`
 
@@ -88,7 +100,12 @@ const scenario: Scenario = {
       return {
         title: 'Consumer: Kafka to PostgreSQL',
         markdown,
-        metrics: { consumerRowsPerSecond: Math.round(consumerRate), copyCeilingRowsPerSecond: Math.round(ceiling.rowsPerSecond), ratioToCeiling: Number(ratio.toFixed(3)), rows },
+        metrics: {
+          consumerRowsPerSecond: Math.round(consumerRate),
+          copyCeilingRowsPerSecond: Math.round(ceiling.rowsPerSecond),
+          ratioToCeiling: Number(ratio.toFixed(3)),
+          rows,
+        },
       }
     } finally {
       await sql.end({ timeout: 5 })

@@ -8,8 +8,8 @@ import * as grpc from '@grpc/grpc-js'
 import { Admin } from '@platformatic/kafka'
 import { loadConfig } from '../src/lib/config.ts'
 import { decodeIngestResponse, encodeIngestRequest, LogEntryType } from '../src/lib/proto.ts'
-import { runProducerPerformance } from './producer-performance.ts'
 import { percentile } from './percentile.ts'
+import { runProducerPerformance } from './producer-performance.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
 
 const ENTRIES_PER_REQUEST = 100
@@ -26,7 +26,12 @@ export function sampleEntry(i: number) {
     service,
     level: levels[i % levels.length]!,
     message: `GET /api/v1/orders/${100_000 + (i % 90_000)} completed with status ${i % 7 === 0 ? 500 : 200} in ${(i % 950) + 3} ms for user u-${i % 5000} (request ${hex(12, i)})`,
-    metadata: JSON.stringify({ user_id: `u-${i % 5000}`, region: i % 2 ? 'eu-west-1' : 'us-east-1', status: i % 7 === 0 ? 500 : 200, bytes: (i * 37) % 20_000 }),
+    metadata: JSON.stringify({
+      user_id: `u-${i % 5000}`,
+      region: i % 2 ? 'eu-west-1' : 'us-east-1',
+      status: i % 7 === 0 ? 500 : 200,
+      bytes: (i * 37) % 20_000,
+    }),
     trace_id: hex(32, i + 1),
     span_id: hex(16, i + 2),
     host: `${service}-${i % 12}`,
@@ -58,12 +63,14 @@ export interface LoadResult {
   p99Ms: number
 }
 
-
 /** The load generator: `concurrency` callers, each sending one request after another for `durationMs`. */
 async function generateLoad(port: number, concurrency: number, durationMs: number): Promise<LoadResult> {
   const requests = encodedRequests(16)
   // A few separate HTTP/2 connections, as many client processes would open.
-  const clients = Array.from({ length: Math.min(concurrency, 8) }, () => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }))
+  const clients = Array.from(
+    { length: Math.min(concurrency, 8) },
+    () => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }),
+  )
   const latencies: number[] = []
   const errors: Record<string, number> = {}
   let calls = 0
@@ -73,15 +80,22 @@ async function generateLoad(port: number, concurrency: number, durationMs: numbe
   const call = (client: grpc.Client, payload: Buffer) =>
     new Promise<void>((resolve) => {
       const start = performance.now()
-      client.makeUnaryRequest<Buffer, Buffer>('/logstream.LogIngestion/Ingest', (value) => value, (value) => value, payload, { deadline: Date.now() + 30_000 }, (error, reply) => {
-        calls += 1
-        if (error) errors[grpc.status[error.code]] = (errors[grpc.status[error.code]] ?? 0) + 1
-        else {
-          latencies.push(performance.now() - start)
-          acked += decodeIngestResponse(reply!).accepted
-        }
-        resolve()
-      })
+      client.makeUnaryRequest<Buffer, Buffer>(
+        '/logstream.LogIngestion/Ingest',
+        (value) => value,
+        (value) => value,
+        payload,
+        { deadline: Date.now() + 30_000 },
+        (error, reply) => {
+          calls += 1
+          if (error) errors[grpc.status[error.code]] = (errors[grpc.status[error.code]] ?? 0) + 1
+          else {
+            latencies.push(performance.now() - start)
+            acked += decodeIngestResponse(reply!).accepted
+          }
+          resolve()
+        },
+      )
     })
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
@@ -96,14 +110,21 @@ async function generateLoad(port: number, concurrency: number, durationMs: numbe
 }
 
 async function runLoad(port: number, concurrency: number, durationMs: number): Promise<LoadResult> {
-  const child = Bun.spawn([process.execPath, import.meta.path, 'load', String(port), String(concurrency), String(durationMs)], { stdout: 'pipe', stderr: 'inherit' })
+  const child = Bun.spawn([process.execPath, import.meta.path, 'load', String(port), String(concurrency), String(durationMs)], {
+    stdout: 'pipe',
+    stderr: 'inherit',
+  })
   const [output, code] = await Promise.all([new Response(child.stdout).text(), child.exited])
   if (code !== 0) throw new Error(`load generator exited ${code}: ${output}`)
   return JSON.parse(output) as LoadResult
 }
 
 async function startService(env: Record<string, string>): Promise<{ port: number; stop(): Promise<void> }> {
-  const child = Bun.spawn([process.execPath, new URL('../src/ingest.ts', import.meta.url).pathname], { env: { ...process.env, ...env }, stdout: 'pipe', stderr: 'inherit' })
+  const child = Bun.spawn([process.execPath, new URL('../src/ingest.ts', import.meta.url).pathname], {
+    env: { ...process.env, ...env },
+    stdout: 'pipe',
+    stderr: 'inherit',
+  })
   const reader = child.stdout.getReader()
   const decoder = new TextDecoder()
   let buffered = ''
@@ -128,7 +149,8 @@ async function startService(env: Record<string, string>): Promise<{ port: number
   }
 }
 
-const fmt = (value: number, digits = 0) => (Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–')
+const fmt = (value: number, digits = 0) =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–'
 
 async function run(context: BenchContext): Promise<ScenarioResult> {
   const config = loadConfig()
@@ -143,10 +165,15 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
     { name: 'medium (8 concurrent clients)', concurrency: 8, ms: seconds * 1000 },
     { name: 'heavy (64 concurrent clients)', concurrency: 64, ms: seconds * 1000 },
   ]
-  await admin.createTopics({ topics: [topic, ppTopic], partitions: config.kafka.partitions, replicas: -1, configs: [{ name: 'retention.ms', value: '600000' }] })
+  await admin.createTopics({
+    topics: [topic, ppTopic],
+    partitions: config.kafka.partitions,
+    replicas: -1,
+    configs: [{ name: 'retention.ms', value: '600000' }],
+  })
   const results: (LoadResult & { name: string })[] = []
   const recordBytes = meanValueBytes()
-  let ceiling
+  let ceiling: Awaited<ReturnType<typeof runProducerPerformance>>
   try {
     const service = await startService({ KAFKA_TOPIC: topic, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', LOG_LEVEL: 'info' })
     try {
@@ -161,7 +188,9 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
     ceiling = await runProducerPerformance({ brokers: config.kafka.brokers, topic: ppTopic, records: context.quick ? 300_000 : 3_000_000, recordBytes })
     context.progress('ProducerPerformance', phases.length + 1, phases.length + 1)
   } finally {
-    await admin.deleteTopics({ topics: [topic, ppTopic] }).catch((error: unknown) => process.stderr.write(`could not delete bench topics: ${(error as Error).message}\n`))
+    await admin
+      .deleteTopics({ topics: [topic, ppTopic] })
+      .catch((error: unknown) => process.stderr.write(`could not delete bench topics: ${(error as Error).message}\n`))
     await admin.close()
   }
 
@@ -170,15 +199,27 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
   const light = measured[0]!
   const best = Math.max(...measured.map((item) => item.logsPerSec))
   const ratio = best / ceiling.recordsPerSec
-  const ingestSettings = Object.entries(config.ingest).map(([key, value]) => `${key}=${value}`).join(', ')
+  const ingestSettings = Object.entries(config.ingest)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(', ')
   const markdown = [
     `Requests of ${ENTRIES_PER_REQUEST} realistic entries (mean Kafka value ${recordBytes} B, key = service) from a separate load-generator process; the service is \`bun src/ingest.ts\` with default settings (${ingestSettings}). A call counts when it returned OK, i.e. Kafka acknowledged every entry (acks=all, idempotent).`,
     '',
     '| load | logs/s acknowledged | calls | errors | ack p50 | ack p99 |',
     '|---|---:|---:|---|---:|---:|',
-    ...measured.map((item) => `| ${item.name} | ${fmt(item.logsPerSec)} | ${fmt(item.calls)} | ${Object.entries(item.errors).map(([code, n]) => `${code} ${n}`).join(', ') || 'none'} | ${fmt(item.p50Ms, 1)} ms | ${fmt(item.p99Ms, 1)} ms |`),
+    ...measured.map(
+      (item) =>
+        `| ${item.name} | ${fmt(item.logsPerSec)} | ${fmt(item.calls)} | ${
+          Object.entries(item.errors)
+            .map(([code, n]) => `${code} ${n}`)
+            .join(', ') || 'none'
+        } | ${fmt(item.p50Ms, 1)} ms | ${fmt(item.p99Ms, 1)} ms |`,
+    ),
     '',
-    `Ceiling: Kafka's ProducerPerformance on the same broker, ${recordBytes}-byte records, ${Object.entries(ceiling.props).filter(([key]) => key !== 'bootstrap.servers').map(([key, value]) => `${key}=${value}`).join(' ')}: **${fmt(ceiling.recordsPerSec)} records/s** (${fmt(ceiling.mbPerSec, 1)} MB/s), latency p50 ${ceiling.p50Ms} ms, p99 ${ceiling.p99Ms} ms.`,
+    `Ceiling: Kafka's ProducerPerformance on the same broker, ${recordBytes}-byte records, ${Object.entries(ceiling.props)
+      .filter(([key]) => key !== 'bootstrap.servers')
+      .map(([key, value]) => `${key}=${value}`)
+      .join(' ')}: **${fmt(ceiling.recordsPerSec)} records/s** (${fmt(ceiling.mbPerSec, 1)} MB/s), latency p50 ${ceiling.p50Ms} ms, p99 ${ceiling.p99Ms} ms.`,
     '',
     `**Ingest reaches ${fmt(ratio * 100, 0)} % of the ceiling** (${fmt(best)} of ${fmt(ceiling.recordsPerSec)} logs/s; target ≥ 50 %). Everything (broker, service, load generator) shares the same ${navigator.hardwareConcurrency} cores.`,
   ].join('\n')

@@ -159,14 +159,19 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
     failedRequests: failed,
     requests,
     seconds: (performance.now() - began) / 1000,
-    latencyMs: { p50: round(percentile(latencies, 50, 0)), p90: round(percentile(latencies, 90, 0)), p99: round(percentile(latencies, 99, 0)), max: round(latencies.at(-1) ?? 0) },
+    latencyMs: {
+      p50: round(percentile(latencies, 50, 0)),
+      p90: round(percentile(latencies, 90, 0)),
+      p99: round(percentile(latencies, 99, 0)),
+      max: round(latencies.at(-1) ?? 0),
+    },
     errors,
   }
 }
 
 if (import.meta.main) {
   const options: LoadOptions = { workers: 32, seconds: 10, rate: 0, entriesPerRequest: 100, sampleEvery: 10, ...JSON.parse(process.argv[2] ?? '{}') }
-  const write = (line: object) => process.stdout.write(JSON.stringify(line) + '\n')
+  const write = (line: object) => process.stdout.write(`${JSON.stringify(line)}\n`)
   write(await runLoad(options, write))
   process.exit(0)
 }

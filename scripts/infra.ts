@@ -32,10 +32,7 @@ export interface Started {
 
 /** Stops what `infraUp` started; by default everything our PID files name. */
 export async function infraDown(which: Started = { kafkaStarted: true, postgresStarted: true }): Promise<void> {
-  const [kafka, postgres] = await Promise.all([
-    which.kafkaStarted && stopKafka(defaultBrokerOptions()),
-    which.postgresStarted && stopPostgres(),
-  ])
+  const [kafka, postgres] = await Promise.all([which.kafkaStarted && stopKafka(defaultBrokerOptions()), which.postgresStarted && stopPostgres()])
   log.info('infra.down', { kafka: kafka ? 'stopped' : 'not ours', postgres: postgres ? 'stopped' : 'not ours' })
 }
 

@@ -1,5 +1,5 @@
-import type { Subprocess } from 'bun'
 import { resolve } from 'node:path'
+import type { Subprocess } from 'bun'
 
 /** Spawns LogStream's services as child processes: used by `npm start`, end-to-end tests and benchmarks. */
 export const serviceNames = ['ingest', 'consume', 'query'] as const

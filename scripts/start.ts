@@ -4,7 +4,7 @@
  * stops the services gracefully, then whatever infrastructure this run started.
  */
 import { infraDown, infraUp } from './infra.ts'
-import { serviceNames, spawnService, type Service } from './services.ts'
+import { type Service, serviceNames, spawnService } from './services.ts'
 
 const colours = { ingest: 36, consume: 35, query: 33 } as const
 
@@ -12,7 +12,7 @@ const started = await infraUp()
 const services: Service[] = serviceNames.map((name) => {
   const prefix = `\x1b[${colours[name]}m${name.padEnd(7)}|\x1b[0m `
   return spawnService(name, {
-    onLine: (line, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(prefix + line + '\n'),
+    onLine: (line, stream) => (stream === 'stdout' ? process.stdout : process.stderr).write(`${prefix + line}\n`),
   })
 })
 

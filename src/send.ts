@@ -3,7 +3,18 @@
  * Exit code 0 when every log was accepted, 1 when anything was rejected or failed, 2 for a usage error.
  */
 import { parseArgs } from 'node:util'
-import { checkHealth, formatSummary, itemsFromArgs, itemsFromFile, itemsFromLines, SendDefaults, sendLogs, succeeded, type Defaults, type InputItem } from './lib/sender.ts'
+import {
+  checkHealth,
+  type Defaults,
+  formatSummary,
+  type InputItem,
+  itemsFromArgs,
+  itemsFromFile,
+  itemsFromLines,
+  SendDefaults,
+  sendLogs,
+  succeeded,
+} from './lib/sender.ts'
 
 const usage = `usage: bun run send [options] [LOG ...]
 

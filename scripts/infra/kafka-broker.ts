@@ -89,19 +89,37 @@ export async function startKafka(options: BrokerOptions): Promise<{ started: boo
 
   if (!existsSync(`${options.dir}/data/meta.properties`)) {
     const format = await run([
-      'java', `-Dlog4j2.configurationFile=${toolsLog4j}`, '-cp', classpath,
-      'kafka.tools.StorageTool', 'format', '-t', CLUSTER_ID, '-c', config, '--standalone', '--ignore-formatted',
+      'java',
+      `-Dlog4j2.configurationFile=${toolsLog4j}`,
+      '-cp',
+      classpath,
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      CLUSTER_ID,
+      '-c',
+      config,
+      '--standalone',
+      '--ignore-formatted',
     ])
     if (format.code !== 0) throw new InfraError(`formatting Kafka storage failed:\n${format.output}`)
   }
 
   const out = openSync(`${options.dir}/stdout.log`, 'a')
-  const child = spawn('java', [
-    `-Xmx${options.heapMb ?? 512}m`, `-Xms${options.heapMb ?? 512}m`,
-    `-Dlog4j2.configurationFile=${repoRoot}/infra/kafka/log4j2.properties`,
-    `-Dkafka.logs.file=${brokerLogFile(options)}`,
-    '-cp', classpath, 'kafka.Kafka', config,
-  ], { detached: true, stdio: ['ignore', out, out] })
+  const child = spawn(
+    'java',
+    [
+      `-Xmx${options.heapMb ?? 512}m`,
+      `-Xms${options.heapMb ?? 512}m`,
+      `-Dlog4j2.configurationFile=${repoRoot}/infra/kafka/log4j2.properties`,
+      `-Dkafka.logs.file=${brokerLogFile(options)}`,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      config,
+    ],
+    { detached: true, stdio: ['ignore', out, out] },
+  )
   child.unref()
   if (!child.pid) throw new InfraError('could not start java for the Kafka broker (is a JDK installed?)')
   writePid(pidFile(options), child.pid)

@@ -2,7 +2,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'nod
 import { connect, maintenanceUrl } from '../../src/lib/db.ts'
 import { InfraError } from '../../src/lib/errors.ts'
 import { dataDir } from './paths.ts'
-import { removePid, run, writePid, readPid, isAlive } from './processes.ts'
+import { isAlive, readPid, removePid, run, writePid } from './processes.ts'
 
 /** Where a private cluster lives; its PID file sits beside PostgreSQL's own, so down finds exactly ours. */
 export const defaultClusterDir = `${dataDir}/postgres`
@@ -48,7 +48,9 @@ export async function startPostgres(url: string, clusterDir = defaultClusterDir)
   }
   const bin = serverBinDir()
   if (!bin) {
-    throw new InfraError(`no PostgreSQL answers at ${target.host} and no server binaries were found under /usr/lib/postgresql; install them (Debian: apt-get install postgresql) or set DATABASE_URL to a running server`)
+    throw new InfraError(
+      `no PostgreSQL answers at ${target.host} and no server binaries were found under /usr/lib/postgresql; install them (Debian: apt-get install postgresql) or set DATABASE_URL to a running server`,
+    )
   }
 
   if (!existsSync(`${clusterDir}/PG_VERSION`)) {
@@ -62,10 +64,21 @@ export async function startPostgres(url: string, clusterDir = defaultClusterDir)
     const init = await run(asServerUser([`${bin}/initdb`, '-D', clusterDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']))
     if (init.code !== 0) throw new InfraError(`initdb failed:\n${init.output}`)
   }
-  const start = await run(asServerUser([
-    `${bin}/pg_ctl`, '-D', clusterDir, '-l', `${clusterDir}/server.log`, '-w', '-t', '60',
-    '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k ${clusterDir}`, 'start',
-  ]))
+  const start = await run(
+    asServerUser([
+      `${bin}/pg_ctl`,
+      '-D',
+      clusterDir,
+      '-l',
+      `${clusterDir}/server.log`,
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -c listen_addresses=127.0.0.1 -k ${clusterDir}`,
+      'start',
+    ]),
+  )
   if (start.code !== 0) throw new InfraError(`pg_ctl start failed:\n${start.output}`)
   const postmasterPid = Number(readFileSync(`${clusterDir}/postmaster.pid`, 'utf8').split('\n')[0])
   writePid(pidFileOf(clusterDir), postmasterPid)

@@ -57,10 +57,6 @@ export async function stopProcess(pid: number, graceMs: number): Promise<'stoppe
 /** Resolves to the exit code of a short command, with its output captured for error messages. */
 export async function run(command: string[], options: { cwd?: string } = {}): Promise<{ code: number; output: string }> {
   const child = Bun.spawn(command, { cwd: options.cwd, stdout: 'pipe', stderr: 'pipe' })
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ])
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
   return { code, output: (stdout + stderr).trim() }
 }

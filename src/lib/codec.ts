@@ -1,5 +1,5 @@
 import { UndecodableMessageError } from './errors.ts'
-import { validateEntry, type LogEntryInput, type LogRecord } from './log-entry.ts'
+import { type LogEntryInput, type LogRecord, validateEntry } from './log-entry.ts'
 import { LogEntryType as LogEntry } from './proto.ts'
 
 /**

@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.ts'
-import { LogLevels, type LogLevel } from './log.ts'
+import { type LogLevel, LogLevels } from './log.ts'
 
 /**
  * Every setting LogStream reads, with its default, parsed and validated once at start.
@@ -81,7 +81,10 @@ function reader(env: Env) {
   }
 
   const hostPorts = (name: string, fallback: string) => {
-    const items = string(name, fallback).split(',').map((item) => item.trim()).filter(Boolean)
+    const items = string(name, fallback)
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)
     for (const item of items) {
       if (!/^[^\s:]+:\d{1,5}$/.test(item)) throw new ConfigError(name, `expected host:port[,host:port…], got "${item}"`)
     }

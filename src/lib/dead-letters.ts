@@ -1,4 +1,4 @@
-import { Producer, ProduceAcks } from '@platformatic/kafka'
+import { ProduceAcks, Producer } from '@platformatic/kafka'
 import type { Config } from './config.ts'
 import { KafkaUnavailableError } from './errors.ts'
 

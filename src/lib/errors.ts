@@ -205,6 +205,11 @@ export function httpError(error: unknown): HttpErrorResponse {
  */
 export class BatchAbandonedError extends LogStreamError {
   constructor(cause?: unknown) {
-    super(ErrorCodes.BATCH_ABANDONED, 'batch abandoned at shutdown; not committed, will be re-delivered', { retryable: true, httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE, cause })
+    super(ErrorCodes.BATCH_ABANDONED, 'batch abandoned at shutdown; not committed, will be re-delivered', {
+      retryable: true,
+      httpStatus: 503,
+      grpcStatus: GrpcStatus.UNAVAILABLE,
+      cause,
+    })
   }
 }

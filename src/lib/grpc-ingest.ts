@@ -1,25 +1,25 @@
-import * as http2 from 'node:http2'
 import type { ServerHttp2Stream } from 'node:http2'
+import * as http2 from 'node:http2'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check'
 import type { Config } from './config.ts'
 import { LogStreamError } from './errors.ts'
-import { createIntake, NoValidLogsError, type Intake } from './intake.ts'
+import { createIntake, type Intake, NoValidLogsError } from './intake.ts'
 import type { Reservation } from './intake-budget.ts'
 import type { Logger } from './log.ts'
 import { createLogProducer, type LogProducer } from './producer.ts'
 import {
-  encodeIngestResponse,
   ERROR_CODE_METADATA,
+  encodeIngestResponse,
   INGEST_METHOD_PATH,
   INGEST_SERVICE_NAME,
-  ingestService,
-  reflectionDefinition,
-  RESPONSE_TRAILER,
   type IngestResponse,
+  ingestService,
+  RESPONSE_TRAILER,
   type ReceivedRequest,
+  reflectionDefinition,
 } from './proto.ts'
 
 /**
@@ -160,7 +160,13 @@ export async function startGrpcIngest(config: Config, options: GrpcIngestOptions
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)))
   })
-  log.info('ingest.listening', { address: `${config.grpc.host}:${port}`, topic: config.kafka.topic, maxRequestBytes: config.grpc.maxRequestBytes, maxConcurrentStreams: config.grpc.maxConcurrentStreams, ...config.ingest })
+  log.info('ingest.listening', {
+    address: `${config.grpc.host}:${port}`,
+    topic: config.kafka.topic,
+    maxRequestBytes: config.grpc.maxRequestBytes,
+    maxConcurrentStreams: config.grpc.maxConcurrentStreams,
+    ...config.ingest,
+  })
 
   let closing: Promise<void> | undefined
   return {

@@ -3,8 +3,8 @@ import { encodeLogRecord } from './codec.ts'
 import type { Config } from './config.ts'
 import { IngestOverloadedError, IngestShuttingDownError, RequestInvalidError } from './errors.ts'
 import { ByteBudget, type Reservation } from './intake-budget.ts'
-import { validateEntry, type LogEntryInput, type LogRecord } from './log-entry.ts'
 import type { Logger } from './log.ts'
+import { type LogEntryInput, type LogRecord, validateEntry } from './log-entry.ts'
 import type { LogProducer, OutgoingMessage } from './producer.ts'
 import type { IngestResponse, Rejection } from './proto.ts'
 
@@ -174,7 +174,8 @@ export function createIntake(config: Pick<Config, 'ingest'>, { producer, log }: 
       // Counted before validation, so an overloaded service spends no CPU on work it is about to refuse.
       const estimate = entries.reduce((sum, entry) => sum + (entry.bytes?.length ?? 0), 0) + entries.length * ENTRY_COST_BYTES
       const holding = held.tryReserve(estimate)
-      if (!holding) throw new IngestOverloadedError(`ingest is holding ${held.used} bytes of accepted logs not yet in Kafka (limit ${held.limit}); retry with backoff`)
+      if (!holding)
+        throw new IngestOverloadedError(`ingest is holding ${held.used} bytes of accepted logs not yet in Kafka (limit ${held.limit}); retry with backoff`)
       try {
         return await validateAndStore(entries, options, holding)
       } finally {

@@ -1,4 +1,4 @@
-import { Admin, ConfigResourceTypes, IncrementalAlterConfigOperationTypes, type GenericError } from '@platformatic/kafka'
+import { Admin, ConfigResourceTypes, type GenericError, IncrementalAlterConfigOperationTypes } from '@platformatic/kafka'
 import type { Config } from './config.ts'
 import { KafkaUnavailableError } from './errors.ts'
 
@@ -89,11 +89,13 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<st
     } catch (error) {
       if (!isTopicAlreadyExists(error)) throw new KafkaUnavailableError(`cannot create topic ${spec.topic}: ${(error as Error).message}`, error)
       await admin.incrementalAlterConfigs({
-        resources: [{
-          resourceType: ConfigResourceTypes.TOPIC,
-          resourceName: spec.topic,
-          configs: [{ name: 'max.message.bytes', configOperation: IncrementalAlterConfigOperationTypes.SET, value: String(MAX_MESSAGE_BYTES) }],
-        }],
+        resources: [
+          {
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName: spec.topic,
+            configs: [{ name: 'max.message.bytes', configOperation: IncrementalAlterConfigOperationTypes.SET, value: String(MAX_MESSAGE_BYTES) }],
+          },
+        ],
       })
     }
   }

@@ -1,4 +1,4 @@
-import { normaliseLevel, Levels, type Level } from './levels.ts'
+import { type Level, Levels, normaliseLevel } from './levels.ts'
 
 /** A validated, normalised log entry: what goes into Kafka and, field for field, into PostgreSQL. */
 export interface LogRecord {
@@ -135,14 +135,27 @@ export function validateEntry(input: LogEntryInput, now: () => number = nowMicro
     if (tag.length > Limits.tagChars) return invalid('tags', `tag ${position} is longer than ${Limits.tagChars} characters`)
   }
 
-  for (const [field, value] of [['service', service], ['message', message], ['host', host], ['tags', tags.join('')]] as const) {
+  for (const [field, value] of [
+    ['service', service],
+    ['message', message],
+    ['host', host],
+    ['tags', tags.join('')],
+  ] as const) {
     if (value.includes(NUL)) return invalid(field, 'must not contain the NUL character')
   }
 
   const micros = timestampMicros(input.timestamp, now)
   if (typeof micros !== 'number') return { ok: false, violation: micros }
 
-  const bytes = utf8Bytes(service) + level.length + messageBytes + metadataBytes + traceId.length + spanId.length + utf8Bytes(host) + tags.reduce((sum, tag) => sum + utf8Bytes(tag as string), 0)
+  const bytes =
+    utf8Bytes(service) +
+    level.length +
+    messageBytes +
+    metadataBytes +
+    traceId.length +
+    spanId.length +
+    utf8Bytes(host) +
+    tags.reduce((sum, tag) => sum + utf8Bytes(tag as string), 0)
   if (bytes > Limits.entryBytes) return invalid('entry', `is ${bytes} bytes; the limit is ${Limits.entryBytes}`)
 
   return {

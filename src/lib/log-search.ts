@@ -1,11 +1,10 @@
-import type { Sql } from './db.ts'
+import { type CursorPosition, decodeCursor, encodeCursor } from './cursor.ts'
 import { toDatabaseError } from './database-errors.ts'
+import type { Sql } from './db.ts'
 import { QueryInvalidError } from './errors.ts'
-import { Levels, normaliseLevel, type Level } from './levels.ts'
-import { Limits } from './log-entry.ts'
-import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.ts'
+import { type Level, Levels, normaliseLevel } from './levels.ts'
+import { formatMicros, Limits } from './log-entry.ts'
 import { parseRfc3339, parseTime, TIME_FORMAT_HINT } from './time-range.ts'
-import { formatMicros } from './log-entry.ts'
 
 /** Accepted ranges, in one place for validation, the OpenAPI schema and error messages. */
 export const SearchLimits = {
@@ -94,7 +93,8 @@ function text(parameter: string, value: string | undefined, maxChars: number): s
 function wholeNumber(parameter: string, value: number | string | undefined, fallback: number, max: number): number {
   if (value === undefined || value === '') return fallback
   const parsed = typeof value === 'number' ? value : WHOLE_NUMBER.test(value.trim()) ? Number(value.trim()) : NaN
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > max) fail(parameter, `must be a whole number from 1 to ${max}; got ${JSON.stringify(String(value)).slice(0, 40)}`)
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > max)
+    fail(parameter, `must be a whole number from 1 to ${max}; got ${JSON.stringify(String(value)).slice(0, 40)}`)
   return parsed
 }
 
@@ -108,7 +108,10 @@ function levels(value: string | undefined): Level[] | undefined {
   const raw = text('level', value, 200)
   if (raw === undefined) return undefined
   const parsed = new Set<Level>()
-  for (const item of raw.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     parsed.add(normaliseLevel(item) ?? fail('level', `${JSON.stringify(item)} is not a level; use one or more (comma-separated) of ${Levels.join(', ')}`))
   }
   return parsed.size > 0 ? [...parsed] : undefined
@@ -136,7 +139,10 @@ export function parseSearch(input: SearchInput, nowMicros: number = Date.now() *
   const limit = wholeNumber('limit', input.limit, SearchLimits.limitDefault, SearchLimits.limitMax)
   const page = wholeNumber('page', input.page, 1, SearchLimits.pageMax)
   const rawCursor = text('cursor', input.cursor, 200)
-  const cursor = rawCursor === undefined ? undefined : decodeCursor(rawCursor) ?? fail('cursor', 'is not a cursor this API issued; pass next_cursor from a previous response unchanged')
+  const cursor =
+    rawCursor === undefined
+      ? undefined
+      : (decodeCursor(rawCursor) ?? fail('cursor', 'is not a cursor this API issued; pass next_cursor from a previous response unchanged'))
   if (cursor && page !== 1) fail('page', 'cannot be combined with cursor; a cursor already says where the next page starts')
 
   const fromMicros = time('from', input.from, nowMicros)
@@ -304,9 +310,7 @@ export async function searchLogs(sql: Sql, search: Search, nowMicros: number = D
   const hasMore = rows.length > search.limit
   const page = hasMore ? rows.slice(0, search.limit) : rows
   const last = page.at(-1)
-  const nextCursor = hasMore && last
-    ? encodeCursor({ timestamp: last.timestamp, partition: last.kafka_partition, offset: last.kafka_offset.toString() })
-    : null
+  const nextCursor = hasMore && last ? encodeCursor({ timestamp: last.timestamp, partition: last.kafka_partition, offset: last.kafka_offset.toString() }) : null
   return { logs: page.map(view), hasMore, nextCursor }
 }
 

@@ -1,7 +1,7 @@
 import { createConnection, type Socket } from 'node:net'
 import postgres from 'postgres'
-import type { Sql } from './db.ts'
 import { classifyDatabaseError } from './database-errors.ts'
+import type { Sql } from './db.ts'
 import { formatMicros, type LogRecord } from './log-entry.ts'
 
 /** A decoded Kafka message on its way to a row: (partition, offset) is its idempotency key. */
@@ -34,7 +34,19 @@ export interface LogWriter {
   write<T extends PendingRow>(rows: T[]): Promise<WriteResult<T>>
 }
 
-export const insertColumns = ['timestamp', 'service', 'level', 'message', 'metadata', 'trace_id', 'span_id', 'host', 'tags', 'kafka_partition', 'kafka_offset'] as const
+export const insertColumns = [
+  'timestamp',
+  'service',
+  'level',
+  'message',
+  'metadata',
+  'trace_id',
+  'span_id',
+  'host',
+  'tags',
+  'kafka_partition',
+  'kafka_offset',
+] as const
 
 /**
  * Bulk path: one INSERT ... SELECT FROM unnest(...) per batch, one array parameter per column. Plain COPY
@@ -71,9 +83,17 @@ const orNull = (value: string) => (value === '' ? null : value)
 /** The eleven column arrays of a batch, each as one array literal: postgres.js sends them as text as is. */
 export function columnLiterals(rows: readonly PendingRow[]): string[] {
   const n = rows.length
-  const ts = new Array<string>(n), service = new Array<string>(n), level = new Array<string>(n), message = new Array<string>(n)
-  const metadata = new Array<string>(n), trace = new Array<string | null>(n), span = new Array<string | null>(n), host = new Array<string | null>(n)
-  const tags = new Array<string>(n), partition = new Array<string>(n), offset = new Array<string>(n)
+  const ts = new Array<string>(n),
+    service = new Array<string>(n),
+    level = new Array<string>(n),
+    message = new Array<string>(n)
+  const metadata = new Array<string>(n),
+    trace = new Array<string | null>(n),
+    span = new Array<string | null>(n),
+    host = new Array<string | null>(n)
+  const tags = new Array<string>(n),
+    partition = new Array<string>(n),
+    offset = new Array<string>(n)
   for (let i = 0; i < n; i++) {
     const { record } = rows[i]!
     ts[i] = formatMicros(record.timestampMicros)
@@ -100,9 +120,17 @@ const copyNullable = (value: string) => (value === '' ? '\\N' : copyText(value))
 export function copyLine(row: PendingRow): string {
   const r = row.record
   const fields = [
-    formatMicros(r.timestampMicros), copyText(r.service), r.level, copyText(r.message), copyText(r.metadata),
-    copyNullable(r.traceId), copyNullable(r.spanId), copyNullable(r.host), copyText(arrayLiteral(r.tags)),
-    String(row.partition), String(row.offset),
+    formatMicros(r.timestampMicros),
+    copyText(r.service),
+    r.level,
+    copyText(r.message),
+    copyText(r.metadata),
+    copyNullable(r.traceId),
+    copyNullable(r.spanId),
+    copyNullable(r.host),
+    copyText(arrayLiteral(r.tags)),
+    String(row.partition),
+    String(row.offset),
   ]
   return `${fields.join('\t')}\n`
 }

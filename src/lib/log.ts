@@ -31,7 +31,7 @@ function serialise(value: unknown): unknown {
 
 export function createLogger(base: LogFields, options: LoggerOptions = {}): Logger {
   const threshold = LogLevels[options.level ?? 'info']
-  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'))
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`))
 
   const emit = (level: LogLevel, event: string, fields?: LogFields) => {
     if (LogLevels[level] < threshold) return

@@ -1,4 +1,4 @@
-import { murmur2, Producer, ProduceAcks } from '@platformatic/kafka'
+import { murmur2, ProduceAcks, Producer } from '@platformatic/kafka'
 import type { Config } from './config.ts'
 import { KafkaUnavailableError } from './errors.ts'
 import { describeKafkaError } from './kafka.ts'

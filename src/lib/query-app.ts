@@ -1,10 +1,10 @@
-import { Elysia, t } from 'elysia'
 import { openapi } from '@elysiajs/openapi'
+import { Elysia, t } from 'elysia'
 import type { Sql } from './db.ts'
 import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
-import { parseSearch, parseTraceId, searchLogs, SearchLimits, traceLogs } from './log-search.ts'
+import { parseSearch, parseTraceId, SearchLimits, searchLogs, traceLogs } from './log-search.ts'
 import { TIME_FORMAT_HINT } from './time-range.ts'
 import { withTimeout } from './timeout.ts'
 
@@ -114,18 +114,23 @@ function validationFailure(request: Request, error: { all?: { path?: string }[] 
  */
 export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOptions) {
   return new Elysia()
-    .use(openapi({
-      path: '/openapi',
-      documentation: {
-        info: { title: 'LogStream query API', version: '1.0.0', description: 'Filtered, paginated search over stored logs, and trace look-ups.' },
-      },
-    }))
+    .use(
+      openapi({
+        path: '/openapi',
+        documentation: {
+          info: { title: 'LogStream query API', version: '1.0.0', description: 'Filtered, paginated search over stored logs, and trace look-ups.' },
+        },
+      }),
+    )
     .onError(({ code, error, set, request }) => {
       const failure =
-        code === 'VALIDATION' ? validationFailure(request, error)
-        : code === 'NOT_FOUND' ? new NotFoundError('no such route; see /openapi')
-        : code === 'PARSE' ? new RequestInvalidError('the request could not be parsed')
-        : asLogStreamError(error)
+        code === 'VALIDATION'
+          ? validationFailure(request, error)
+          : code === 'NOT_FOUND'
+            ? new NotFoundError('no such route; see /openapi')
+            : code === 'PARSE'
+              ? new RequestInvalidError('the request could not be parsed')
+              : asLogStreamError(error)
       // A retryable failure is the database's, not ours: a warning. Any other 5xx is a bug: an error, with the original.
       if (failure.retryable) log?.warn('query.unavailable', { error: failure })
       else if (failure.httpStatus >= 500) log?.error('query.failed', { error: failure instanceof InternalError ? failure.cause : failure })
@@ -133,55 +138,73 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
       set.status = status
       return body
     })
-    .get('/health', async ({ set }) => {
-      const began = performance.now()
-      try {
-        const noAnswer = () => new DatabaseUnavailableError(`no answer within ${healthTimeoutMs} ms`)
-        await withTimeout(sql`select 1`, healthTimeoutMs, noAnswer)
-        return { status: 'ok', checks: { database: { status: 'up', took_ms: elapsed(began) } } }
-      } catch (error) {
-        set.status = 503
-        return { status: 'unavailable', checks: { database: { status: 'down', error: (error as Error).message } } }
-      }
-    }, {
-      detail: { summary: 'Liveness and database reachability', description: '200 when PostgreSQL answers, 503 with the failing check otherwise.' },
-    })
-    .get('/query', async ({ query }) => {
-      const began = performance.now()
-      const search = parseSearch(query)
-      const result = await searchLogs(sql, search)
-      const byPage = !search.cursor
-      return {
-        logs: result.logs,
-        pagination: {
-          limit: search.limit,
-          page: byPage ? search.page : null,
-          has_more: result.hasMore,
-          next_page: byPage && result.hasMore && search.page < SearchLimits.pageMax ? search.page + 1 : null,
-          next_cursor: result.nextCursor,
+    .get(
+      '/health',
+      async ({ set }) => {
+        const began = performance.now()
+        try {
+          const noAnswer = () => new DatabaseUnavailableError(`no answer within ${healthTimeoutMs} ms`)
+          await withTimeout(sql`select 1`, healthTimeoutMs, noAnswer)
+          return { status: 'ok', checks: { database: { status: 'up', took_ms: elapsed(began) } } }
+        } catch (error) {
+          set.status = 503
+          return { status: 'unavailable', checks: { database: { status: 'down', error: (error as Error).message } } }
+        }
+      },
+      {
+        detail: { summary: 'Liveness and database reachability', description: '200 when PostgreSQL answers, 503 with the failing check otherwise.' },
+      },
+    )
+    .get(
+      '/query',
+      async ({ query }) => {
+        const began = performance.now()
+        const search = parseSearch(query)
+        const result = await searchLogs(sql, search)
+        const byPage = !search.cursor
+        return {
+          logs: result.logs,
+          pagination: {
+            limit: search.limit,
+            page: byPage ? search.page : null,
+            has_more: result.hasMore,
+            next_page: byPage && result.hasMore && search.page < SearchLimits.pageMax ? search.page + 1 : null,
+            next_cursor: result.nextCursor,
+          },
+          took_ms: elapsed(began),
+        }
+      },
+      {
+        query: SearchQuery,
+        response: { 200: SearchResponse, 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema },
+        detail: {
+          summary: 'Search logs, newest first',
+          description: 'All given filters must match. Paginate with page (seed-compatible) or cursor/next_cursor.',
         },
-        took_ms: elapsed(began),
-      }
-    }, {
-      query: SearchQuery,
-      response: { 200: SearchResponse, 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema },
-      detail: { summary: 'Search logs, newest first', description: 'All given filters must match. Paginate with page (seed-compatible) or cursor/next_cursor.' },
-    })
-    .get('/query/:trace_id', async ({ params }) => {
-      const began = performance.now()
-      const traceId = parseTraceId(params.trace_id)
-      const result = await traceLogs(sql, traceId)
-      return {
-        trace_id: traceId,
-        logs: result.logs,
-        pagination: { limit: SearchLimits.traceMax, truncated: result.truncated },
-        took_ms: elapsed(began),
-      }
-    }, {
-      params: t.Object({ trace_id: t.String({ description: accepted.trace_id }) }),
-      response: { 200: TraceResponse, 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema },
-      detail: { summary: 'Every log of a trace, oldest first', description: `At most ${SearchLimits.traceMax} logs; pagination.truncated says when there were more. An unknown trace id gives an empty list.` },
-    })
+      },
+    )
+    .get(
+      '/query/:trace_id',
+      async ({ params }) => {
+        const began = performance.now()
+        const traceId = parseTraceId(params.trace_id)
+        const result = await traceLogs(sql, traceId)
+        return {
+          trace_id: traceId,
+          logs: result.logs,
+          pagination: { limit: SearchLimits.traceMax, truncated: result.truncated },
+          took_ms: elapsed(began),
+        }
+      },
+      {
+        params: t.Object({ trace_id: t.String({ description: accepted.trace_id }) }),
+        response: { 200: TraceResponse, 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema },
+        detail: {
+          summary: 'Every log of a trace, oldest first',
+          description: `At most ${SearchLimits.traceMax} logs; pagination.truncated says when there were more. An unknown trace id gives an empty list.`,
+        },
+      },
+    )
 }
 
 export type QueryApp = ReturnType<typeof createQueryApp>

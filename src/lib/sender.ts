@@ -4,7 +4,15 @@ import type { Readable } from 'node:stream'
 import * as grpc from '@grpc/grpc-js'
 import { service as healthService } from 'grpc-health-check'
 import { ErrorCodes } from './errors.ts'
-import { decodeIngestResponse, ERROR_CODE_METADATA, INGEST_SERVICE_NAME, ingestService, RESPONSE_TRAILER, type IngestResponse, type WireLogEntry } from './proto.ts'
+import {
+  decodeIngestResponse,
+  ERROR_CODE_METADATA,
+  INGEST_SERVICE_NAME,
+  type IngestResponse,
+  ingestService,
+  RESPONSE_TRAILER,
+  type WireLogEntry,
+} from './proto.ts'
 import { retry } from './retry.ts'
 
 /**
@@ -169,7 +177,11 @@ export function entryFromJson(value: unknown, defaults: Defaults = {}): WireEntr
   else if (metadata !== undefined && metadata !== null) entry.metadata = JSON.stringify(metadata)
 
   const tags = object.tags
-  if (typeof tags === 'string') entry.tags = tags.split(',').map((tag) => tag.trim()).filter(Boolean)
+  if (typeof tags === 'string')
+    entry.tags = tags
+      .split(',')
+      .map((tag) => tag.trim())
+      .filter(Boolean)
   else if (Array.isArray(tags)) {
     if (!tags.every((tag) => typeof tag === 'string')) return { field: 'tags', reason: 'must be strings' }
     entry.tags = tags
@@ -302,7 +314,8 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
         // The server refuses a batch with no valid entry as a whole, describing each entry in a trailer.
         const described = describedRefusal(serviceError)
         if (described) {
-          for (const rejection of described.rejections) reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
+          for (const rejection of described.rejections)
+            reject({ source: batch[rejection.index]?.source ?? `entry ${rejection.index}`, field: rejection.field, reason: rejection.reason })
         } else {
           for (const item of batch) reject({ source: item.source, field: 'request', reason: serviceError.details || serviceError.message })
         }
@@ -311,7 +324,9 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
       summary.failed += logs.length
       const first = batch[0]?.source ?? ''
       const last = batch[batch.length - 1]?.source ?? ''
-      summary.errors.push(`${first === last ? first : `${first}..${last}`}: ${grpc.status[serviceError.code] ?? 'ERROR'}: ${serviceError.details || serviceError.message}`)
+      summary.errors.push(
+        `${first === last ? first : `${first}..${last}`}: ${grpc.status[serviceError.code] ?? 'ERROR'}: ${serviceError.details || serviceError.message}`,
+      )
       return
     }
     summary.accepted += reply.accepted
@@ -357,8 +372,10 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
 
 /** One line for people: what happened to the input as a whole. */
 export function formatSummary(summary: SendSummary, address: string): string {
-  return `${summary.sent} sent to ${address} in ${summary.batches} batch${summary.batches === 1 ? '' : 'es'}: ` +
+  return (
+    `${summary.sent} sent to ${address} in ${summary.batches} batch${summary.batches === 1 ? '' : 'es'}: ` +
     `${summary.accepted} accepted, ${summary.rejected} rejected, ${summary.failed} failed`
+  )
 }
 
 export const succeeded = (summary: SendSummary) => summary.rejected === 0 && summary.failed === 0 && summary.errors.length === 0
@@ -377,7 +394,12 @@ export async function checkHealth(address: string, options: { timeoutMs?: number
       client.Check({ service }, { deadline }, (error, reply) => {
         if (!error) resolve({ ok: reply.status === 'SERVING', status: reply.status })
         else if (error.code === grpc.status.UNIMPLEMENTED) resolve({ ok: true, status: 'UP (no health service)' })
-        else resolve({ ok: false, status: `${grpc.status[error.code] ?? 'ERROR'}: ${error.details || error.message}`, notFound: error.code === grpc.status.NOT_FOUND })
+        else
+          resolve({
+            ok: false,
+            status: `${grpc.status[error.code] ?? 'ERROR'}: ${error.details || error.message}`,
+            notFound: error.code === grpc.status.NOT_FOUND,
+          })
       })
     })
   try {

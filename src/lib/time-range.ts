@@ -11,7 +11,8 @@ type Unit = keyof typeof UNIT_MICROS
 
 // The range LogStream accepts at ingest (protobuf Timestamp's): years 0001 to 9999.
 const MIN_MICROS = -62_135_596_800e6
-const MAX_MICROS = 253_402_300_799_999_999
+// The first microsecond after 9999-12-31T23:59:59.999999Z, exact as a double (the last one before it is not).
+const END_MICROS = 253_402_300_800e6
 
 export const TIME_FORMAT_HINT = 'RFC 3339 (e.g. 2024-11-06T12:00:00Z, 2024-11-06T12:00:00.123456+01:00) or relative (e.g. 30s, 15m, 24h, 7d, 2w)'
 
@@ -33,7 +34,7 @@ export function parseRfc3339(value: string): number | undefined {
   const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second))
   date.setUTCFullYear(year)
   const micros = (date.getTime() - offsetMinutes * 60_000) * 1000 + Number(fraction.padEnd(6, '0').slice(0, 6))
-  return micros >= MIN_MICROS && micros <= MAX_MICROS ? micros : undefined
+  return micros >= MIN_MICROS && micros < END_MICROS ? micros : undefined
 }
 
 /** Epoch microseconds for an RFC 3339 or relative time, or undefined if `value` is neither. */

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { Consumer, Producer, ProduceAcks } from '@platformatic/kafka'
+import { Consumer, ProduceAcks, Producer } from '@platformatic/kafka'
 import type { Subprocess } from 'bun'
 import { encodeLogRecord } from '../../src/lib/codec.ts'
 import type { Config } from '../../src/lib/config.ts'
@@ -73,11 +73,17 @@ const record = (i: number): LogRecord => ({
 })
 
 async function produce(config: Config, from: number, count: number): Promise<void> {
-  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'consume-e2e', bootstrapBrokers: config.kafka.brokers, idempotent: true, acks: ProduceAcks.ALL })
+  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'consume-e2e',
+    bootstrapBrokers: config.kafka.brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  })
   try {
     for (let i = from; i < from + count; i += 1000) {
       const messages = []
-      for (let j = i; j < Math.min(i + 1000, from + count); j++) messages.push({ topic: config.kafka.topic, key: Buffer.from(`svc-${j % 7}`), value: Buffer.from(encodeLogRecord(record(j))) })
+      for (let j = i; j < Math.min(i + 1000, from + count); j++)
+        messages.push({ topic: config.kafka.topic, key: Buffer.from(`svc-${j % 7}`), value: Buffer.from(encodeLogRecord(record(j))) })
       await producer.send({ messages })
     }
   } finally {
@@ -117,10 +123,15 @@ async function quiet(config: Config, timeoutMs = 30_000): Promise<void> {
   const ends = await endOffsets(config)
   const consumer = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
   try {
-    await eventually(async () => {
-      const committed = (await consumer.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
-      return ends.every((end, i) => end === 0n || committed[i] === end) ? true : undefined
-    }, timeoutMs, 'the group to commit every partition to its end offset')
+    await eventually(
+      async () => {
+        const committed =
+          (await consumer.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
+        return ends.every((end, i) => end === 0n || committed[i] === end) ? true : undefined
+      },
+      timeoutMs,
+      'the group to commit every partition to its end offset',
+    )
   } finally {
     await consumer.close(true)
   }
@@ -174,7 +185,11 @@ describe('bun src/consume.ts', () => {
     await quiet(config)
     expect(await countRows(db)).toBe(N)
     // Shared: each member committed at least one partition (one member taking every partition would also store N rows).
-    await eventually(() => (partitionsCommittedBy(a).size > 0 && partitionsCommittedBy(b).size > 0 ? true : undefined), 10_000, 'a stats line from each member naming the partitions it committed')
+    await eventually(
+      () => (partitionsCommittedBy(a).size > 0 && partitionsCommittedBy(b).size > 0 ? true : undefined),
+      10_000,
+      'a stats line from each member naming the partitions it committed',
+    )
     expect(new Set([...partitionsCommittedBy(a), ...partitionsCommittedBy(b)]).size).toBe(3)
     a.proc.kill('SIGTERM')
     b.proc.kill('SIGTERM')
@@ -187,7 +202,11 @@ describe('bun src/consume.ts', () => {
     const consumer = spawnConsumer(db, config, { CONSUME_BATCH_MAX_ROWS: '100000', CONSUME_LINGER_MS: '60000' })
     await eventually(() => (consumer.lines.some((line) => line.event === 'kafka.consuming') ? true : undefined), 60_000, 'the consumer to join')
     await produce(config, 0, N)
-    await eventually(() => (consumer.lines.some((line) => line.event === 'consume.stats' && line.inHand === N) ? true : undefined), 30_000, `${N} messages in hand`)
+    await eventually(
+      () => (consumer.lines.some((line) => line.event === 'consume.stats' && line.inHand === N) ? true : undefined),
+      30_000,
+      `${N} messages in hand`,
+    )
     expect(await countRows(db)).toBe(0)
 
     consumer.proc.kill('SIGTERM')
@@ -210,7 +229,11 @@ describe('bun src/consume.ts', () => {
     await proxy.stall()
     const N = 400
     await produce(config, 10, N)
-    await eventually(() => (consumer.lines.some((line) => line.event === 'consume.stats' && line.inHand === N && line.totalRows === 10) ? true : undefined), 30_000, `${N} messages in hand, not stored`)
+    await eventually(
+      () => (consumer.lines.some((line) => line.event === 'consume.stats' && line.inHand === N && line.totalRows === 10) ? true : undefined),
+      30_000,
+      `${N} messages in hand, not stored`,
+    )
 
     const signalledAt = performance.now()
     consumer.proc.kill('SIGTERM')

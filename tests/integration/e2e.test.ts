@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { freePort, spawnService, type Service } from '../../scripts/services.ts'
-import { eventually, freshDatabase, freshTopics } from '../support/infra.ts'
+import { freePort, type Service, spawnService } from '../../scripts/services.ts'
 import type { IngestResponse, WireLogEntry } from '../../src/lib/proto.ts'
-import { ingestClient, type IngestClient } from '../support/ingest-client.ts'
+import { eventually, freshDatabase, freshTopics } from '../support/infra.ts'
+import { type IngestClient, ingestClient } from '../support/ingest-client.ts'
 import { committedToEnd } from '../support/topic-reader.ts'
 
 /**
@@ -32,11 +32,17 @@ const config = await freshTopics({ databaseUrl: database.url })
 
 beforeAll(async () => {
   const env = {
-    GRPC_HOST: '127.0.0.1', GRPC_PORT: String(grpcPort), HTTP_HOST: '127.0.0.1', HTTP_PORT: String(httpPort),
-    KAFKA_TOPIC: config.kafka.topic, KAFKA_DLQ_TOPIC: config.kafka.dlqTopic, KAFKA_CONSUMER_GROUP: config.kafka.consumerGroup,
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: String(grpcPort),
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: String(httpPort),
+    KAFKA_TOPIC: config.kafka.topic,
+    KAFKA_DLQ_TOPIC: config.kafka.dlqTopic,
+    KAFKA_CONSUMER_GROUP: config.kafka.consumerGroup,
     DATABASE_URL: database.url,
   }
-  for (const name of ['ingest', 'consume', 'query'] as const) services.push(spawnService(name, { env, onLine: (line) => line.includes('"level":"error"') && console.error(name, line) }))
+  for (const name of ['ingest', 'consume', 'query'] as const)
+    services.push(spawnService(name, { env, onLine: (line) => line.includes('"level":"error"') && console.error(name, line) }))
   client = ingestClient(grpcPort)
   await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 30_000, (error) => (error ? reject(error) : resolve())))
   await eventually(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), 30_000, 'query /health')
@@ -50,19 +56,34 @@ afterAll(async () => {
 
 describe('end to end', () => {
   test("the README's example log is accepted over gRPC and found over HTTP", async () => {
-    const response = await ingest([{
-      timestamp: { seconds: 1730894400, nanos: 0 }, service: 'api-gateway', level: 'INFO',
-      message: 'Request processed successfully', host: 'api-01', tags: ['http', 'success'],
-    }])
+    const response = await ingest([
+      {
+        timestamp: { seconds: 1730894400, nanos: 0 },
+        service: 'api-gateway',
+        level: 'INFO',
+        message: 'Request processed successfully',
+        host: 'api-01',
+        tags: ['http', 'success'],
+      },
+    ])
     expect(response).toMatchObject({ accepted: 1, rejected: 0 })
 
-    const found = await eventually(async () => {
-      const { body } = await query('/query?service=api-gateway&from=2024-11-06T00:00:00Z&to=2024-11-07T00:00:00Z')
-      return body.logs.length > 0 ? body.logs : undefined
-    }, 30_000, 'the log to become queryable')
+    const found = await eventually(
+      async () => {
+        const { body } = await query('/query?service=api-gateway&from=2024-11-06T00:00:00Z&to=2024-11-07T00:00:00Z')
+        return body.logs.length > 0 ? body.logs : undefined
+      },
+      30_000,
+      'the log to become queryable',
+    )
     expect(found[0]).toMatchObject({
-      timestamp: '2024-11-06T12:00:00.000000Z', service: 'api-gateway', level: 'INFO',
-      message: 'Request processed successfully', host: 'api-01', tags: ['http', 'success'], metadata: {},
+      timestamp: '2024-11-06T12:00:00.000000Z',
+      service: 'api-gateway',
+      level: 'INFO',
+      message: 'Request processed successfully',
+      host: 'api-01',
+      tags: ['http', 'success'],
+      metadata: {},
     })
   })
 
@@ -70,15 +91,21 @@ describe('end to end', () => {
     const traceId = crypto.randomUUID().replaceAll('-', '')
     const now = Math.floor(Date.now() / 1000)
     const sent = await Promise.all([
-      ingest([{ timestamp: { seconds: now, nanos: 2000 }, service: 'checkout', level: 'warning', message: 'second', trace_id: traceId, metadata: '{"step":2}' }]),
+      ingest([
+        { timestamp: { seconds: now, nanos: 2000 }, service: 'checkout', level: 'warning', message: 'second', trace_id: traceId, metadata: '{"step":2}' },
+      ]),
       ingest([{ timestamp: { seconds: now, nanos: 1000 }, service: 'payments', level: 'err', message: 'first', trace_id: traceId, metadata: '{"step":1}' }]),
     ])
     expect(sent.map((response) => response.accepted)).toEqual([1, 1])
 
-    const logs = await eventually(async () => {
-      const { body } = await query(`/query/${traceId}`)
-      return body.logs.length === 2 ? body.logs : undefined
-    }, 30_000, 'both trace logs')
+    const logs = await eventually(
+      async () => {
+        const { body } = await query(`/query/${traceId}`)
+        return body.logs.length === 2 ? body.logs : undefined
+      },
+      30_000,
+      'both trace logs',
+    )
     expect(logs.map((log) => [log.message, log.level, log.metadata])).toEqual([
       ['first', 'ERROR', { step: 1 }],
       ['second', 'WARN', { step: 2 }],
@@ -92,10 +119,14 @@ describe('end to end', () => {
       { service: marker, level: 'LOUD', message: 'refused' },
     ])
     expect(response).toMatchObject({ accepted: 1, rejected: 1 })
-    await eventually(async () => {
-      const { body } = await query(`/query?service=${marker}&from=1h`)
-      return body.logs.length > 0 ? body.logs : undefined
-    }, 30_000, 'the valid entry')
+    await eventually(
+      async () => {
+        const { body } = await query(`/query?service=${marker}&from=1h`)
+        return body.logs.length > 0 ? body.logs : undefined
+      },
+      30_000,
+      'the valid entry',
+    )
     // Once the consumers have committed the topic to its end, everything ingested is in PostgreSQL: a
     // refused entry stored late would be found now.
     await committedToEnd(config)

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import * as grpc from '@grpc/grpc-js'
 import { spawnService } from '../../scripts/services.ts'
 import { eventually, freshTopics } from '../support/infra.ts'
-import { ingest, ingestClient, type IngestOutcome } from '../support/ingest-client.ts'
+import { type IngestOutcome, ingest, ingestClient } from '../support/ingest-client.ts'
 import { readTopicToEnd } from '../support/topic-reader.ts'
 
 /** Runs `bun src/ingest.ts` with `env`, collecting its JSON log lines. */
@@ -10,7 +10,7 @@ function spawnIngest(env: Record<string, string>) {
   const events: Record<string, unknown>[] = []
   const child = spawnService('ingest', {
     env,
-    onLine: (line, stream) => (stream === 'stdout' && line.trim() ? events.push(JSON.parse(line)) : process.stderr.write(line + '\n')),
+    onLine: (line, stream) => (stream === 'stdout' && line.trim() ? events.push(JSON.parse(line)) : process.stderr.write(`${line}\n`)),
   })
   const count = (event: string) => events.filter((item) => item.event === event).length
   return { child, events, count }

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { freshDatabase, eventually } from '../support/infra.ts'
+import { eventually, freshDatabase } from '../support/infra.ts'
 
 /** `bun src/query.ts` as a process: listens where configured, answers, and stops cleanly on SIGTERM. */
 const database = await freshDatabase()
@@ -42,7 +42,7 @@ describe('src/query.ts', () => {
     const health = await fetch(`http://127.0.0.1:${port}/health`)
     expect(health.status).toBe(200)
     const query = await fetch(`http://127.0.0.1:${port}/query?service=api`)
-    const body = await query.json() as { logs: { message: string }[] }
+    const body = (await query.json()) as { logs: { message: string }[] }
     expect(body.logs.map((log) => log.message)).toEqual(['hello from the entrypoint test'])
 
     child.kill('SIGTERM')

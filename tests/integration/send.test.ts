@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { chmod, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message, type MessagesStream } from '@platformatic/kafka'
-import { freePort, spawnService, type Service } from '../../scripts/services.ts'
+import { Consumer, type Message, type MessagesStream, MessagesStreamFallbackModes, MessagesStreamModes } from '@platformatic/kafka'
+import { freePort, type Service, spawnService } from '../../scripts/services.ts'
 import { decodeLogRecord } from '../../src/lib/codec.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
 import { checkHealth } from '../../src/lib/sender.ts'
@@ -45,7 +45,12 @@ beforeAll(async () => {
   await eventually(async () => ((await checkHealth(address, { timeoutMs: 1000 })).ok ? true : undefined), 30_000, `ingest on ${address}: ${ingestOutput}`)
 
   consumer = new Consumer({ clientId: 'send-test-reader', groupId: `${config.kafka.consumerGroup}-reader`, bootstrapBrokers: config.kafka.brokers })
-  stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
+  stream = await consumer.consume({
+    topics: [config.kafka.topic],
+    mode: MessagesStreamModes.EARLIEST,
+    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    autocommit: false,
+  })
   stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
     consumedUpTo[message.partition] = message.offset + 1n
     stored.push(decodeLogRecord(message.value))
@@ -84,119 +89,169 @@ const marker = () => Math.random().toString(36).slice(2, 10)
  */
 async function storedFor(service: string): Promise<LogRecord[]> {
   const ends = await endOffsets(config)
-  await eventually(() => (ends.every((end, partition) => (consumedUpTo[partition] ?? 0n) >= end) ? true : undefined), 30_000, `the topic read to ${ends.join(',')}`)
+  await eventually(
+    () => (ends.every((end, partition) => (consumedUpTo[partition] ?? 0n) >= end) ? true : undefined),
+    30_000,
+    `the topic read to ${ends.join(',')}`,
+  )
   return stored.filter((record) => record.service === service)
 }
 
 describe('bun run send', () => {
-  test('sends each text argument as one log and exits 0 when all are accepted', async () => {
-    const service = `cli-${marker()}`
-    const result = await send(['--addr', address, '--service', service, '--level', 'warn', '--tag', 'env:test', 'first message', 'second message'])
-    expect(result).toMatchObject({ code: 0, stderr: '' })
-    expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 2 accepted, 0 rejected, 0 failed\n`)
-    const logs = await storedFor(service)
-    expect(logs.map((log) => log.message).sort()).toEqual(['first message', 'second message'])
-    for (const log of logs) expect(log).toMatchObject({ level: 'WARN', tags: ['env:test'] })
-  }, SLOW_MS)
+  test(
+    'sends each text argument as one log and exits 0 when all are accepted',
+    async () => {
+      const service = `cli-${marker()}`
+      const result = await send(['--addr', address, '--service', service, '--level', 'warn', '--tag', 'env:test', 'first message', 'second message'])
+      expect(result).toMatchObject({ code: 0, stderr: '' })
+      expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 2 accepted, 0 rejected, 0 failed\n`)
+      const logs = await storedFor(service)
+      expect(logs.map((log) => log.message).sort()).toEqual(['first message', 'second message'])
+      for (const log of logs) expect(log).toMatchObject({ level: 'WARN', tags: ['env:test'] })
+    },
+    SLOW_MS,
+  )
 
-  test('sends a file of JSON lines in batches, field for field', async () => {
-    const service = `file-${marker()}`
-    const lines = Array.from({ length: 25 }, (_, index) =>
-      JSON.stringify({ timestamp: '2024-11-06T12:00:00.123456Z', service, level: 'error', message: `line ${index}`, metadata: { n: index }, trace_id: 'ab'.repeat(16), host: 'web-1', tags: ['a'] }),
-    )
-    const path = join(tmpdir(), `logstream-send-${marker()}.jsonl`)
-    await Bun.write(path, lines.join('\n') + '\n')
-    try {
-      const result = await send(['--addr', address, '--file', path, '--batch-size', '10'])
-      expect(result.code).toBe(0)
-      expect(result.stdout).toBe(`25 sent to ${address} in 3 batches: 25 accepted, 0 rejected, 0 failed\n`)
-    } finally {
-      await Bun.file(path).delete()
-    }
-    const logs = await storedFor(service)
-    expect(logs).toHaveLength(25)
-    expect(logs.find((log) => log.message === 'line 7')).toEqual({
-      timestampMicros: Date.parse('2024-11-06T12:00:00Z') * 1000 + 123_456,
-      service,
-      level: 'ERROR',
-      message: 'line 7',
-      metadata: '{"n":7}',
-      traceId: 'ab'.repeat(16),
-      spanId: '',
-      host: 'web-1',
-      tags: ['a'],
-    })
-  }, SLOW_MS)
-
-  test('reads JSON lines from stdin', async () => {
-    const service = `stdin-${marker()}`
-    const input = `{"service":"${service}","level":"info","message":"from a pipe"}\n`
-    const result = await send(['--addr', address], input)
-    expect(result.code).toBe(0)
-    expect((await storedFor(service)).map((log) => log.message)).toEqual(['from a pipe'])
-  }, SLOW_MS)
-
-  test('reports rejected lines by source, stores the valid ones, and exits 1', async () => {
-    const service = `mixed-${marker()}`
-    const input = [
-      `{"service":"${service}","level":"info","message":"good"}`,
-      `{"service":"${service}","level":"LOUD","message":"bad level"}`,
-      'not json',
-    ].join('\n')
-    const result = await send(['--addr', address], input)
-    expect(result.code).toBe(1)
-    expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 1 accepted, 2 rejected, 0 failed\n`)
-    expect(result.stderr).toContain('rejected stdin:2: level "LOUD" is not a level')
-    expect(result.stderr).toContain('rejected stdin:3: entry not valid JSON')
-    expect((await storedFor(service)).map((log) => log.message)).toEqual(['good'])
-  }, SLOW_MS)
-
-  test('exits 1 and says why when the endpoint cannot be reached', async () => {
-    const result = await send(['--addr', `127.0.0.1:${freePort()}`, '--retries', '0', 'lost'])
-    expect(result.code).toBe(1)
-    expect(result.stdout).toContain('0 accepted, 0 rejected, 1 failed')
-    expect(result.stderr).toContain('UNAVAILABLE')
-  }, SLOW_MS)
-
-  test('exits 2 with usage for a malformed option', async () => {
-    const result = await send(['--batch-size', 'many', 'x'])
-    expect(result.code).toBe(2)
-    expect(result.stderr).toContain('--batch-size must be a whole number')
-  }, SLOW_MS)
-
-  test('--health reports the ingest service as serving', async () => {
-    const result = await send(['--addr', address, '--health'])
-    expect(result).toMatchObject({ code: 0, stdout: `${address}: SERVING\n` })
-  }, SLOW_MS)
-
-  test('scripts/test-ingest.sh sends a sample batch the ingest service accepts in full', async () => {
-    // grpcurl is not installed here: a stand-in on the PATH replays its JSON request through the sender.
-    const bin = await mkdtemp(join(tmpdir(), 'logstream-grpcurl-'))
-    try {
-      await symlink(process.execPath, join(bin, 'bun'))
-      await Bun.write(
-        join(bin, 'grpcurl'),
-        [
-          '#!/bin/sh',
-          'for arg; do addr="$method"; method="$arg"; done',
-          '[ "$method" = logstream.LogIngestion/Ingest ] || { echo "unexpected method $method" >&2; exit 3; }',
-          `bun -e 'for (const log of JSON.parse(await Bun.stdin.text()).logs) console.log(JSON.stringify(log))' | bun src/send.ts --addr "$addr"`,
-        ].join('\n') + '\n',
+  test(
+    'sends a file of JSON lines in batches, field for field',
+    async () => {
+      const service = `file-${marker()}`
+      const lines = Array.from({ length: 25 }, (_, index) =>
+        JSON.stringify({
+          timestamp: '2024-11-06T12:00:00.123456Z',
+          service,
+          level: 'error',
+          message: `line ${index}`,
+          metadata: { n: index },
+          trace_id: 'ab'.repeat(16),
+          host: 'web-1',
+          tags: ['a'],
+        }),
       )
-      await chmod(join(bin, 'grpcurl'), 0o755)
-      const child = Bun.spawn(['sh', join(repoRoot, 'scripts/test-ingest.sh'), address], {
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
-        stdout: 'pipe',
-        stderr: 'pipe',
+      const path = join(tmpdir(), `logstream-send-${marker()}.jsonl`)
+      await Bun.write(path, `${lines.join('\n')}\n`)
+      try {
+        const result = await send(['--addr', address, '--file', path, '--batch-size', '10'])
+        expect(result.code).toBe(0)
+        expect(result.stdout).toBe(`25 sent to ${address} in 3 batches: 25 accepted, 0 rejected, 0 failed\n`)
+      } finally {
+        await Bun.file(path).delete()
+      }
+      const logs = await storedFor(service)
+      expect(logs).toHaveLength(25)
+      expect(logs.find((log) => log.message === 'line 7')).toEqual({
+        timestampMicros: Date.parse('2024-11-06T12:00:00Z') * 1000 + 123_456,
+        service,
+        level: 'ERROR',
+        message: 'line 7',
+        metadata: '{"n":7}',
+        traceId: 'ab'.repeat(16),
+        spanId: '',
+        host: 'web-1',
+        tags: ['a'],
       })
-      const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
-      expect({ code, stdout }).toEqual({ code: 0, stdout: `3 sent to ${address} in 1 batch: 3 accepted, 0 rejected, 0 failed\n` })
-      const traceId = /query\/([0-9a-f]{32})/.exec(stderr)?.[1]
-      const logs = await storedFor('test-ingest')
-      expect(logs).toHaveLength(3)
-      expect(logs.filter((log) => log.traceId === traceId).map((log) => log.level).sort()).toEqual(['ERROR', 'INFO'])
-    } finally {
-      await rm(bin, { recursive: true, force: true })
-    }
-  }, SLOW_MS)
+    },
+    SLOW_MS,
+  )
+
+  test(
+    'reads JSON lines from stdin',
+    async () => {
+      const service = `stdin-${marker()}`
+      const input = `{"service":"${service}","level":"info","message":"from a pipe"}\n`
+      const result = await send(['--addr', address], input)
+      expect(result.code).toBe(0)
+      expect((await storedFor(service)).map((log) => log.message)).toEqual(['from a pipe'])
+    },
+    SLOW_MS,
+  )
+
+  test(
+    'reports rejected lines by source, stores the valid ones, and exits 1',
+    async () => {
+      const service = `mixed-${marker()}`
+      const input = [
+        `{"service":"${service}","level":"info","message":"good"}`,
+        `{"service":"${service}","level":"LOUD","message":"bad level"}`,
+        'not json',
+      ].join('\n')
+      const result = await send(['--addr', address], input)
+      expect(result.code).toBe(1)
+      expect(result.stdout).toBe(`2 sent to ${address} in 1 batch: 1 accepted, 2 rejected, 0 failed\n`)
+      expect(result.stderr).toContain('rejected stdin:2: level "LOUD" is not a level')
+      expect(result.stderr).toContain('rejected stdin:3: entry not valid JSON')
+      expect((await storedFor(service)).map((log) => log.message)).toEqual(['good'])
+    },
+    SLOW_MS,
+  )
+
+  test(
+    'exits 1 and says why when the endpoint cannot be reached',
+    async () => {
+      const result = await send(['--addr', `127.0.0.1:${freePort()}`, '--retries', '0', 'lost'])
+      expect(result.code).toBe(1)
+      expect(result.stdout).toContain('0 accepted, 0 rejected, 1 failed')
+      expect(result.stderr).toContain('UNAVAILABLE')
+    },
+    SLOW_MS,
+  )
+
+  test(
+    'exits 2 with usage for a malformed option',
+    async () => {
+      const result = await send(['--batch-size', 'many', 'x'])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('--batch-size must be a whole number')
+    },
+    SLOW_MS,
+  )
+
+  test(
+    '--health reports the ingest service as serving',
+    async () => {
+      const result = await send(['--addr', address, '--health'])
+      expect(result).toMatchObject({ code: 0, stdout: `${address}: SERVING\n` })
+    },
+    SLOW_MS,
+  )
+
+  test(
+    'scripts/test-ingest.sh sends a sample batch the ingest service accepts in full',
+    async () => {
+      // grpcurl is not installed here: a stand-in on the PATH replays its JSON request through the sender.
+      const bin = await mkdtemp(join(tmpdir(), 'logstream-grpcurl-'))
+      try {
+        await symlink(process.execPath, join(bin, 'bun'))
+        await Bun.write(
+          join(bin, 'grpcurl'),
+          `${[
+            '#!/bin/sh',
+            'for arg; do addr="$method"; method="$arg"; done',
+            '[ "$method" = logstream.LogIngestion/Ingest ] || { echo "unexpected method $method" >&2; exit 3; }',
+            `bun -e 'for (const log of JSON.parse(await Bun.stdin.text()).logs) console.log(JSON.stringify(log))' | bun src/send.ts --addr "$addr"`,
+          ].join('\n')}\n`,
+        )
+        await chmod(join(bin, 'grpcurl'), 0o755)
+        const child = Bun.spawn(['sh', join(repoRoot, 'scripts/test-ingest.sh'), address], {
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+          stdout: 'pipe',
+          stderr: 'pipe',
+        })
+        const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+        expect({ code, stdout }).toEqual({ code: 0, stdout: `3 sent to ${address} in 1 batch: 3 accepted, 0 rejected, 0 failed\n` })
+        const traceId = /query\/([0-9a-f]{32})/.exec(stderr)?.[1]
+        const logs = await storedFor('test-ingest')
+        expect(logs).toHaveLength(3)
+        expect(
+          logs
+            .filter((log) => log.traceId === traceId)
+            .map((log) => log.level)
+            .sort(),
+        ).toEqual(['ERROR', 'INFO'])
+      } finally {
+        await rm(bin, { recursive: true, force: true })
+      }
+    },
+    SLOW_MS,
+  )
 })

@@ -15,8 +15,15 @@ export function fakeSql(answer: () => Promise<unknown>): FakeSql {
   let awaited = 0
   const query = () => {
     let running: Promise<unknown> | undefined
-    const run = () => (running ??= (awaited++, answer()))
+    const run = () => {
+      if (!running) {
+        awaited++
+        running = answer()
+      }
+      return running
+    }
     return {
+      // biome-ignore lint/suspicious/noThenProperty: a postgres.js query is a thenable that runs when awaited; the fake must be one too
       then: (onValue?: (value: unknown) => unknown, onError?: (error: unknown) => unknown) => run().then(onValue, onError),
       catch: (onError: (error: unknown) => unknown) => run().catch(onError),
       finally: (onSettled: () => void) => run().finally(onSettled),

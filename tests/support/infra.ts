@@ -1,6 +1,6 @@
 import { afterAll } from 'bun:test'
 import { Admin } from '@platformatic/kafka'
-import { loadConfig, type Config } from '../../src/lib/config.ts'
+import { type Config, loadConfig } from '../../src/lib/config.ts'
 import { applySchema, connect, ensureDatabase, maintenanceUrl, type Sql } from '../../src/lib/db.ts'
 import { ensureTopics } from '../../src/lib/kafka.ts'
 import { maintainPartitions } from '../../src/lib/retention.ts'

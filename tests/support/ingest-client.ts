@@ -1,9 +1,13 @@
 import * as grpc from '@grpc/grpc-js'
-import { decodeIngestResponse, ingestService, RESPONSE_TRAILER, type IngestResponse, type WireLogEntry } from '../../src/lib/proto.ts'
+import { decodeIngestResponse, type IngestResponse, ingestService, RESPONSE_TRAILER, type WireLogEntry } from '../../src/lib/proto.ts'
 
 /** A plain grpc-js client of logstream.LogIngestion, as any service sending logs would use it. */
 export type IngestClient = grpc.Client & {
-  Ingest(request: { logs: WireLogEntry[] }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, response?: IngestResponse) => void): grpc.ClientUnaryCall
+  Ingest(
+    request: { logs: WireLogEntry[] },
+    options: grpc.CallOptions,
+    callback: (error: grpc.ServiceError | null, response?: IngestResponse) => void,
+  ): grpc.ClientUnaryCall
 }
 
 const IngestClientConstructor = grpc.makeClientConstructor(ingestService, 'logstream.LogIngestion')

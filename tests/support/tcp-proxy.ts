@@ -1,4 +1,4 @@
-import { createServer, connect, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 
 /**
  * A TCP proxy on 127.0.0.1 (port 0) in front of `target`, which a test can break in two ways and mend:

@@ -1,4 +1,4 @@
-import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message } from '@platformatic/kafka'
+import { Consumer, type Message, MessagesStreamFallbackModes, MessagesStreamModes } from '@platformatic/kafka'
 import { decodeLogRecord } from '../../src/lib/codec.ts'
 import type { Config } from '../../src/lib/config.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
@@ -33,12 +33,21 @@ export async function readRaw(config: Config, count: number, timeoutMs = 30_000)
     bootstrapBrokers: config.kafka.brokers,
   })
   const stored: RawMessage[] = []
-  const stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
+  const stream = await consumer.consume({
+    topics: [config.kafka.topic],
+    mode: MessagesStreamModes.EARLIEST,
+    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    autocommit: false,
+  })
   stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
     stored.push({ key: message.key.toString(), partition: message.partition, value: message.value.toString(), bytes: message.value })
   })
   try {
-    return await eventually(() => (stored.length >= count ? stored : undefined), timeoutMs, `${count} messages on ${config.kafka.topic} (have ${stored.length})`)
+    return await eventually(
+      () => (stored.length >= count ? stored : undefined),
+      timeoutMs,
+      `${count} messages on ${config.kafka.topic} (have ${stored.length})`,
+    )
   } finally {
     await stream.close()
     await consumer.close(true)
@@ -68,13 +77,23 @@ export async function readTopicToEnd(config: Config, timeoutMs = 30_000): Promis
   })
   const stored: StoredLog[] = []
   const next = ends.map(() => 0n)
-  const stream = await consumer.consume({ topics: [config.kafka.topic], mode: MessagesStreamModes.EARLIEST, fallbackMode: MessagesStreamFallbackModes.EARLIEST, autocommit: false })
+  const stream = await consumer.consume({
+    topics: [config.kafka.topic],
+    mode: MessagesStreamModes.EARLIEST,
+    fallbackMode: MessagesStreamFallbackModes.EARLIEST,
+    autocommit: false,
+  })
   stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => {
     next[message.partition] = message.offset + 1n
-    if (message.offset < (ends[message.partition] ?? 0n)) stored.push({ key: message.key.toString(), partition: message.partition, record: decodeLogRecord(message.value) })
+    if (message.offset < (ends[message.partition] ?? 0n))
+      stored.push({ key: message.key.toString(), partition: message.partition, record: decodeLogRecord(message.value) })
   })
   try {
-    return await eventually(() => (ends.every((end, partition) => next[partition]! >= end) ? stored : undefined), timeoutMs, `${config.kafka.topic} read to its end offsets ${ends.join(',')}`)
+    return await eventually(
+      () => (ends.every((end, partition) => next[partition]! >= end) ? stored : undefined),
+      timeoutMs,
+      `${config.kafka.topic} read to its end offsets ${ends.join(',')}`,
+    )
   } finally {
     await stream.close()
     await consumer.close(true)
@@ -89,10 +108,15 @@ export async function committedToEnd(config: Config, timeoutMs = 30_000): Promis
   const ends = await endOffsets(config)
   const consumer = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
   try {
-    await eventually(async () => {
-      const committed = (await consumer.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
-      return ends.every((end, i) => end === 0n || (committed[i] ?? -1n) >= end) ? true : undefined
-    }, timeoutMs, `group ${config.kafka.consumerGroup} to commit ${config.kafka.topic} to its end offsets ${ends.join(',')}`)
+    await eventually(
+      async () => {
+        const committed =
+          (await consumer.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
+        return ends.every((end, i) => end === 0n || (committed[i] ?? -1n) >= end) ? true : undefined
+      },
+      timeoutMs,
+      `group ${config.kafka.consumerGroup} to commit ${config.kafka.topic} to its end offsets ${ends.join(',')}`,
+    )
   } finally {
     await consumer.close(true)
   }

@@ -1,10 +1,10 @@
-import { deadLetterFor, type DeadLetter } from '../dead-letters.ts'
+import { type DeadLetter, deadLetterFor } from '../dead-letters.ts'
 import { BatchAbandonedError } from '../errors.ts'
-import type { LogRecord } from '../log-entry.ts'
 import type { Logger } from '../log.ts'
+import type { LogRecord } from '../log-entry.ts'
 import type { PendingRow, WriteResult } from '../log-writer.ts'
-import { retry, type Backoff } from '../retry.ts'
-import { partitionKey, type ConsumedMessage, type PartitionOffset } from './message.ts'
+import { type Backoff, retry } from '../retry.ts'
+import { type ConsumedMessage, type PartitionOffset, partitionKey } from './message.ts'
 
 /** What a batch needs from the outside world, each as one small function so tests can fake it. */
 export interface BatchParts {

@@ -1,16 +1,16 @@
 import { decodeLogRecord } from '../codec.ts'
 import type { Config } from '../config.ts'
 import { createDeadLetterPublisher } from '../dead-letters.ts'
+import { BatchAbandonedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { connectForWrites, createLogWriter } from '../log-writer.ts'
 import { backoffMs, sleep } from '../retry.ts'
 import { withTimeout } from '../timeout.ts'
-import { BatchAbandonedError } from '../errors.ts'
-import { createBatchHandler, WaitingFor, type BatchParts, type BatchResult } from './batch-handler.ts'
-import { openKafkaSession, type KafkaSession, type OpenSession } from './kafka-session.ts'
-import { partitionKey, type ConsumedMessage } from './message.ts'
-import { readBatches, type Held } from './reader.ts'
-import { ConsumerStates, initialStats, type ConsumerStats } from './stats.ts'
+import { type BatchParts, type BatchResult, createBatchHandler, WaitingFor } from './batch-handler.ts'
+import { type KafkaSession, type OpenSession, openKafkaSession } from './kafka-session.ts'
+import { type ConsumedMessage, partitionKey } from './message.ts'
+import { type Held, readBatches } from './reader.ts'
+import { ConsumerStates, type ConsumerStats, initialStats } from './stats.ts'
 
 export interface LogConsumer {
   stats(): ConsumerStats
@@ -166,7 +166,10 @@ function joinUnlessStopped(open: OpenSession, stopping: AbortSignal): Promise<Ka
     const onStop = () => {
       if (joined) return
       reject(new BatchAbandonedError())
-      opening.then((session) => session.close(), () => {})
+      opening.then(
+        (session) => session.close(),
+        () => {},
+      )
     }
     stopping.addEventListener('abort', onStop, { once: true })
     opening

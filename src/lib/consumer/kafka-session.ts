@@ -2,7 +2,7 @@ import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes } from '@pla
 import type { Config } from '../config.ts'
 import type { Logger } from '../log.ts'
 import { withTimeout } from '../timeout.ts'
-import { partitionKey, type PartitionOffset } from './message.ts'
+import { type PartitionOffset, partitionKey } from './message.ts'
 import type { MessageSource } from './reader.ts'
 
 /** One membership in the consumer group: a Kafka consumer and its stream, from join to close. */
@@ -65,7 +65,9 @@ export async function openKafkaSession(kafka: Config['kafka'], log: Logger): Pro
         return (lags.get(kafka.topic) ?? []).filter((value) => value >= 0n).reduce((sum, value) => sum + Number(value), 0)
       },
       async close() {
-        await withTimeout(stream.close(), 1000, () => new Error('stream not closed within 1 s')).catch((error: unknown) => log.debug('kafka.stream.close-failed', { error }))
+        await withTimeout(stream.close(), 1000, () => new Error('stream not closed within 1 s')).catch((error: unknown) =>
+          log.debug('kafka.stream.close-failed', { error }),
+        )
         await close()
       },
     }

@@ -1,5 +1,5 @@
 import { BatchAbandonedError } from '../errors.ts'
-import { messageBytes, type ConsumedMessage } from './message.ts'
+import { type ConsumedMessage, messageBytes } from './message.ts'
 
 /** The part of @platformatic/kafka's MessagesStream the reader uses (a Node.js Readable in object mode). */
 export interface MessageSource {
@@ -47,7 +47,12 @@ const emptyBatch = (): Batch => ({ messages: [], bytes: 0 })
  * with the first stream error or batch failure, also only after the batches in flight settled (so nothing
  * is left half-committed); batches not yet handed on are then dropped, to be re-delivered.
  */
-export function readBatches(source: MessageSource, handle: (messages: ConsumedMessage[]) => Promise<unknown>, options: ReaderOptions, held: Held = { messages: 0, bytes: 0 }): Promise<void> {
+export function readBatches(
+  source: MessageSource,
+  handle: (messages: ConsumedMessage[]) => Promise<unknown>,
+  options: ReaderOptions,
+  held: Held = { messages: 0, bytes: 0 },
+): Promise<void> {
   return new Promise((resolve, reject) => new BatchReader(source, handle, options, held, resolve, reject).start())
 }
 

@@ -15,7 +15,17 @@ describe('createDeadLetterPublisher', () => {
     const publisher = createDeadLetterPublisher(config.kafka)
     const value = Buffer.from([0xff, 0x00, 0x13, 0x37, 0x80])
     try {
-      await publisher.publish([{ key: Buffer.from('checkout'), value, topic: config.kafka.topic, partition: 2, offset: 41n, code: 'MESSAGE_UNDECODABLE', reason: 'not a protobuf LogEntry: index out of range' }])
+      await publisher.publish([
+        {
+          key: Buffer.from('checkout'),
+          value,
+          topic: config.kafka.topic,
+          partition: 2,
+          offset: 41n,
+          code: 'MESSAGE_UNDECODABLE',
+          reason: 'not a protobuf LogEntry: index out of range',
+        },
+      ])
     } finally {
       await publisher.close()
     }

@@ -1,19 +1,19 @@
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { service as healthService } from 'grpc-health-check'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { type BrokerOptions, startKafka, stopKafka } from '../../../scripts/infra/kafka-broker.ts'
+import { freePort } from '../../../scripts/services.ts'
 import type { Config } from '../../../src/lib/config.ts'
-import { startGrpcIngest, type GrpcIngest } from '../../../src/lib/grpc-ingest.ts'
-import { ERROR_CODE_METADATA } from '../../../src/lib/proto.ts'
+import { type GrpcIngest, startGrpcIngest } from '../../../src/lib/grpc-ingest.ts'
 import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
-import { startKafka, stopKafka, type BrokerOptions } from '../../../scripts/infra/kafka-broker.ts'
-import { freePort } from '../../../scripts/services.ts'
+import { ERROR_CODE_METADATA } from '../../../src/lib/proto.ts'
 import { baseConfig, eventually, freshTopics } from '../../support/infra.ts'
-import { ingest, ingestClient, type IngestClient } from '../../support/ingest-client.ts'
+import { type IngestClient, ingest, ingestClient } from '../../support/ingest-client.ts'
 import { readTopic } from '../../support/topic-reader.ts'
 
 const log = createLogger({ service: 'ingest-test' }, { level: 'error' })
@@ -55,7 +55,7 @@ describe('ingest service', () => {
     await service?.close()
   })
 
-  test("the README example is acknowledged and lands on the topic, normalised, keyed by service", async () => {
+  test('the README example is acknowledged and lands on the topic, normalised, keyed by service', async () => {
     const { response, error } = await ingest(client, [readmeExample])
     expect(error).toBeUndefined()
     expect(response).toMatchObject({ accepted: 1, rejected: 0 })
@@ -75,7 +75,14 @@ describe('ingest service', () => {
   })
 
   test('an entry sent already normalised is stored exactly as sent, nanoseconds truncated to microseconds on read', async () => {
-    const canonical = { ...readmeExample, service: 'canonical', timestamp: { seconds: 1730894400, nanos: 123_456_789 }, metadata: '{"user_id":"123"}', trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' }
+    const canonical = {
+      ...readmeExample,
+      service: 'canonical',
+      timestamp: { seconds: 1730894400, nanos: 123_456_789 },
+      metadata: '{"user_id":"123"}',
+      trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
+      span_id: '00f067aa0ba902b7',
+    }
     const { response } = await ingest(client, [canonical])
     expect(response?.accepted).toBe(1)
     const stored = await eventually(async () => (await readTopic(config, 1)).find((item) => item.key === 'canonical'), 30_000, 'the canonical entry')
@@ -118,7 +125,12 @@ describe('ingest service', () => {
   })
 
   test('a request with no valid entry fails with INVALID_ARGUMENT naming the first problems and describing all', async () => {
-    const logs = [{ ...readmeExample, service: '' }, { ...readmeExample, metadata: '[1]' }, { ...readmeExample, trace_id: 'xyz' }, { ...readmeExample, message: '' }]
+    const logs = [
+      { ...readmeExample, service: '' },
+      { ...readmeExample, metadata: '[1]' },
+      { ...readmeExample, trace_id: 'xyz' },
+      { ...readmeExample, message: '' },
+    ]
     const { error, described } = await ingest(client, logs)
     expect(error?.code).toBe(grpc.status.INVALID_ARGUMENT)
     expect(error?.details).toContain('logs[0].service is required')
@@ -145,7 +157,9 @@ describe('ingest service', () => {
     const health = new Health(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
       Check(request: { service: string }, callback: (error: grpc.ServiceError | null, response?: { status: string }) => void): void
     }
-    const status = await new Promise((resolve, reject) => health.Check({ service: 'logstream.LogIngestion' }, (error, response) => (error ? reject(error) : resolve(response?.status))))
+    const status = await new Promise((resolve, reject) =>
+      health.Check({ service: 'logstream.LogIngestion' }, (error, response) => (error ? reject(error) : resolve(response?.status))),
+    )
     health.close()
     expect(status).toBe('SERVING')
   })
@@ -153,8 +167,23 @@ describe('ingest service', () => {
   test('serves gRPC reflection, so grpcurl works without the proto file', async () => {
     const reflectionProto = require.resolve('@grpc/reflection').replace(/build\/src\/index\.js$/, 'build/proto/grpc/reflection/v1/reflection.proto')
     const definition = protoLoader.loadSync(reflectionProto, { keepCase: true })
-    const { grpc: { reflection: { v1: { ServerReflection } } } } = grpc.loadPackageDefinition(definition) as unknown as {
-      grpc: { reflection: { v1: { ServerReflection: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }> } } } }
+    const {
+      grpc: {
+        reflection: {
+          v1: { ServerReflection },
+        },
+      },
+    } = grpc.loadPackageDefinition(definition) as unknown as {
+      grpc: {
+        reflection: {
+          v1: {
+            ServerReflection: new (
+              address: string,
+              credentials: grpc.ChannelCredentials,
+            ) => grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }> }
+          }
+        }
+      }
     }
     const reflection = new ServerReflection(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure())
     const call = reflection.ServerReflectionInfo()
@@ -224,7 +253,6 @@ describe('ingest service limits', () => {
   })
 })
 
-
 describe('ingest service with Kafka down', () => {
   let broker: BrokerOptions
   let config: Config
@@ -254,10 +282,14 @@ describe('ingest service with Kafka down', () => {
       expect(down.error?.metadata.get(ERROR_CODE_METADATA)).toEqual(['KAFKA_UNAVAILABLE'])
 
       await startKafka(broker)
-      const after = await eventually(async () => {
-        const outcome = await ingest(client, [{ ...readmeExample, message: 'after' }], 5000)
-        return outcome.response?.accepted === 1 ? outcome.response : undefined
-      }, 60_000, 'ingestion to resume')
+      const after = await eventually(
+        async () => {
+          const outcome = await ingest(client, [{ ...readmeExample, message: 'after' }], 5000)
+          return outcome.response?.accepted === 1 ? outcome.response : undefined
+        },
+        60_000,
+        'ingestion to resume',
+      )
       expect(after.accepted).toBe(1)
 
       const stored = await readTopic(config, 2)

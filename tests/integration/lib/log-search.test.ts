@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { connect, type Sql } from '../../../src/lib/db.ts'
 import { decodeCursor } from '../../../src/lib/cursor.ts'
-import { parseSearch, queryDatabaseUrl, searchLogs, searchQuery, traceQuery, withGinPlans, type SearchInput } from '../../../src/lib/log-search.ts'
+import { connect, type Sql } from '../../../src/lib/db.ts'
+import { parseSearch, queryDatabaseUrl, type SearchInput, searchLogs, searchQuery, traceQuery, withGinPlans } from '../../../src/lib/log-search.ts'
 import { freshDatabase } from '../../support/infra.ts'
 
 const NOW = Date.parse('2026-03-10T12:00:00Z') * 1000

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { connect } from '../../../src/lib/db.ts'
 import { classifyDatabaseError } from '../../../src/lib/database-errors.ts'
+import { connect } from '../../../src/lib/db.ts'
 import { DatabaseUnavailableError, QueryTimeoutError } from '../../../src/lib/errors.ts'
 import type { LogRecord } from '../../../src/lib/log-entry.ts'
 import { connectForWrites, createLogWriter, type PendingRow } from '../../../src/lib/log-writer.ts'
@@ -35,7 +35,10 @@ describe('createLogWriter', () => {
   test('stores every field as given: jsonb metadata, a text[] of tags, the timestamp to the microsecond', async () => {
     // A second ago with a non-zero microsecond part, so it lands in today's partition and tests precision.
     const micros = Math.floor(Date.now() / 1000) * 1_000_000 - 1_000_000 + 123_457
-    const input = rows(record({ timestampMicros: micros, tags: ['env:prod', 'team:core'] }), record({ level: 'ERROR', metadata: '{"nested":{"n":1},"list":[1,"two"]}' }))
+    const input = rows(
+      record({ timestampMicros: micros, tags: ['env:prod', 'team:core'] }),
+      record({ level: 'ERROR', metadata: '{"nested":{"n":1},"list":[1,"two"]}' }),
+    )
     const result = await writer.write(input)
     expect(result).toEqual({ inserted: 2, rejected: [] })
     const [first, second] = await stored(input.map((r) => r.offset))
@@ -64,11 +67,17 @@ describe('createLogWriter', () => {
 
   test('keeps quotes, backslashes, braces, commas, tabs, newlines and non-ASCII text intact', async () => {
     const awkward = 'a "quoted" \\ back\tslash\r\n{brace},comma NULL é 日本 🎉'
-    const input = rows(record({ message: awkward, service: awkward, host: awkward, tags: [awkward, 'NULL', '{}', ' spaced '], metadata: JSON.stringify({ text: awkward }) }))
+    const input = rows(
+      record({ message: awkward, service: awkward, host: awkward, tags: [awkward, 'NULL', '{}', ' spaced '], metadata: JSON.stringify({ text: awkward }) }),
+    )
     await writer.write(input)
     const [row] = await stored([input[0]!.offset])
     expect({ message: row!.message, service: row!.service, host: row!.host, tags: row!.tags, metadata: row!.metadata }).toEqual({
-      message: awkward, service: awkward, host: awkward, tags: [awkward, 'NULL', '{}', ' spaced '], metadata: { text: awkward },
+      message: awkward,
+      service: awkward,
+      host: awkward,
+      tags: [awkward, 'NULL', '{}', ' spaced '],
+      metadata: { text: awkward },
     })
   })
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { Producer, ProduceAcks } from '@platformatic/kafka'
+import { ProduceAcks, Producer } from '@platformatic/kafka'
 import { ErrorCodes, KafkaUnavailableError } from '../../../src/lib/errors.ts'
 import { createLogProducer } from '../../../src/lib/producer.ts'
 import { freshTopics } from '../../support/infra.ts'
@@ -11,7 +11,10 @@ describe('createLogProducer', () => {
   test("puts each key on the partition the library's default partitioner would choose", async () => {
     const keys = ['api-gateway', 'billing', 'checkout', 'search', 'auth', 'inventory']
     const ours = createLogProducer({ kafka: topics.kafka, sendTimeoutMs: 10_000 })
-    await ours.send(keys.map((key) => ({ key, value: Buffer.from(`ours ${key}`) })), 10_000)
+    await ours.send(
+      keys.map((key) => ({ key, value: Buffer.from(`ours ${key}`) })),
+      10_000,
+    )
     await ours.close()
     const reference = new Producer({ clientId: 'reference', bootstrapBrokers: topics.kafka.brokers, idempotent: true, acks: ProduceAcks.ALL })
     await reference.send({ messages: keys.map((key) => ({ topic: topics.kafka.topic, key: Buffer.from(key), value: Buffer.from(`reference ${key}`) })) })

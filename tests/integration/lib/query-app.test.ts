@@ -56,7 +56,17 @@ const messages = async (path: string) => (await get(path)).body.logs.map((log: {
 
 beforeAll(async () => {
   await insert([
-    { at: base + 1_000_001, service: 'api', level: 'INFO', message: 'user alice logged in', host: 'web-1', trace_id: TRACE_A, span_id: '00f067aa0ba902b7', tags: ['env:prod', 'region:eu'], metadata: { user: 'alice', attempt: 1 } },
+    {
+      at: base + 1_000_001,
+      service: 'api',
+      level: 'INFO',
+      message: 'user alice logged in',
+      host: 'web-1',
+      trace_id: TRACE_A,
+      span_id: '00f067aa0ba902b7',
+      tags: ['env:prod', 'region:eu'],
+      metadata: { user: 'alice', attempt: 1 },
+    },
     { at: base + 2_000_002, service: 'api', level: 'ERROR', message: 'payment declined for order 42', host: 'web-2', trace_id: TRACE_A, tags: ['env:prod'] },
     { at: base + 3_000_003, service: 'billing', level: 'WARN', message: 'disk almost full on volume data', host: 'db-1', tags: ['env:staging', 'region:eu'] },
     { at: base + 4_000_004, service: 'billing', level: 'FATAL', message: 'out of memory while billing order 42', host: 'db-1', trace_id: TRACE_B },
@@ -68,26 +78,32 @@ beforeAll(async () => {
 describe('GET /query', () => {
   test('returns logs newest first', async () => {
     expect(await messages('/query')).toEqual([
-      'cache miss for session abc', 'out of memory while billing order 42', 'disk almost full on volume data',
-      'payment declined for order 42', 'user alice logged in', 'archived three days ago',
+      'cache miss for session abc',
+      'out of memory while billing order 42',
+      'disk almost full on volume data',
+      'payment declined for order 42',
+      'user alice logged in',
+      'archived three days ago',
     ])
   })
 
   test('returns each log with a microsecond RFC 3339 timestamp, metadata as an object, and an id', async () => {
     const { body } = await get('/query?service=api&level=info&from=2h')
-    expect(body.logs).toEqual([{
-      id: '0-1',
-      timestamp: formatMicros(base + 1_000_001),
-      service: 'api',
-      level: 'INFO',
-      message: 'user alice logged in',
-      metadata: { user: 'alice', attempt: 1 },
-      trace_id: TRACE_A,
-      span_id: '00f067aa0ba902b7',
-      host: 'web-1',
-      tags: ['env:prod', 'region:eu'],
-      ingested_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
-    }])
+    expect(body.logs).toEqual([
+      {
+        id: '0-1',
+        timestamp: formatMicros(base + 1_000_001),
+        service: 'api',
+        level: 'INFO',
+        message: 'user alice logged in',
+        metadata: { user: 'alice', attempt: 1 },
+        trace_id: TRACE_A,
+        span_id: '00f067aa0ba902b7',
+        host: 'web-1',
+        tags: ['env:prod', 'region:eu'],
+        ingested_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/),
+      },
+    ])
     expect(body.logs[0].timestamp).toMatch(/\.\d{6}Z$/)
   })
 
@@ -116,7 +132,9 @@ describe('GET /query', () => {
     const from = encodeURIComponent(formatMicros(base + 2_000_002))
     const to = encodeURIComponent(formatMicros(base + 4_000_004))
     expect(await messages(`/query?from=${from}&to=${to}`)).toEqual([
-      'out of memory while billing order 42', 'disk almost full on volume data', 'payment declined for order 42',
+      'out of memory while billing order 42',
+      'disk almost full on volume data',
+      'payment declined for order 42',
     ])
     const justAfter = encodeURIComponent(formatMicros(base + 2_000_003))
     expect(await messages(`/query?from=${justAfter}&to=${to}`)).not.toContain('payment declined for order 42')
@@ -318,7 +336,7 @@ describe('an unreachable database', () => {
 
   test('makes /health 503 with the failing check', async () => {
     const response = await deadApp.handle(new Request('http://localhost/health'))
-    const body = await response.json() as { status: string; checks: { database: { status: string; error: string } } }
+    const body = (await response.json()) as { status: string; checks: { database: { status: string; error: string } } }
     expect(response.status).toBe(503)
     expect(body.checks.database.status).toBe('down')
     expect(body.checks.database.error).toBeTruthy()

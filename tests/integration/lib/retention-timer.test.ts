@@ -10,8 +10,15 @@ describe('startRetentionTimer', () => {
     const db = await freshDatabase()
     const ahead = `logs_${new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 10).replaceAll('-', '')}`
     await db.sql`drop table ${db.sql(ahead)}`
-    const timer = startRetentionTimer({ ...baseConfig, databaseUrl: db.url, partitionsAheadDays: 2, consume: { ...baseConfig.consume, retentionIntervalMs: 100 } }, log)
+    const timer = startRetentionTimer(
+      { ...baseConfig, databaseUrl: db.url, partitionsAheadDays: 2, consume: { ...baseConfig.consume, retentionIntervalMs: 100 } },
+      log,
+    )
     afterAll(() => timer.stop())
-    await eventually(async () => ((await db.sql`select 1 from pg_class where relname = ${ahead}`).length === 1 ? true : undefined), 20_000, `partition ${ahead}`)
+    await eventually(
+      async () => ((await db.sql`select 1 from pg_class where relname = ${ahead}`).length === 1 ? true : undefined),
+      20_000,
+      `partition ${ahead}`,
+    )
   })
 })

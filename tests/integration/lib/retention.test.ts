@@ -4,7 +4,11 @@ import { freshDatabase } from '../../support/infra.ts'
 
 const DAY = 86_400_000
 const partitionsOf = async (sql: Awaited<ReturnType<typeof freshDatabase>>['sql']) =>
-  (await sql<{ name: string }[]>`select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'logs'::regclass order by 1`).map((r) => r.name)
+  (
+    await sql<
+      { name: string }[]
+    >`select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'logs'::regclass order by 1`
+  ).map((r) => r.name)
 
 describe('maintainPartitions', () => {
   test('creates one partition per day from the retention window to the days ahead', async () => {

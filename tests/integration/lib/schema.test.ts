@@ -3,7 +3,12 @@ import { applySchema } from '../../../src/lib/db.ts'
 import { freshDatabase } from '../../support/infra.ts'
 
 const row = (timestamp: string, offset: number) => ({
-  timestamp, service: 'api', level: 'INFO', message: 'hello', kafka_partition: 0, kafka_offset: offset,
+  timestamp,
+  service: 'api',
+  level: 'INFO',
+  message: 'hello',
+  kafka_partition: 0,
+  kafka_offset: offset,
 })
 
 describe('schema.sql', () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { Config } from '../../../src/lib/config.ts'
-import { startGrpcIngest, type GrpcIngest } from '../../../src/lib/grpc-ingest.ts'
+import { type GrpcIngest, startGrpcIngest } from '../../../src/lib/grpc-ingest.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
-import { sendLogs, succeeded, type InputItem } from '../../../src/lib/sender.ts'
+import { type InputItem, sendLogs, succeeded } from '../../../src/lib/sender.ts'
 import { eventually, freshTopics } from '../../support/infra.ts'
 import { ingest, ingestClient } from '../../support/ingest-client.ts'
 import { readTopic } from '../../support/topic-reader.ts'
@@ -70,14 +70,21 @@ describe('sendLogs to the ingest service', () => {
   test('splits the input into Ingest calls of batchSize entries, and every entry reaches Kafka', async () => {
     recorded.events.length = 0
     const service = `batches-${crypto.randomUUID()}`
-    const summary = await sendLogs(Array.from({ length: 7 }, (_, index) => entry(`m${index}`, service)), { address, batchSize: 3 })
+    const summary = await sendLogs(
+      Array.from({ length: 7 }, (_, index) => entry(`m${index}`, service)),
+      { address, batchSize: 3 },
+    )
     expect(summary).toMatchObject({ sent: 7, accepted: 7, rejected: 0, failed: 0, batches: 3 })
     expect(succeeded(summary)).toBe(true)
     expect(callSizes().sort()).toEqual([1, 3, 3])
-    const stored = await eventually(async () => {
-      const mine = (await readTopic(topics, 7)).filter((item) => item.key === service)
-      return mine.length >= 7 ? mine : undefined
-    }, 20_000, 'the 7 entries in Kafka')
+    const stored = await eventually(
+      async () => {
+        const mine = (await readTopic(topics, 7)).filter((item) => item.key === service)
+        return mine.length >= 7 ? mine : undefined
+      },
+      20_000,
+      'the 7 entries in Kafka',
+    )
     expect(stored.map((item) => item.record.message).sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6'])
   })
 

@@ -29,7 +29,13 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 /** Resolves to 'pending' unless the promise has settled once pending callbacks have run. */
 async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
   await new Promise((resolve) => setImmediate(resolve))
-  return await Promise.race([promise.then(() => 'resolved' as const, () => 'rejected' as const), Promise.resolve().then(() => 'pending' as const)])
+  return await Promise.race([
+    promise.then(
+      () => 'resolved' as const,
+      () => 'rejected' as const,
+    ),
+    Promise.resolve().then(() => 'pending' as const),
+  ])
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
@@ -102,7 +108,11 @@ describe('Batcher', () => {
     const spanning = batcher.submit(items('a', 'b', 'c'), LONG)
     const later = batcher.submit(items('d', 'e'), LONG)
     const unrelated = batcher.submit(items('f'), LONG)
-    expect(calls.map((call) => call.values)).toEqual([['a', 'b'], ['c', 'd'], ['e', 'f']])
+    expect(calls.map((call) => call.values)).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+      ['e', 'f'],
+    ])
     calls[0]!.resolve()
     calls[1]!.reject(new LogStreamError(ErrorCodes.KAFKA_UNAVAILABLE, 'broker down'))
     calls[2]!.resolve()
@@ -166,7 +176,10 @@ describe('Batcher', () => {
     const { calls, send } = heldSends()
     const batcher = new Batcher(defaults, send)
     const controller = new AbortController()
-    const cancelled = batcher.submit(items('a', 'b'), { timeoutMs: 60_000, signal: controller.signal }).then(() => 'resolved', (error: Error) => error.message)
+    const cancelled = batcher.submit(items('a', 'b'), { timeoutMs: 60_000, signal: controller.signal }).then(
+      () => 'resolved',
+      (error: Error) => error.message,
+    )
     controller.abort(new Error('client went away'))
     expect(await cancelled).toBe('client went away')
     expect(batcher.stats).toMatchObject({ queuedItems: 0, pendingBytes: 0 })

@@ -20,7 +20,7 @@ describe('cursor', () => {
     ['a negative partition', Buffer.from(JSON.stringify([1, position.timestamp, -1, '1'])).toString('base64url')],
     ['an offset beyond int64', Buffer.from(JSON.stringify([1, position.timestamp, 0, '9223372036854775808'])).toString('base64url')],
     ['a numeric offset', Buffer.from(JSON.stringify([1, position.timestamp, 0, 5])).toString('base64url')],
-    ['padding characters', encodeCursor(position) + '=='],
+    ['padding characters', `${encodeCursor(position)}==`],
   ])('refuses %s', (_what, cursor) => {
     expect(decodeCursor(cursor)).toBeUndefined()
   })

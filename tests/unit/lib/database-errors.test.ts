@@ -65,9 +65,14 @@ describe('classifyDatabaseError', () => {
   })
 
   test('errors without a string code are statement errors too', () => {
-    expect([new Error('plain'), new TypeError('bug'), { code: 8006 }, null, undefined, 'text'].map((error) => classifyDatabaseError(error))).toEqual(
-      [undefined, undefined, undefined, undefined, undefined, undefined],
-    )
+    expect([new Error('plain'), new TypeError('bug'), { code: 8006 }, null, undefined, 'text'].map((error) => classifyDatabaseError(error))).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ])
   })
 
   test('the message starts with the context and keeps the driver message; the original is the cause', () => {

@@ -1,8 +1,23 @@
 import { describe, expect, test } from 'bun:test'
 import {
-  asLogStreamError, ConfigError, DatabaseUnavailableError, ErrorCodes, GrpcStatus, httpError, IngestOverloadedError, IngestShuttingDownError,
-  InfraError, InternalError, KafkaUnavailableError, LogStreamError, NotFoundError, QueryInvalidError, QueryTimeoutError, RequestInvalidError,
-  UndecodableMessageError, BatchAbandonedError,
+  asLogStreamError,
+  BatchAbandonedError,
+  ConfigError,
+  DatabaseUnavailableError,
+  ErrorCodes,
+  GrpcStatus,
+  httpError,
+  InfraError,
+  IngestOverloadedError,
+  IngestShuttingDownError,
+  InternalError,
+  KafkaUnavailableError,
+  LogStreamError,
+  NotFoundError,
+  QueryInvalidError,
+  QueryTimeoutError,
+  RequestInvalidError,
+  UndecodableMessageError,
 } from '../../../src/lib/errors.ts'
 
 /** One row per class: what it is raised as, and the code, retryable flag and statuses callers act on. A new class (and code) needs its row here. */
@@ -23,12 +38,15 @@ const classes: [LogStreamError, string, boolean, number, number][] = [
 ]
 
 describe('error classes', () => {
-  test.each(classes.map((row) => [row[0].name, ...row] as const))('%s carries its code, retryable flag and statuses', (name, error, code, retryable, httpStatus, grpcStatus) => {
-    expect(error).toBeInstanceOf(LogStreamError)
-    expect(error).toBeInstanceOf(Error)
-    expect(error.name).toBe(name)
-    expect([error.code, error.retryable, error.httpStatus, error.grpcStatus]).toEqual([code as never, retryable, httpStatus, grpcStatus as never])
-  })
+  test.each(classes.map((row) => [row[0].name, ...row] as const))(
+    '%s carries its code, retryable flag and statuses',
+    (name, error, code, retryable, httpStatus, grpcStatus) => {
+      expect(error).toBeInstanceOf(LogStreamError)
+      expect(error).toBeInstanceOf(Error)
+      expect(error.name).toBe(name)
+      expect([error.code, error.retryable, error.httpStatus, error.grpcStatus]).toEqual([code as never, retryable, httpStatus, grpcStatus as never])
+    },
+  )
 
   test('every code has exactly one class, and every class its own code', () => {
     const codes = classes.map(([error]) => error.code)

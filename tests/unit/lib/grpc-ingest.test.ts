@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'bun:test'
 import * as grpc from '@grpc/grpc-js'
-import { loadConfig, type Config } from '../../../src/lib/config.ts'
+import { type Config, loadConfig } from '../../../src/lib/config.ts'
 import { IngestOverloadedError, KafkaUnavailableError, RequestInvalidError } from '../../../src/lib/errors.ts'
 import { startGrpcIngest, statusFor } from '../../../src/lib/grpc-ingest.ts'
 import { NoValidLogsError } from '../../../src/lib/intake.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import type { LogProducer } from '../../../src/lib/producer.ts'
-import { decodeIngestResponse, ERROR_CODE_METADATA, RESPONSE_TRAILER, type IngestResponse } from '../../../src/lib/proto.ts'
+import { decodeIngestResponse, ERROR_CODE_METADATA, type IngestResponse, RESPONSE_TRAILER } from '../../../src/lib/proto.ts'
 import { ingest, ingestClient } from '../../support/ingest-client.ts'
 
 /** The gRPC adapter in process on port 0, with a producer the test holds: no Kafka. */
@@ -49,7 +49,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 const log = (message: string) => ({ service: 'api', level: 'INFO', message })
 
 describe('statusFor', () => {
-  test("renders an error from its gRPC status and stable code alone", () => {
+  test('renders an error from its gRPC status and stable code alone', () => {
     const overloaded = statusFor(new IngestOverloadedError('busy'))
     expect(overloaded).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED, details: 'busy' })
     expect(overloaded.metadata?.get(ERROR_CODE_METADATA)).toEqual(['INGEST_OVERLOADED'])
@@ -73,7 +73,7 @@ describe('statusFor', () => {
 })
 
 describe('the gRPC adapter', () => {
-  test("a request over GRPC_MAX_REQUEST_BYTES is refused by grpc-js, and gives back its room in the budget", async () => {
+  test('a request over GRPC_MAX_REQUEST_BYTES is refused by grpc-js, and gives back its room in the budget', async () => {
     // A budget of exactly one largest request: a leaked reservation would refuse every later call.
     const config = configWith({ maxPendingBytes: 8 * 1024 }, { maxRequestBytes: 8 * 1024 })
     const held = heldProducer()

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { decodeLogRecord, encodeLogRecord } from '../../../src/lib/codec.ts'
 import type { Config } from '../../../src/lib/config.ts'
 import { ErrorCodes, IngestOverloadedError, IngestShuttingDownError, KafkaUnavailableError, RequestInvalidError } from '../../../src/lib/errors.ts'
-import { createIntake, ENTRY_COST_BYTES, NoValidLogsError, type IntakeEntry } from '../../../src/lib/intake.ts'
+import { createIntake, ENTRY_COST_BYTES, type IntakeEntry, NoValidLogsError } from '../../../src/lib/intake.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import type { LogProducer, OutgoingMessage } from '../../../src/lib/producer.ts'
 import { decodeIngestRequest, encodeIngestRequest } from '../../../src/lib/proto.ts'
@@ -45,7 +45,13 @@ const LONG = { timeoutMs: 60_000 }
 /** 'pending' unless the promise settled once pending callbacks have run. */
 async function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
   await new Promise((resolve) => setImmediate(resolve))
-  return await Promise.race([promise.then(() => 'resolved' as const, () => 'rejected' as const), Promise.resolve().then(() => 'pending' as const)])
+  return await Promise.race([
+    promise.then(
+      () => 'resolved' as const,
+      () => 'rejected' as const,
+    ),
+    Promise.resolve().then(() => 'pending' as const),
+  ])
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -84,7 +90,9 @@ describe('intake.accept', () => {
 
   test('no valid entry: RequestInvalidError carrying the full response, and nothing is sent', async () => {
     const { sends, intake } = intakeWith()
-    const error = await intake.accept([entry({ service: '' }), entry({ metadata: '[1]' }), entry({ trace_id: 'x' }), entry({ message: '' })], LONG).catch((caught: unknown) => caught)
+    const error = await intake
+      .accept([entry({ service: '' }), entry({ metadata: '[1]' }), entry({ trace_id: 'x' }), entry({ message: '' })], LONG)
+      .catch((caught: unknown) => caught)
     expect(error).toBeInstanceOf(NoValidLogsError)
     expect(error).toBeInstanceOf(RequestInvalidError)
     const refused = error as NoValidLogsError

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { formatMicros, Limits, validateEntry, type LogEntryInput } from '../../../src/lib/log-entry.ts'
+import { formatMicros, Limits, type LogEntryInput, validateEntry } from '../../../src/lib/log-entry.ts'
 
 const valid: LogEntryInput = {
   timestamp: { seconds: '1730894400', nanos: 123_456_789 },
@@ -80,7 +80,10 @@ describe('validateEntry', () => {
     test(`is at most ${Limits.messageBytes} UTF-8 bytes`, () => {
       // Just under: the entry's other fields count toward the separate whole-entry limit.
       expect(recordOf({ message: 'm'.repeat(Limits.messageBytes - 1000) }).message).toHaveLength(Limits.messageBytes - 1000)
-      expect(violationOf({ message: 'é'.repeat(Limits.messageBytes / 2 + 1) })).toEqual({ field: 'message', reason: `is ${Limits.messageBytes + 2} bytes; the limit is ${Limits.messageBytes}` })
+      expect(violationOf({ message: 'é'.repeat(Limits.messageBytes / 2 + 1) })).toEqual({
+        field: 'message',
+        reason: `is ${Limits.messageBytes + 2} bytes; the limit is ${Limits.messageBytes}`,
+      })
     })
     test('must not contain NUL', () => expect(violationOf({ message: 'a\u0000b' }).field).toBe('message'))
   })
@@ -117,7 +120,10 @@ describe('validateEntry', () => {
       ['not hex', `${trace.slice(1)}g`],
       ['all zeros', '0'.repeat(32)],
     ])('%s is rejected', (_, traceId) => {
-      expect(violationOf({ trace_id: traceId })).toEqual({ field: 'trace_id', reason: 'must be 32 hex digits (W3C trace-context) or a UUID, and not all zeros' })
+      expect(violationOf({ trace_id: traceId })).toEqual({
+        field: 'trace_id',
+        reason: 'must be 32 hex digits (W3C trace-context) or a UUID, and not all zeros',
+      })
     })
   })
 
@@ -147,7 +153,10 @@ describe('validateEntry', () => {
     test('are optional', () => expect(recordOf({ tags: undefined }).tags).toEqual([]))
     test(`at most ${Limits.tags}`, () => {
       expect(recordOf({ tags: Array.from({ length: Limits.tags }, (_, i) => `t${i}`) }).tags).toHaveLength(Limits.tags)
-      expect(violationOf({ tags: Array.from({ length: Limits.tags + 1 }, (_, i) => `t${i}`) })).toEqual({ field: 'tags', reason: `has ${Limits.tags + 1} tags; the limit is ${Limits.tags}` })
+      expect(violationOf({ tags: Array.from({ length: Limits.tags + 1 }, (_, i) => `t${i}`) })).toEqual({
+        field: 'tags',
+        reason: `has ${Limits.tags + 1} tags; the limit is ${Limits.tags}`,
+      })
     })
     test('an empty tag is rejected by position', () => expect(violationOf({ tags: ['ok', ' '] })).toEqual({ field: 'tags', reason: 'tag 1 is empty' }))
     test(`a tag is at most ${Limits.tagChars} characters`, () => {
@@ -165,7 +174,10 @@ describe('validateEntry', () => {
       expect(recordOf({ timestamp: { seconds: '1730894400', nanos: 999_999_999 } }).timestampMicros).toBe(1730894400_999999)
     })
     test('seconds outside 0001-01-01..9999-12-31 are rejected', () => {
-      expect(violationOf({ timestamp: { seconds: 253_402_300_800 } })).toEqual({ field: 'timestamp', reason: 'seconds must be within 0001-01-01 and 9999-12-31' })
+      expect(violationOf({ timestamp: { seconds: 253_402_300_800 } })).toEqual({
+        field: 'timestamp',
+        reason: 'seconds must be within 0001-01-01 and 9999-12-31',
+      })
       expect(violationOf({ timestamp: { seconds: -62_135_596_801 } }).field).toBe('timestamp')
     })
     test('nanos outside 0..999999999 are rejected', () => {
@@ -186,7 +198,9 @@ describe('validateEntry', () => {
 
   test('counts the entry size in bytes', () => {
     const result = check({})
-    expect(result.ok && result.bytes).toBe('api-gateway'.length + 'INFO'.length + 'Request processed successfully'.length + '{}'.length + 'api-01'.length + 'httpsuccess'.length)
+    expect(result.ok && result.bytes).toBe(
+      'api-gateway'.length + 'INFO'.length + 'Request processed successfully'.length + '{}'.length + 'api-01'.length + 'httpsuccess'.length,
+    )
   })
 })
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { DatabaseUnavailableError, QueryInvalidError, QueryTimeoutError } from '../../../src/lib/errors.ts'
-import { parseSearch, parseTraceId, searchLogs, traceLogs, type SearchInput } from '../../../src/lib/log-search.ts'
+import { parseSearch, parseTraceId, type SearchInput, searchLogs, traceLogs } from '../../../src/lib/log-search.ts'
 import { failingSql } from '../../support/fake-sql.ts'
 
 const NOW = Date.parse('2026-03-10T12:00:00Z') * 1000

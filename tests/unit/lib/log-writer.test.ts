@@ -4,7 +4,17 @@ import { DatabaseUnavailableError } from '../../../src/lib/errors.ts'
 import type { LogRecord } from '../../../src/lib/log-entry.ts'
 import { createLogWriter, insertColumns, type PendingRow } from '../../../src/lib/log-writer.ts'
 
-const record = (message: string): LogRecord => ({ timestampMicros: 1_700_000_000_000_000, service: 'svc', level: 'INFO', message, metadata: '{}', traceId: '', spanId: '', host: '', tags: [] })
+const record = (message: string): LogRecord => ({
+  timestampMicros: 1_700_000_000_000_000,
+  service: 'svc',
+  level: 'INFO',
+  message,
+  metadata: '{}',
+  traceId: '',
+  spanId: '',
+  host: '',
+  tags: [],
+})
 const rows = (n: number): PendingRow[] => Array.from({ length: n }, (_, i) => ({ partition: 0, offset: BigInt(i), record: record(`m${i}`) }))
 
 /** The offsets in one INSERT: its kafka_offset column, sent as an array literal such as {"3","4"}. */
@@ -58,10 +68,16 @@ describe('createLogWriter: narrowing a refused batch down to its bad rows', () =
 })
 
 describe('createLogWriter: failures that say nothing about the rows', () => {
-  for (const [code, what] of [['ECONNREFUSED', 'the server is unreachable'], ['40P01', 'a deadlock'], ['08006', 'a broken connection']] as const) {
+  for (const [code, what] of [
+    ['ECONNREFUSED', 'the server is unreachable'],
+    ['40P01', 'a deadlock'],
+    ['08006', 'a broken connection'],
+  ] as const) {
     test(`${what} (${code}) throws DatabaseUnavailableError at once, without bisecting`, async () => {
       const { sql, statements } = fakeSql(() => sqlError(code, what))
-      const failure = await createLogWriter(sql).write(rows(100)).catch((error: unknown) => error)
+      const failure = await createLogWriter(sql)
+        .write(rows(100))
+        .catch((error: unknown) => error)
       expect(failure).toBeInstanceOf(DatabaseUnavailableError)
       expect(statements).toHaveLength(1)
     })

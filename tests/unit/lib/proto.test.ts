@@ -4,12 +4,20 @@ import {
   decodeIngestResponse,
   encodeIngestRequest,
   encodeIngestResponse,
+  type IngestResponse,
   ingestService,
   LogEntryType,
-  type IngestResponse,
 } from '../../../src/lib/proto.ts'
 
-const entry = { timestamp: { seconds: '1730894400', nanos: 123_456_789 }, service: 'api', level: 'INFO', message: 'hi', trace_id: 'ab'.repeat(16), span_id: 'cd'.repeat(8), tags: ['a', 'b'] }
+const entry = {
+  timestamp: { seconds: '1730894400', nanos: 123_456_789 },
+  service: 'api',
+  level: 'INFO',
+  message: 'hi',
+  trace_id: 'ab'.repeat(16),
+  span_id: 'cd'.repeat(8),
+  tags: ['a', 'b'],
+}
 
 describe('proto', () => {
   test("decodeIngestRequest keeps each entry's bytes as sent, decodes its fields in the wire names, and reports the request size", () => {
@@ -42,7 +50,12 @@ describe('proto', () => {
   test('an IngestResponse survives encode and decode, rejections included', () => {
     const response: IngestResponse = { accepted: 1, rejected: 1, error: '1 of 2 logs rejected', rejections: [{ index: 1, field: 'level', reason: 'bad' }] }
     expect(decodeIngestResponse(encodeIngestResponse(response))).toEqual(response)
-    expect(decodeIngestResponse(encodeIngestResponse({ accepted: 3, rejected: 0, error: '', rejections: [] }))).toEqual({ accepted: 3, rejected: 0, error: '', rejections: [] })
+    expect(decodeIngestResponse(encodeIngestResponse({ accepted: 3, rejected: 0, error: '', rejections: [] }))).toEqual({
+      accepted: 3,
+      rejected: 0,
+      error: '',
+      rejections: [],
+    })
   })
 
   test("the grpc-js method serializes a client's request into what the server's deserializer reads", () => {

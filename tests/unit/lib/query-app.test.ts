@@ -3,7 +3,7 @@ import postgres from 'postgres'
 import { encodeCursor } from '../../../src/lib/cursor.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import { createQueryApp } from '../../../src/lib/query-app.ts'
-import { failingSql, fakeSql, type FakeSql } from '../../support/fake-sql.ts'
+import { type FakeSql, failingSql, fakeSql } from '../../support/fake-sql.ts'
 
 /**
  * The query API's answers to failures, with a fake `sql` (tests/support/fake-sql.ts) standing in for
@@ -20,7 +20,7 @@ function appWith(db: FakeSql, healthTimeoutMs?: number) {
   const app = createQueryApp({ sql: db.sql, log, healthTimeoutMs })
   const get = async (path: string): Promise<Answer> => {
     const response = await app.handle(new Request(`http://localhost${path}`))
-    return { status: response.status, body: await response.json() as Answer['body'] }
+    return { status: response.status, body: (await response.json()) as Answer['body'] }
   }
   const logged = () => lines.map((line) => JSON.parse(line) as { level: string; event: string; error?: { message: string; code?: string } })
   return { app, get, logged }
@@ -69,7 +69,9 @@ describe('routes', () => {
 
   test('an unknown method on a known path is a 404 NOT_FOUND too', async () => {
     const { app } = appWith(mustNotQuery())
-    const response = await app.handle(new Request('http://localhost/query', { method: 'POST', body: '{bad json', headers: { 'content-type': 'application/json' } }))
+    const response = await app.handle(
+      new Request('http://localhost/query', { method: 'POST', body: '{bad json', headers: { 'content-type': 'application/json' } }),
+    )
     expect(response.status).toBe(404)
     expect(((await response.json()) as Answer['body']).error).toBe('NOT_FOUND')
   })
@@ -134,7 +136,10 @@ describe('GET /health', () => {
   })
 
   test('is 503 when the database does not answer within the health timeout', async () => {
-    const { status, body } = await appWith(fakeSql(() => new Promise(() => {})), 20).get('/health')
+    const { status, body } = await appWith(
+      fakeSql(() => new Promise(() => {})),
+      20,
+    ).get('/health')
     expect(status).toBe(503)
     expect(body.checks).toEqual({ database: { status: 'down', error: 'no answer within 20 ms' } })
   })

@@ -37,26 +37,51 @@ describe('retry', () => {
   test('throws a failure that is not retryable at once', async () => {
     let calls = 0
     const failure = new RequestInvalidError('bad')
-    await expect(retry(async () => { calls++; throw failure }, fast)).rejects.toBe(failure)
+    await expect(
+      retry(async () => {
+        calls++
+        throw failure
+      }, fast),
+    ).rejects.toBe(failure)
     expect(calls).toBe(1)
   })
 
   test('gives up after the given number of attempts with the last failure', async () => {
     let calls = 0
-    await expect(retry(async () => { calls++; throw new KafkaUnavailableError(`down ${calls}`) }, { ...fast, attempts: 4 })).rejects.toThrow('down 4')
+    await expect(
+      retry(
+        async () => {
+          calls++
+          throw new KafkaUnavailableError(`down ${calls}`)
+        },
+        { ...fast, attempts: 4 },
+      ),
+    ).rejects.toThrow('down 4')
     expect(calls).toBe(4)
   })
 
   test('a custom predicate decides what is retryable', async () => {
     let calls = 0
-    const result = await retry(async () => { if (++calls < 2) throw new Error('plain'); return calls }, { ...fast, retryable: () => true })
+    const result = await retry(
+      async () => {
+        if (++calls < 2) throw new Error('plain')
+        return calls
+      },
+      { ...fast, retryable: () => true },
+    )
     expect(result).toBe(2)
   })
 
   test('stops waiting and throws the last failure once the signal aborts', async () => {
     const controller = new AbortController()
     let calls = 0
-    const running = retry(async () => { calls++; throw new KafkaUnavailableError('down') }, { minMs: 60_000, maxMs: 60_000, signal: controller.signal })
+    const running = retry(
+      async () => {
+        calls++
+        throw new KafkaUnavailableError('down')
+      },
+      { minMs: 60_000, maxMs: 60_000, signal: controller.signal },
+    )
     controller.abort()
     await expect(running).rejects.toThrow('down')
     expect(calls).toBe(1)

@@ -2,8 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import { Readable } from 'node:stream'
 import * as grpc from '@grpc/grpc-js'
 import { HealthImplementation } from 'grpc-health-check'
-import { checkHealth, entryFromJson, isRetryableRefusal, itemFromLine, itemsFromArgs, itemsFromLines } from '../../../src/lib/sender.ts'
 import { ERROR_CODE_METADATA } from '../../../src/lib/proto.ts'
+import { checkHealth, entryFromJson, isRetryableRefusal, itemFromLine, itemsFromArgs, itemsFromLines } from '../../../src/lib/sender.ts'
 
 /**
  * The sender's own logic: turning input into LogEntry messages, which refusals it retries, and the health

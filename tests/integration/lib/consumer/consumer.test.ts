@@ -1,20 +1,20 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { Consumer, Producer, ProduceAcks, type Message } from '@platformatic/kafka'
+import { Consumer, type Message, ProduceAcks, Producer } from '@platformatic/kafka'
+import { type BrokerOptions, startKafka, stopKafka } from '../../../../scripts/infra/kafka-broker.ts'
+import { freePort } from '../../../../scripts/services.ts'
 import { encodeLogRecord } from '../../../../src/lib/codec.ts'
 import type { Config } from '../../../../src/lib/config.ts'
-import { startConsumer, type LogConsumer } from '../../../../src/lib/consumer/consumer.ts'
+import { type LogConsumer, startConsumer } from '../../../../src/lib/consumer/consumer.ts'
 import { ConsumerStates } from '../../../../src/lib/consumer/stats.ts'
 import { DeadLetterHeaders } from '../../../../src/lib/dead-letters.ts'
+import { createAdmin, ensureTopics } from '../../../../src/lib/kafka.ts'
 import { createLogger } from '../../../../src/lib/log.ts'
 import type { LogRecord } from '../../../../src/lib/log-entry.ts'
+import { readDeadLetters } from '../../../support/dead-letters.ts'
 import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../../../support/infra.ts'
 import { startTcpProxy } from '../../../support/tcp-proxy.ts'
-import { startKafka, stopKafka, type BrokerOptions } from '../../../../scripts/infra/kafka-broker.ts'
-import { freePort } from '../../../../scripts/services.ts'
-import { readDeadLetters } from '../../../support/dead-letters.ts'
-import { createAdmin, ensureTopics } from '../../../../src/lib/kafka.ts'
 
 const log = createLogger({ service: 'consume-test' }, { level: (process.env.TEST_LOG_LEVEL as 'warn' | undefined) ?? 'error' })
 
@@ -32,16 +32,22 @@ const record = (i: number, overrides: Partial<LogRecord> = {}): LogRecord => ({
 })
 
 async function produce(config: Config, values: (Uint8Array | Buffer)[], key = (i: number) => `svc-${i % 5}`): Promise<void> {
-  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({ clientId: 'consumer-test', bootstrapBrokers: config.kafka.brokers, idempotent: true, acks: ProduceAcks.ALL })
+  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'consumer-test',
+    bootstrapBrokers: config.kafka.brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  })
   try {
     for (let i = 0; i < values.length; i += 500) {
-      await producer.send({ messages: values.slice(i, i + 500).map((value, j) => ({ topic: config.kafka.topic, key: Buffer.from(key(i + j)), value: Buffer.from(value) })) })
+      await producer.send({
+        messages: values.slice(i, i + 500).map((value, j) => ({ topic: config.kafka.topic, key: Buffer.from(key(i + j)), value: Buffer.from(value) })),
+      })
     }
   } finally {
     await producer.close()
   }
 }
-
 
 const header = (message: Message<Buffer, Buffer, Buffer, Buffer>, name: string) => [...message.headers].find(([key]) => key.toString() === name)?.[1].toString()
 
@@ -99,10 +105,15 @@ async function quiet(config: Config, timeoutMs = 30_000): Promise<void> {
   const ends = await endOffsets(config)
   const reader = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
   try {
-    await eventually(async () => {
-      const committed = (await reader.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
-      return ends.every((end, i) => end === 0n || committed[i] === end) ? true : undefined
-    }, timeoutMs, 'the group to commit every partition to its end offset')
+    await eventually(
+      async () => {
+        const committed =
+          (await reader.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
+        return ends.every((end, i) => end === 0n || committed[i] === end) ? true : undefined
+      },
+      timeoutMs,
+      'the group to commit every partition to its end offset',
+    )
   } finally {
     await reader.close(true)
   }
@@ -140,10 +151,14 @@ describe('startConsumer', () => {
     const { db, config, start } = await setUp()
     await produce(config, [encodeLogRecord(record(1, { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' }))])
     await start()
-    const [row] = await eventually(async () => {
-      const rows = await db.sql`select trace_id, span_id from logs`
-      return rows.length === 1 ? rows : undefined
-    }, 20_000, 'one row')
+    const [row] = await eventually(
+      async () => {
+        const rows = await db.sql`select trace_id, span_id from logs`
+        return rows.length === 1 ? rows : undefined
+      },
+      20_000,
+      'one row',
+    )
     expect({ ...row }).toEqual({ trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', span_id: '00f067aa0ba902b7' })
   })
 
@@ -190,22 +205,32 @@ describe('startConsumer', () => {
     const { db, config, start } = await setUp({}, { databaseUrl: (url) => url.replace(/:\d+\//, `:${proxy.port}/`) })
     const consumer = await start()
 
-    await produce(config, Array.from({ length: 300 }, (_, i) => encodeLogRecord(record(i))))
+    await produce(
+      config,
+      Array.from({ length: 300 }, (_, i) => encodeLogRecord(record(i))),
+    )
     await eventually(async () => ((await countRows(db)) === 300 ? true : undefined), 20_000, 'first 300 rows')
     const committedBefore = consumer.stats().committed
 
     await proxy.cut()
-    await produce(config, Array.from({ length: 700 }, (_, i) => encodeLogRecord(record(300 + i))))
+    await produce(
+      config,
+      Array.from({ length: 700 }, (_, i) => encodeLogRecord(record(300 + i))),
+    )
     await eventually(() => (consumer.stats().state === ConsumerStates.waitingForDatabase ? true : undefined), 20_000, 'the consumer to wait for the database')
     expect(consumer.stats().committed).toEqual(committedBefore)
     expect(await countRows(db)).toBe(300)
 
     await proxy.restore()
     await eventually(async () => ((await countRows(db)) === 1000 ? true : undefined), 30_000, '1000 rows after restore')
-    await eventually(() => {
-      const committed = [...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)
-      return committed === 1000n ? true : undefined
-    }, 20_000, 'offsets committed up to 1000 messages')
+    await eventually(
+      () => {
+        const committed = [...consumer.stats().committed.values()].reduce((sum, offset) => sum + offset, 0n)
+        return committed === 1000n ? true : undefined
+      },
+      20_000,
+      'offsets committed up to 1000 messages',
+    )
     await quiet(config)
     expect(await countRows(db)).toBe(1000)
     expect(consumer.stats().state).toBe(ConsumerStates.running)
@@ -218,12 +243,18 @@ describe('startConsumer', () => {
     const { db, config, start } = await setUp({ writeTimeoutMs: 300 }, { databaseUrl: (url) => url.replace(/:\d+\//, `:${proxy.port}/`) })
     const consumer = await start()
 
-    await produce(config, Array.from({ length: 300 }, (_, i) => encodeLogRecord(record(i))))
+    await produce(
+      config,
+      Array.from({ length: 300 }, (_, i) => encodeLogRecord(record(i))),
+    )
     await eventually(async () => ((await countRows(db)) === 300 ? true : undefined), 20_000, 'first 300 rows')
     await eventually(() => (committedTotal(consumer) === 300n ? true : undefined), 20_000, 'first 300 offsets committed')
 
     await proxy.stall()
-    await produce(config, Array.from({ length: 700 }, (_, i) => encodeLogRecord(record(300 + i))))
+    await produce(
+      config,
+      Array.from({ length: 700 }, (_, i) => encodeLogRecord(record(300 + i))),
+    )
     // Without a bound the write would wait forever in state "running"; bounded, it fails and is retried.
     // The bound is the write timeout (300 ms) plus a 1 s grace: a failure later than 5 s means it is not applied.
     const stalledAt = performance.now()
@@ -243,7 +274,10 @@ describe('startConsumer', () => {
   test('a partition revoked while a batch of it is still being written is stored but not committed by the old owner', async () => {
     // Large batches: the first member's batch spans every partition, so whichever the rebalance takes away is in it.
     const { db, config, start } = await setUp({ batchMaxRows: 3000, lingerMs: 500 })
-    await produce(config, Array.from({ length: 3000 }, (_, i) => encodeLogRecord(record(i))))
+    await produce(
+      config,
+      Array.from({ length: 3000 }, (_, i) => encodeLogRecord(record(i))),
+    )
     // The first member writes through a proxy that is cut: its batch stays in flight, retrying.
     const url = new URL(db.url)
     const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) })
@@ -252,12 +286,19 @@ describe('startConsumer', () => {
     url.port = String(proxy.port)
     const first = await startConsumer({ config: { ...config, databaseUrl: url.toString() }, log })
     afterAll(() => first.stop(), 30_000)
-    await eventually(() => (first.stats().state === ConsumerStates.waitingForDatabase ? true : undefined), 20_000, 'the first member to hold a batch it cannot write')
+    await eventually(
+      () => (first.stats().state === ConsumerStates.waitingForDatabase ? true : undefined),
+      20_000,
+      'the first member to hold a batch it cannot write',
+    )
 
     // The second member joins, which takes partitions from the first, and commits them beyond that batch.
     const second = await start()
     await eventually(() => (second.stats().batches > 0 ? true : undefined), 30_000, 'the second member to store its first batch')
-    await produce(config, Array.from({ length: 1000 }, (_, i) => encodeLogRecord(record(3000 + i))))
+    await produce(
+      config,
+      Array.from({ length: 1000 }, (_, i) => encodeLogRecord(record(3000 + i))),
+    )
     const ends = await endOffsets(config)
     const secondAtEnd = () => {
       const committed = [...second.stats().committed]
@@ -268,7 +309,11 @@ describe('startConsumer', () => {
     // The first member's old batch now succeeds; committing it for the partitions it lost would move those back.
     await proxy.restore()
     await eventually(async () => ((await countRows(db)) === 4000 ? true : undefined), 30_000, '4000 rows')
-    await eventually(() => (first.stats().state === ConsumerStates.running && first.stats().messagesInHand === 0 ? true : undefined), 20_000, 'the first member to finish its batches')
+    await eventually(
+      () => (first.stats().state === ConsumerStates.running && first.stats().messagesInHand === 0 ? true : undefined),
+      20_000,
+      'the first member to finish its batches',
+    )
     expect(await brokerCommittedTotal(config)).toBe(4000n)
     expect(await countRows(db)).toBe(4000)
   }, 120_000)
@@ -288,7 +333,10 @@ describe('startConsumer', () => {
   test('stop() writes and commits the batch in hand before leaving', async () => {
     const { db, config, start } = await setUp({ batchMaxRows: 100_000, lingerMs: 60_000 })
     const consumer = await start()
-    await produce(config, Array.from({ length: 250 }, (_, i) => encodeLogRecord(record(i))))
+    await produce(
+      config,
+      Array.from({ length: 250 }, (_, i) => encodeLogRecord(record(i))),
+    )
     // Nothing is written while the batch lingers; wait until the consumer holds all of it.
     await eventually(() => (consumer.stats().messagesInHand === 250 ? true : undefined), 20_000, '250 messages in hand')
     expect(await countRows(db)).toBe(0)
@@ -323,9 +371,16 @@ describe('startConsumer with Kafka down', () => {
 
     const consumer = await startConsumer({ config, log })
     afterAll(() => consumer.stop(), 60_000)
-    await produce(config, Array.from({ length: 350 }, (_, i) => encodeLogRecord(record(i))))
+    await produce(
+      config,
+      Array.from({ length: 350 }, (_, i) => encodeLogRecord(record(i))),
+    )
     await eventually(async () => ((await countRows(db)) === 300 ? true : undefined), 30_000, 'three full batches stored')
-    await eventually(() => (committedTotal(consumer) === 300n && consumer.stats().messagesInHand === 50 ? true : undefined), 20_000, '300 offsets committed and 50 messages held')
+    await eventually(
+      () => (committedTotal(consumer) === 300n && consumer.stats().messagesInHand === 50 ? true : undefined),
+      20_000,
+      '300 offsets committed and 50 messages held',
+    )
 
     await stopKafka(broker)
     await eventually(() => (consumer.stats().state === ConsumerStates.reconnecting ? true : undefined), 60_000, 'the consumer to notice the broker is gone')
@@ -334,7 +389,10 @@ describe('startConsumer with Kafka down', () => {
 
     await startKafka(broker)
     // The 50 held messages come again from the committed offsets; with these 650 they make seven full batches.
-    await produce(config, Array.from({ length: 650 }, (_, i) => encodeLogRecord(record(350 + i))))
+    await produce(
+      config,
+      Array.from({ length: 650 }, (_, i) => encodeLogRecord(record(350 + i))),
+    )
     await eventually(async () => ((await countRows(db)) === 1000 ? true : undefined), 90_000, '1000 rows after the broker is back')
     await eventually(() => (committedTotal(consumer) === 1000n ? true : undefined), 30_000, 'offsets committed up to 1000 messages')
     expect(await brokerCommittedTotal(config)).toBe(1000n)

@@ -1,8 +1,7 @@
 import { describe, expect, test } from 'bun:test'
-import { BatchAbandonedError } from '../../../../src/lib/errors.ts'
-import { createBatchHandler, WaitingFor, type BatchHandlerOptions } from '../../../../src/lib/consumer/batch-handler.ts'
 import type { BatchParts } from '../../../../src/lib/consumer/batch-handler.ts'
-import { RequestInvalidError } from '../../../../src/lib/errors.ts'
+import { type BatchHandlerOptions, createBatchHandler, WaitingFor } from '../../../../src/lib/consumer/batch-handler.ts'
+import { BatchAbandonedError, RequestInvalidError } from '../../../../src/lib/errors.ts'
 import type { PendingRow, WriteResult } from '../../../../src/lib/log-writer.ts'
 import { databaseDown, deferred, fakeParts, fastBackoff, message, offsetsOf, silentLog } from './fakes.ts'
 
@@ -29,14 +28,22 @@ describe('createBatchHandler: commit order', () => {
 
     writes[0]!.resolve({ inserted: 2, rejected: [] })
     await Promise.all([first, second])
-    expect(offsetsOf(commits)).toEqual([[[0, 2]], [[0, 3], [1, 1]]])
+    expect(offsetsOf(commits)).toEqual([
+      [[0, 2]],
+      [
+        [0, 3],
+        [1, 1],
+      ],
+    ])
   })
 
   test('when an earlier batch fails, a later one that was stored commits nothing', async () => {
     const failure = new RequestInvalidError('a bug, not retryable')
     const first = deferred<WriteResult<PendingRow>>()
     let call = 0
-    const { parts, commits, written } = fakeParts({ write: (rows) => (call++ === 0 ? first.promise : Promise.resolve({ inserted: rows.length, rejected: [] })) })
+    const { parts, commits, written } = fakeParts({
+      write: (rows) => (call++ === 0 ? first.promise : Promise.resolve({ inserted: rows.length, rejected: [] })),
+    })
     const { handler } = handlerFor(parts)
 
     const one = handler.handle([message(0, 0)])
@@ -55,7 +62,11 @@ describe('createBatchHandler: rebalances', () => {
     const { parts, commits, written } = fakeParts({ assigned: [0] })
     const { handler } = handlerFor(parts)
     const result = await handler.handle([message(0, 10), message(1, 20), message(0, 11)])
-    expect(written[0]!.map((row) => [row.partition, Number(row.offset)])).toEqual([[0, 10], [1, 20], [0, 11]])
+    expect(written[0]!.map((row) => [row.partition, Number(row.offset)])).toEqual([
+      [0, 10],
+      [1, 20],
+      [0, 11],
+    ])
     expect(offsetsOf(commits)).toEqual([[[0, 12]]])
     expect(result.committed.map(({ partition }) => partition)).toEqual([0])
   })
@@ -90,7 +101,9 @@ describe('createBatchHandler: dead letters', () => {
     })
     const { handler } = handlerFor(parts)
     const result = await handler.handle([message(2, 0), message(2, 1), message(2, 2)])
-    expect(published.flat().map(({ partition, offset, code }) => ({ partition, offset: Number(offset), code }))).toEqual([{ partition: 2, offset: 1, code: '22P02' }])
+    expect(published.flat().map(({ partition, offset, code }) => ({ partition, offset: Number(offset), code }))).toEqual([
+      { partition: 2, offset: 1, code: '22P02' },
+    ])
     expect(offsetsOf(commits)).toEqual([[[2, 3]]])
     expect(result).toMatchObject({ inserted: 2, deadLetters: 1 })
   })

@@ -1,12 +1,20 @@
 import { describe, expect, test } from 'bun:test'
-import { runConsumer, type ConsumerParts, type ConsumerSettings } from '../../../../src/lib/consumer/consumer.ts'
+import { type ConsumerParts, type ConsumerSettings, runConsumer } from '../../../../src/lib/consumer/consumer.ts'
 import type { KafkaSession } from '../../../../src/lib/consumer/kafka-session.ts'
-import { partitionKey, type PartitionOffset } from '../../../../src/lib/consumer/message.ts'
+import { type PartitionOffset, partitionKey } from '../../../../src/lib/consumer/message.ts'
 import { ConsumerStates } from '../../../../src/lib/consumer/stats.ts'
 import type { PendingRow, WriteResult } from '../../../../src/lib/log-writer.ts'
 import { databaseDown, decode, deferred, FakeStream, message, silentLog, TOPIC } from './fakes.ts'
 
-const settings: ConsumerSettings = { batchMaxRows: 2, batchMaxBytes: 1024 * 1024, lingerMs: 5, maxInFlightBatches: 2, retryMinMs: 5, retryMaxMs: 20, shutdownGraceMs: 300 }
+const settings: ConsumerSettings = {
+  batchMaxRows: 2,
+  batchMaxBytes: 1024 * 1024,
+  lingerMs: 5,
+  maxInFlightBatches: 2,
+  retryMinMs: 5,
+  retryMaxMs: 20,
+  shutdownGraceMs: 300,
+}
 
 interface FakeSession extends KafkaSession {
   stream: FakeStream

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events'
+import type { BatchParts } from '../../../../src/lib/consumer/batch-handler.ts'
+import { type ConsumedMessage, type PartitionOffset, partitionKey } from '../../../../src/lib/consumer/message.ts'
 import type { DeadLetter } from '../../../../src/lib/dead-letters.ts'
 import { DatabaseUnavailableError, UndecodableMessageError } from '../../../../src/lib/errors.ts'
-import type { LogRecord } from '../../../../src/lib/log-entry.ts'
 import { createLogger } from '../../../../src/lib/log.ts'
+import type { LogRecord } from '../../../../src/lib/log-entry.ts'
 import type { PendingRow, WriteResult } from '../../../../src/lib/log-writer.ts'
-import type { BatchParts } from '../../../../src/lib/consumer/batch-handler.ts'
-import { partitionKey, type ConsumedMessage, type PartitionOffset } from '../../../../src/lib/consumer/message.ts'
 
 export const TOPIC = 'logs.raw'
 export const silentLog = createLogger({}, { write: () => {} })

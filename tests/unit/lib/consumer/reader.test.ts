@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { BatchAbandonedError } from '../../../../src/lib/errors.ts'
 import type { ConsumedMessage } from '../../../../src/lib/consumer/message.ts'
 import { messageBytes } from '../../../../src/lib/consumer/message.ts'
-import { readBatches, type Held, type ReaderOptions } from '../../../../src/lib/consumer/reader.ts'
+import { type Held, type ReaderOptions, readBatches } from '../../../../src/lib/consumer/reader.ts'
+import { BatchAbandonedError } from '../../../../src/lib/errors.ts'
 import { deferred, FakeStream, message } from './fakes.ts'
 
 const KB = 1000
@@ -16,7 +16,15 @@ function startReader(overrides: Partial<ReaderOptions> = {}, autoRelease = false
   const pending: ReturnType<typeof deferred<void>>[] = []
   const held: Held = { messages: 0, bytes: 0 }
   let maxHeldBytes = 0
-  const options: ReaderOptions = { batchMaxRows: 1000, batchMaxBytes: 10 * KB, lingerMs: 60_000, maxInFlightBatches: 2, stopping: stopping.signal, abandon: abandon.signal, ...overrides }
+  const options: ReaderOptions = {
+    batchMaxRows: 1000,
+    batchMaxBytes: 10 * KB,
+    lingerMs: 60_000,
+    maxInFlightBatches: 2,
+    stopping: stopping.signal,
+    abandon: abandon.signal,
+    ...overrides,
+  }
   stream.on('data', () => {
     maxHeldBytes = Math.max(maxHeldBytes, held.bytes)
   })
@@ -44,7 +52,11 @@ describe('readBatches: bounded in bytes', () => {
     const reader = startReader({ batchMaxBytes: 10 * KB }, true)
     reader.stream.push(...Array.from({ length: 7 }, (_, i) => message(0, i, 'v', 4 * KB)))
     await Bun.sleep(0)
-    expect(sizes(reader.batches)).toEqual([[4 * KB, 4 * KB], [4 * KB, 4 * KB], [4 * KB, 4 * KB]])
+    expect(sizes(reader.batches)).toEqual([
+      [4 * KB, 4 * KB],
+      [4 * KB, 4 * KB],
+      [4 * KB, 4 * KB],
+    ])
     reader.stopping.abort()
     await reader.done
     expect(sizes(reader.batches).at(-1)).toEqual([4 * KB])

@@ -18,7 +18,7 @@ const services = ['api-gateway', 'billing', 'checkout', 'search', 'auth', 'inven
 const levels = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR']
 const hex = (length: number, seed: number) => Array.from({ length }, (_, i) => ((seed * 7919 + i * 104729) % 16).toString(16)).join('')
 
-/** Realistic entries (~300 B encoded): a sentence of a message, small JSON metadata, trace ids, a few tags. */
+/** Realistic entries (a few hundred bytes encoded; the report gives the measured mean): a sentence of a message, small JSON metadata, trace ids, a few tags. */
 export function sampleEntry(i: number) {
   const service = services[i % services.length]!
   return {

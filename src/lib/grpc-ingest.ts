@@ -76,10 +76,17 @@ function stopReceiving(call: grpc.ServerInterceptingCallInterface): void {
   if (stream && !stream.destroyed && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR)
 }
 
+/** True once the call's client has gone: its stream is closed, or grpc-js cancelled the call (deadline, reset). */
+function isGone(call: grpc.ServerInterceptingCallInterface): boolean {
+  const base = call as unknown as { cancelled?: boolean; stream?: ServerHttp2Stream }
+  return base.cancelled === true || base.stream?.destroyed === true || base.stream?.closed === true
+}
+
 /**
  * Holds room in the intake's byte budget for each Ingest call from before its body is read until it is
  * answered. grpc-js reads a call's body only once the handler starts (the HTTP/2 stream is paused until
- * then), so a call that does not fit is refused with RESOURCE_EXHAUSTED before its bytes are buffered.
+ * then), so a call waits for room without costing memory, and one that finds none within RESERVE_WAIT_MS
+ * is refused with RESOURCE_EXHAUSTED before its bytes are buffered.
  * The size is unknown until the message has arrived, so the call first holds the largest allowed request,
  * then only its actual size.
  */
@@ -90,26 +97,31 @@ function budgetInterceptor(intake: Intake, maxRequestBytes: number, log: Logger)
     const release = () => reservation?.release()
     return new grpc.ServerInterceptingCall(call, {
       start(next) {
-        try {
-          reservation = intake.reserve(maxRequestBytes)
-        } catch (error) {
-          const status = statusFor(error)
-          log.warn('ingest.refused', { code: (error as LogStreamError).code, detail: status.details })
-          call.sendStatus(status)
-          stopReceiving(call)
-          return
-        }
-        next({
-          onReceiveMessage(message: ReceivedRequest, nextMessage) {
-            reservation?.resize(message.bytes)
-            nextMessage(message)
+        intake.reserve(maxRequestBytes).then(
+          (granted) => {
+            // The client may have gone (cancelled, deadline) while the call waited for room.
+            if (isGone(call)) return granted.release()
+            reservation = granted
+            next({
+              onReceiveMessage(message: ReceivedRequest, nextMessage) {
+                reservation?.resize(message.bytes)
+                nextMessage(message)
+              },
+              // Also the end of a call grpc-js itself refused, e.g. one over GRPC_MAX_REQUEST_BYTES.
+              onCancel() {
+                release()
+                stopReceiving(call)
+              },
+            })
           },
-          // Also the end of a call grpc-js itself refused, e.g. one over GRPC_MAX_REQUEST_BYTES.
-          onCancel() {
-            release()
+          (error: unknown) => {
+            if (isGone(call)) return
+            const status = statusFor(error)
+            log.warn('ingest.refused', { code: (error as LogStreamError).code, detail: status.details })
+            call.sendStatus(status)
             stopReceiving(call)
           },
-        })
+        )
       },
       sendStatus(status, next) {
         release()

@@ -55,10 +55,11 @@ export interface Intake {
    */
   accept(entries: IntakeEntry[], options: AcceptOptions): Promise<IngestResponse>
   /**
-   * Takes room for a request of `bytes` from the process-wide budget before the transport reads it, or throws
-   * IngestOverloadedError (IngestShuttingDownError once closing). The transport releases it once it answered.
+   * Takes room for a request of `bytes` from the process-wide budget before the transport reads it, waiting
+   * up to RESERVE_WAIT_MS behind earlier requests, or throws IngestOverloadedError (IngestShuttingDownError
+   * once closing). The transport releases it once it answered.
    */
-  reserve(bytes: number): Reservation
+  reserve(bytes: number): Promise<Reservation>
   readonly stats: IntakeStats
   /** Refuses new work, sends everything queued at once, and resolves when every send has settled. */
   close(): Promise<void>
@@ -77,6 +78,13 @@ export const ENTRY_COST_BYTES = 1024
 
 /** Rejections named in an error message; the full list is in the response. */
 const SUMMARY_ITEMS = 3
+/**
+ * How long a request may queue for room in the read budget before it is refused. A transport reserves the
+ * largest request it may receive before reading (the size is not known yet) and then only the real size,
+ * so small requests pass through the queue in moments; only a budget held by large requests for this
+ * long makes clients back off.
+ */
+export const RESERVE_WAIT_MS = 1000
 
 function summarise(rejections: Rejection[], total: number): string {
   if (rejections.length === 0) return ''
@@ -183,16 +191,17 @@ export function createIntake(config: Pick<Config, 'ingest'>, { producer, log }: 
       }
     },
 
-    reserve(bytes) {
+    async reserve(bytes) {
       if (closing) throw new IngestShuttingDownError()
       // Reading a request that would find no room among the accepted entries only makes garbage.
       if (held.used > 0 && held.used + bytes > held.limit) {
         throw new IngestOverloadedError(`ingest is holding ${held.used} bytes of accepted logs not yet in Kafka (limit ${held.limit}); retry with backoff`)
       }
-      const reservation = reading.tryReserve(bytes)
-      if (!reservation) {
-        throw new IngestOverloadedError(`ingest is holding ${reading.used} bytes of requests (limit ${reading.limit}); retry with backoff`)
-      }
+      const reservation = await reading.reserve(
+        bytes,
+        RESERVE_WAIT_MS,
+        () => new IngestOverloadedError(`ingest is holding ${reading.used} bytes of requests (limit ${reading.limit}); retry with backoff`),
+      )
       return {
         get bytes() {
           return reservation.bytes

@@ -51,3 +51,32 @@ describe('ByteBudget', () => {
     expect(budget.used).toBe(0)
   })
 })
+
+describe('ByteBudget.reserve', () => {
+  const overloaded = () => new Error('no room')
+
+  test('waits for room and is granted in arrival order as room comes back', async () => {
+    const budget = new ByteBudget(100)
+    const first = budget.tryReserve(100)!
+    const granted: number[] = []
+    const a = budget.reserve(50, 5000, overloaded).then((r) => (granted.push(1), r))
+    const b = budget.reserve(50, 5000, overloaded).then((r) => (granted.push(2), r))
+    // A later small request does not overtake the queue.
+    expect(budget.tryReserve(1)).toBeUndefined()
+    first.resize(50)
+    await a
+    expect(granted).toEqual([1])
+    first.release()
+    await b
+    expect(granted).toEqual([1, 2])
+    expect(budget.used).toBe(100)
+  })
+
+  test('throws the given error when no room came within the wait, and leaves the queue', async () => {
+    const budget = new ByteBudget(100)
+    const first = budget.tryReserve(100)!
+    await expect(budget.reserve(10, 5, overloaded)).rejects.toThrow('no room')
+    first.release()
+    expect(budget.tryReserve(100)).toBeDefined()
+  })
+})

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { decodeLogRecord, encodeLogRecord } from '../../../src/lib/codec.ts'
 import type { Config } from '../../../src/lib/config.ts'
 import { ErrorCodes, IngestOverloadedError, IngestShuttingDownError, KafkaUnavailableError, RequestInvalidError } from '../../../src/lib/errors.ts'
-import { createIntake, ENTRY_COST_BYTES, type IntakeEntry, NoValidLogsError } from '../../../src/lib/intake.ts'
+import { createIntake, ENTRY_COST_BYTES, type IntakeEntry, NoValidLogsError, RESERVE_WAIT_MS } from '../../../src/lib/intake.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import type { LogProducer, OutgoingMessage } from '../../../src/lib/producer.ts'
 import { decodeIngestRequest, encodeIngestRequest } from '../../../src/lib/proto.ts'
@@ -185,31 +185,45 @@ describe('intake.accept', () => {
     await closed
     expect((await queued).accepted).toBe(1)
     await expect(intake.accept([entry()], LONG)).rejects.toBeInstanceOf(IngestShuttingDownError)
-    expect(() => intake.reserve(10)).toThrow(IngestShuttingDownError)
+    await expect(intake.reserve(10)).rejects.toBeInstanceOf(IngestShuttingDownError)
   })
 })
 
 describe('intake.reserve', () => {
-  test('refuses a request that does not fit in the budget with IngestOverloadedError; its room comes back on release', () => {
+  test('a request that does not fit waits for room, first come first served, and gets it when room comes back', async () => {
     const { intake } = intakeWith({ maxPendingBytes: 100 })
-    const first = intake.reserve(60)
-    expect(() => intake.reserve(60)).toThrow(IngestOverloadedError)
+    const first = await intake.reserve(60)
+    const order: string[] = []
+    const second = intake.reserve(60).then((reservation) => (order.push('second'), reservation))
+    const third = intake.reserve(30).then((reservation) => (order.push('third'), reservation))
+    await Bun.sleep(0)
+    expect(order).toEqual([])
     first.resize(10)
-    const second = intake.reserve(60)
-    expect(intake.stats.reservedBytes).toBe(70)
+    const [b, c] = await Promise.all([second, third])
+    expect(order).toEqual(['second', 'third'])
+    expect(intake.stats.reservedBytes).toBe(100)
     first.release()
     first.release()
-    second.release()
+    b.release()
+    c.release()
     expect(intake.stats.reservedBytes).toBe(0)
+  })
+
+  test(`refuses a request that found no room within ${RESERVE_WAIT_MS} ms with IngestOverloadedError`, async () => {
+    const { intake } = intakeWith({ maxPendingBytes: 100 })
+    const first = await intake.reserve(100)
+    await expect(intake.reserve(1)).rejects.toBeInstanceOf(IngestOverloadedError)
+    first.release()
+    ;(await intake.reserve(100)).release()
   })
 
   test('refuses to start reading a request while accepted entries leave no room for it', async () => {
     const { sends, intake } = intakeWith({ maxPendingBytes: 4 * ENTRY_COST_BYTES })
     const held = intake.accept([entry(), entry(), entry()], LONG)
     await until(() => sends.length === 1, 'the send')
-    expect(() => intake.reserve(2 * ENTRY_COST_BYTES)).toThrow(IngestOverloadedError)
+    await expect(intake.reserve(2 * ENTRY_COST_BYTES)).rejects.toBeInstanceOf(IngestOverloadedError)
     sends[0]!.resolve()
     await held
-    intake.reserve(2 * ENTRY_COST_BYTES).release()
+    ;(await intake.reserve(2 * ENTRY_COST_BYTES)).release()
   })
 })

@@ -59,8 +59,14 @@ describe('ByteBudget.reserve', () => {
     const budget = new ByteBudget(100)
     const first = budget.tryReserve(100)!
     const granted: number[] = []
-    const a = budget.reserve(50, 5000, overloaded).then((r) => (granted.push(1), r))
-    const b = budget.reserve(50, 5000, overloaded).then((r) => (granted.push(2), r))
+    const a = budget.reserve(50, 5000, overloaded).then((r) => {
+      granted.push(1)
+      return r
+    })
+    const b = budget.reserve(50, 5000, overloaded).then((r) => {
+      granted.push(2)
+      return r
+    })
     // A later small request does not overtake the queue.
     expect(budget.tryReserve(1)).toBeUndefined()
     first.resize(50)

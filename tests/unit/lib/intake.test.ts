@@ -194,8 +194,14 @@ describe('intake.reserve', () => {
     const { intake } = intakeWith({ maxPendingBytes: 100 })
     const first = await intake.reserve(60)
     const order: string[] = []
-    const second = intake.reserve(60).then((reservation) => (order.push('second'), reservation))
-    const third = intake.reserve(30).then((reservation) => (order.push('third'), reservation))
+    const second = intake.reserve(60).then((reservation) => {
+      order.push('second')
+      return reservation
+    })
+    const third = intake.reserve(30).then((reservation) => {
+      order.push('third')
+      return reservation
+    })
     await Bun.sleep(0)
     expect(order).toEqual([])
     first.resize(10)

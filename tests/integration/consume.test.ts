@@ -6,6 +6,7 @@ import type { Config } from '../../src/lib/config.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
 import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../support/infra.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
+import { committedToEnd } from '../support/topic-reader.ts'
 
 /** `bun src/consume.ts` as a real process, with its stdout lines (JSON) collected for the test to wait on. */
 interface ConsumeProcess {
@@ -105,38 +106,6 @@ async function committedTotal(config: Config): Promise<bigint> {
   }
 }
 
-/** The topic's end offset per partition. */
-async function endOffsets(config: Config): Promise<bigint[]> {
-  const consumer = new Consumer({ clientId: 'offset-reader', groupId: `end-offsets-${crypto.randomUUID()}`, bootstrapBrokers: config.kafka.brokers })
-  try {
-    return (await consumer.listOffsets({ topics: [config.kafka.topic] })).get(config.kafka.topic) ?? []
-  } finally {
-    await consumer.close(true)
-  }
-}
-
-/**
- * Waits until the group has committed every partition to its end offset: nothing is left to store, so a
- * row count taken after this is final (one seen once while polling could still grow).
- */
-async function quiet(config: Config, timeoutMs = 30_000): Promise<void> {
-  const ends = await endOffsets(config)
-  const consumer = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
-  try {
-    await eventually(
-      async () => {
-        const committed =
-          (await consumer.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
-        return ends.every((end, i) => end === 0n || committed[i] === end) ? true : undefined
-      },
-      timeoutMs,
-      'the group to commit every partition to its end offset',
-    )
-  } finally {
-    await consumer.close(true)
-  }
-}
-
 /** Partitions (as "topic:partition") this process has committed, from its consume.stats lines. */
 const partitionsCommittedBy = (p: ConsumeProcess) =>
   new Set(p.lines.filter((line) => line.event === 'consume.stats').flatMap((line) => Object.keys((line.committed as Record<string, string> | undefined) ?? {})))
@@ -165,7 +134,7 @@ describe('bun src/consume.ts', () => {
     await waitForRows(db, N)
     expect(await distinctMessages(db)).toBe(N)
     await eventually(async () => ((await committedTotal(config)) === BigInt(N) ? true : undefined), 30_000, 'all offsets committed')
-    await quiet(config)
+    await committedToEnd(config)
     expect(await countRows(db)).toBe(N)
     second.proc.kill('SIGTERM')
     expect(await second.proc.exited).toBe(0)
@@ -182,7 +151,7 @@ describe('bun src/consume.ts', () => {
     await waitForRows(db, N)
     expect(await distinctMessages(db)).toBe(N)
     await eventually(async () => ((await committedTotal(config)) === BigInt(N) ? true : undefined), 30_000, 'all offsets committed')
-    await quiet(config)
+    await committedToEnd(config)
     expect(await countRows(db)).toBe(N)
     // Shared: each member committed at least one partition (one member taking every partition would also store N rows).
     await eventually(

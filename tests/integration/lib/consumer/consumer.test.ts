@@ -15,6 +15,7 @@ import type { LogRecord } from '../../../../src/lib/log-entry.ts'
 import { readDeadLetters } from '../../../support/dead-letters.ts'
 import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../../../support/infra.ts'
 import { startTcpProxy } from '../../../support/tcp-proxy.ts'
+import { committedToEnd, endOffsets } from '../../../support/topic-reader.ts'
 
 const log = createLogger({ service: 'consume-test' }, { level: (process.env.TEST_LOG_LEVEL as 'warn' | undefined) ?? 'error' })
 
@@ -87,38 +88,6 @@ async function brokerCommittedTotal(config: Config): Promise<bigint> {
   }
 }
 
-/** The topic's end offset per partition. */
-async function endOffsets(config: Config): Promise<bigint[]> {
-  const reader = new Consumer({ clientId: 'offset-reader', groupId: `end-offsets-${crypto.randomUUID()}`, bootstrapBrokers: config.kafka.brokers })
-  try {
-    return (await reader.listOffsets({ topics: [config.kafka.topic] })).get(config.kafka.topic) ?? []
-  } finally {
-    await reader.close(true)
-  }
-}
-
-/**
- * Waits until the group has committed every partition up to its end offset: the consumer has nothing
- * left to do, so a count taken after this is final (a count seen once while polling may still grow).
- */
-async function quiet(config: Config, timeoutMs = 30_000): Promise<void> {
-  const ends = await endOffsets(config)
-  const reader = new Consumer({ clientId: 'offset-reader', groupId: config.kafka.consumerGroup, bootstrapBrokers: config.kafka.brokers })
-  try {
-    await eventually(
-      async () => {
-        const committed =
-          (await reader.listCommittedOffsets({ topics: [{ topic: config.kafka.topic, partitions: ends.map((_, i) => i) }] })).get(config.kafka.topic) ?? []
-        return ends.every((end, i) => end === 0n || committed[i] === end) ? true : undefined
-      },
-      timeoutMs,
-      'the group to commit every partition to its end offset',
-    )
-  } finally {
-    await reader.close(true)
-  }
-}
-
 describe('startConsumer', () => {
   test('N messages produced become N rows, field for field', async () => {
     const { db, config, start } = await setUp()
@@ -127,7 +96,7 @@ describe('startConsumer', () => {
     await start()
 
     await eventually(async () => ((await countRows(db)) === records.length ? true : undefined), 30_000, '1000 rows')
-    await quiet(config)
+    await committedToEnd(config)
     expect(await countRows(db)).toBe(records.length)
     const rows = await db.sql`
       select (extract(epoch from timestamp) * 1000000)::bigint as micros, service, level, message, metadata, trace_id, span_id, host, tags
@@ -171,7 +140,7 @@ describe('startConsumer', () => {
     const consumer = await start()
 
     await eventually(async () => ((await countRows(db)) === 4 ? true : undefined), 20_000, '4 rows')
-    await quiet(config)
+    await committedToEnd(config)
     expect(await countRows(db)).toBe(4)
     const [letter] = await readDeadLetters(config, 1)
     expect(Buffer.compare(letter!.value, corrupt)).toBe(0)
@@ -190,7 +159,7 @@ describe('startConsumer', () => {
     await start()
 
     await eventually(async () => ((await countRows(db)) === 3 ? true : undefined), 20_000, '3 rows')
-    await quiet(config)
+    await committedToEnd(config)
     expect(await countRows(db)).toBe(3)
     const [letter] = await readDeadLetters(config, 1)
     expect(header(letter!, DeadLetterHeaders.code)).toBe('22P02')
@@ -231,7 +200,7 @@ describe('startConsumer', () => {
       20_000,
       'offsets committed up to 1000 messages',
     )
-    await quiet(config)
+    await committedToEnd(config)
     expect(await countRows(db)).toBe(1000)
     expect(consumer.stats().state).toBe(ConsumerStates.running)
   }, 90_000)
@@ -266,7 +235,7 @@ describe('startConsumer', () => {
     await proxy.restore()
     await eventually(async () => ((await countRows(db)) === 1000 ? true : undefined), 30_000, '1000 rows after the network is back')
     await eventually(() => (committedTotal(consumer) === 1000n ? true : undefined), 20_000, 'offsets committed up to 1000 messages')
-    await quiet(config)
+    await committedToEnd(config)
     expect(await countRows(db)).toBe(1000)
     expect(consumer.stats().state).toBe(ConsumerStates.running)
   }, 90_000)
@@ -325,7 +294,7 @@ describe('startConsumer', () => {
     await produce(config, big.map(encodeLogRecord), () => 'one-service')
     const consumer = await start()
     await eventually(async () => ((await countRows(db)) === big.length ? true : undefined), 60_000, `${big.length} large rows`)
-    await quiet(config)
+    await committedToEnd(config)
     expect(consumer.stats().batches).toBe(big.length)
     expect((await db.sql<{ n: number }[]>`select count(*)::int as n from logs where length(message) > 600000`)[0]!.n).toBe(big.length)
   }, 90_000)

@@ -1,6 +1,9 @@
-/** `bun src/ingest.ts`: the gRPC ingestion service (validate, batch into Kafka, acknowledge once stored). */
+/**
+ * `bun src/ingest.ts`: the ingestion service (gRPC, OTLP, Loki push, Elasticsearch bulk, JSON lines:
+ * validate, batch into Kafka, acknowledge once stored).
+ */
 import { loadConfig } from './lib/config.ts'
-import { startGrpcIngest } from './lib/grpc-ingest.ts'
+import { startIngestServer } from './lib/ingest-server.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
 import { createLogger } from './lib/log.ts'
 
@@ -8,7 +11,7 @@ let log = createLogger({ service: 'ingest' })
 try {
   const config = loadConfig()
   log = createLogger({ service: 'ingest' }, { level: config.logLevel })
-  const service = await startGrpcIngest(config, { log })
+  const service = await startIngestServer(config, { log })
   handleSignals(log, () => service.close())
 } catch (error) {
   exitOnStartupError(log, error)

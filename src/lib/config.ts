@@ -20,7 +20,16 @@ export interface Config {
   dbPoolMax: number
   retentionDays: number
   partitionsAheadDays: number
-  grpc: { host: string; port: number; maxRequestBytes: number; maxConcurrentStreams: number }
+  grpc: {
+    host: string
+    port: number
+    /** A second port for the same server, where OpenTelemetry exporters look by default. */
+    otlpPort: number
+    maxRequestBytes: number
+    maxConcurrentStreams: number
+  }
+  /** The ingest service's HTTP listener (OTLP/HTTP, Loki push, Elasticsearch bulk, JSON lines); its host is grpc.host. */
+  intakeHttp: { port: number; maxBodyBytes: number }
   http: { host: string; port: number; queryTimeoutMs: number }
   ingest: {
     batchMaxCount: number
@@ -133,10 +142,16 @@ export function loadConfig(env: Env = process.env): Config {
     grpc: {
       host: string('GRPC_HOST', '0.0.0.0'),
       port: port('GRPC_PORT', 50051),
+      otlpPort: port('OTLP_GRPC_PORT', 4317),
       // gRPC's own default. grpc-js refuses a larger message from its length prefix, before reading it.
       maxRequestBytes: int('GRPC_MAX_REQUEST_BYTES', 4 * MiB, 1024, 1024 * MiB),
       // Per connection, so one client cannot hold the whole INGEST_MAX_PENDING_BYTES budget with parallel calls.
       maxConcurrentStreams: int('GRPC_MAX_CONCURRENT_STREAMS', 32, 1, 1_000_000),
+    },
+    intakeHttp: {
+      port: port('INGEST_HTTP_PORT', 4318),
+      // As sent and once decompressed; a batch of the OpenTelemetry Collector (8192 records) fits.
+      maxBodyBytes: int('INGEST_HTTP_MAX_BODY_BYTES', 8 * MiB, 1024, 1024 * MiB),
     },
     http: {
       host: string('HTTP_HOST', '0.0.0.0'),

@@ -8,6 +8,7 @@ export const ErrorCodes = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   INFRA_UNAVAILABLE: 'INFRA_UNAVAILABLE',
   REQUEST_INVALID: 'REQUEST_INVALID',
+  REQUEST_TOO_LARGE: 'REQUEST_TOO_LARGE',
   INGEST_OVERLOADED: 'INGEST_OVERLOADED',
   INGEST_SHUTTING_DOWN: 'INGEST_SHUTTING_DOWN',
   KAFKA_UNAVAILABLE: 'KAFKA_UNAVAILABLE',
@@ -145,6 +146,13 @@ export class IngestShuttingDownError extends LogStreamError {
 export class RequestInvalidError extends LogStreamError {
   constructor(message: string) {
     super(ErrorCodes.REQUEST_INVALID, message, { retryable: false, httpStatus: 400, grpcStatus: GrpcStatus.INVALID_ARGUMENT })
+  }
+}
+
+/** A request (or its body once decompressed) is over the documented size limit; send smaller ones. */
+export class RequestTooLargeError extends LogStreamError {
+  constructor(message: string) {
+    super(ErrorCodes.REQUEST_TOO_LARGE, message, { retryable: false, httpStatus: 413, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED })
   }
 }
 

@@ -167,3 +167,72 @@ export const ingestService = {
 export function reflectionDefinition(): protoLoader.PackageDefinition {
   return protoLoader.fromJSON(root.toJSON(), { keepCase: true })
 }
+
+/**
+ * The shippers' protocols, from the same proto/ folder: OTLP logs (also its gRPC service), Loki's push
+ * request and google.rpc.Status with RetryInfo. Loaded with protobufjs's default camelCase names, which are
+ * exactly the OTLP/JSON field names, so one mapping reads a decoded protobuf and a JSON body alike.
+ */
+const shippersRoot = new protobuf.Root().loadSync(
+  ['opentelemetry/logs.proto', 'loki/push.proto', 'google/rpc/status.proto'].map((file) => new URL(`../../proto/${file}`, import.meta.url).pathname),
+)
+shippersRoot.resolveAll()
+
+export const ExportLogsRequestType = shippersRoot.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceRequest')
+export const ExportLogsResponseType = shippersRoot.lookupType('opentelemetry.proto.collector.logs.v1.ExportLogsServiceResponse')
+export const LokiPushRequestType = shippersRoot.lookupType('logproto.PushRequest')
+export const RpcStatusType = shippersRoot.lookupType('google.rpc.Status')
+export const RetryInfoType = shippersRoot.lookupType('google.rpc.RetryInfo')
+
+export const OTLP_LOGS_SERVICE_NAME = 'opentelemetry.proto.collector.logs.v1.LogsService'
+export const OTLP_EXPORT_PATH = `/${OTLP_LOGS_SERVICE_NAME}/Export`
+
+const encodeAs = (type: protobuf.Type) => (value: object) => {
+  const bytes = type.encode(type.fromObject(value)).finish()
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/** A google.rpc.Status whose details hold a RetryInfo: what a gRPC UNAVAILABLE carries so exporters know when to retry. */
+export function encodeRetryStatus(code: number, message: string, retryDelaySeconds: number): Buffer {
+  return encodeAs(RpcStatusType)({
+    code,
+    message,
+    details: [{ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: encodeAs(RetryInfoType)({ retryDelay: { seconds: retryDelaySeconds } }) }],
+  })
+}
+
+/** A received OTLP export: the decoded request, or why it could not be decoded (the client's fault, not ours). */
+export interface ReceivedExport {
+  request?: ExportLogsRequestObject
+  problem?: string
+  bytes: number
+}
+
+/** ExportLogsServiceRequest as protobufjs's toObject gives it: camelCase, 64-bit ints as strings, bytes as bytes. */
+export type ExportLogsRequestObject = Record<string, unknown>
+
+/** Never throws: grpc-js would answer a throwing deserializer with INTERNAL, where a malformed payload is INVALID_ARGUMENT. */
+export function decodeExportRequest(buffer: Buffer): ReceivedExport {
+  try {
+    return { request: ExportLogsRequestType.toObject(ExportLogsRequestType.decode(buffer), { longs: String, defaults: false }), bytes: buffer.length }
+  } catch (error) {
+    return { problem: `not a protobuf ExportLogsServiceRequest: ${(error as Error).message}`, bytes: buffer.length }
+  }
+}
+
+/**
+ * The OTLP logs service for grpc-js: requests are decoded to plain objects (64-bit ints as strings, bytes
+ * kept as bytes), the shape src/lib/protocols/otlp.ts maps.
+ */
+export const otlpLogsService = {
+  Export: {
+    path: OTLP_EXPORT_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: encodeAs(ExportLogsRequestType),
+    requestDeserialize: decodeExportRequest,
+    responseSerialize: encodeAs(ExportLogsResponseType),
+    responseDeserialize: (buffer: Buffer) => ExportLogsResponseType.toObject(ExportLogsResponseType.decode(buffer), { longs: Number }),
+    originalName: 'export',
+  },
+} satisfies ServiceDefinition

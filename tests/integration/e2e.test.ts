@@ -34,6 +34,8 @@ beforeAll(async () => {
   const env = {
     GRPC_HOST: '127.0.0.1',
     GRPC_PORT: String(grpcPort),
+    OTLP_GRPC_PORT: '0',
+    INGEST_HTTP_PORT: '0',
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: String(httpPort),
     KAFKA_TOPIC: config.kafka.topic,

@@ -25,6 +25,8 @@ describe('bun src/ingest.ts', () => {
       KAFKA_TOPIC: config.kafka.topic,
       GRPC_HOST: '127.0.0.1',
       GRPC_PORT: '0',
+      OTLP_GRPC_PORT: '0',
+      INGEST_HTTP_PORT: '0',
       INGEST_BATCH_MAX_COUNT: '1000000',
       INGEST_LINGER_MS: '60000',
       LOG_LEVEL: 'debug',

@@ -37,6 +37,8 @@ beforeAll(async () => {
       KAFKA_DLQ_TOPIC: config.kafka.dlqTopic,
       GRPC_HOST: '127.0.0.1',
       GRPC_PORT: String(port),
+      OTLP_GRPC_PORT: '0',
+      INGEST_HTTP_PORT: '0',
     },
     onLine: (line) => {
       ingestOutput += `${line}\n`

@@ -143,7 +143,7 @@ describe('docker-entrypoint.sh', () => {
   test(
     'ingest serves gRPC, passes its healthcheck, and exits 0 on SIGTERM',
     async () => {
-      const env = { ...serviceEnv(ingestTopics, database.url), GRPC_PORT: String(freePort()) }
+      const env = { ...serviceEnv(ingestTopics, database.url), GRPC_PORT: String(freePort()), OTLP_GRPC_PORT: '0', INGEST_HTTP_PORT: '0' }
       const ingest = start(['ingest'], env)
       await becomesHealthy('ingest', env, ingest)
       expect(await ingest.stop()).toBe(0)

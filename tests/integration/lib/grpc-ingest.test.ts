@@ -7,7 +7,7 @@ import { service as healthService } from 'grpc-health-check'
 import { type BrokerOptions, startKafka, stopKafka } from '../../../scripts/infra/kafka-broker.ts'
 import { freePort } from '../../../scripts/services.ts'
 import type { Config } from '../../../src/lib/config.ts'
-import { type GrpcIngest, startGrpcIngest } from '../../../src/lib/grpc-ingest.ts'
+import { type IngestServer, startIngestServer } from '../../../src/lib/ingest-server.ts'
 import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
@@ -21,7 +21,8 @@ const log = createLogger({ service: 'ingest-test' }, { level: 'error' })
 function withSettings(config: Config, ingestSettings: Partial<Config['ingest']> = {}, grpcSettings: Partial<Config['grpc']> = {}): Config {
   return {
     ...config,
-    grpc: { ...config.grpc, host: '127.0.0.1', port: 0, ...grpcSettings },
+    grpc: { ...config.grpc, host: '127.0.0.1', port: 0, otlpPort: 0, ...grpcSettings },
+    intakeHttp: { ...config.intakeHttp, port: 0 },
     ingest: { ...config.ingest, ...ingestSettings },
   }
 }
@@ -40,13 +41,13 @@ const sharedTopics = await freshTopics()
 
 describe('ingest service', () => {
   let config: Config
-  let service: GrpcIngest
+  let service: IngestServer
   let client: IngestClient
 
   beforeAll(async () => {
     // freshTopics runs at the top level: an afterAll it registers inside a beforeAll fires when that hook ends.
     config = withSettings(sharedTopics)
-    service = await startGrpcIngest(config, { log })
+    service = await startIngestServer(config, { log })
     client = ingestClient(service.port)
   })
 
@@ -202,7 +203,7 @@ describe('ingest service', () => {
 describe('ingest service limits', () => {
   test('a request larger than GRPC_MAX_REQUEST_BYTES gets RESOURCE_EXHAUSTED with the sizes in the message', async () => {
     const config = withSettings(await freshTopics(), {}, { maxRequestBytes: 4096 })
-    const service = await startGrpcIngest(config, { log })
+    const service = await startIngestServer(config, { log })
     const client = ingestClient(service.port)
     try {
       const { error } = await ingest(client, [{ ...readmeExample, message: 'x'.repeat(8000) }])
@@ -216,7 +217,7 @@ describe('ingest service limits', () => {
 
   test("a full batch of one service's logs is stored, though it exceeds Kafka's 1 MB default record-batch limit", async () => {
     const config = withSettings(await freshTopics(), { batchMaxCount: 100_000, batchMaxBytes: 4 * 1024 * 1024, lingerMs: 100 })
-    const service = await startGrpcIngest(config, { log })
+    const service = await startIngestServer(config, { log })
     const client = ingestClient(service.port, { 'grpc.max_send_message_length': 64 * 1024 * 1024 })
     try {
       const logs = Array.from({ length: 15_000 }, (_, i) => ({ ...readmeExample, message: `entry ${i} ${'x'.repeat(200)}` }))
@@ -232,7 +233,7 @@ describe('ingest service limits', () => {
   test('while calls awaiting Kafka hold INGEST_MAX_PENDING_BYTES, a new call gets RESOURCE_EXHAUSTED / INGEST_OVERLOADED at once; once they are answered, calls are taken again', async () => {
     const config = withSettings(await freshTopics(), { maxPendingBytes: 64 * 1024 }, { maxRequestBytes: 64 * 1024 })
     const held = heldProducer(config)
-    const service = await startGrpcIngest(config, { log, producer: held.producer })
+    const service = await startIngestServer(config, { log, producer: held.producer })
     const client = ingestClient(service.port)
     try {
       const first = ingest(client, [{ ...readmeExample, message: `first ${'x'.repeat(10_000)}` }])
@@ -271,7 +272,7 @@ describe('ingest service with Kafka down', () => {
   }, 60_000)
 
   test("answers UNAVAILABLE before the client's deadline while Kafka is down, and ingests again once it is back, without a restart", async () => {
-    const service = await startGrpcIngest(config, { log })
+    const service = await startIngestServer(config, { log })
     const client = ingestClient(service.port)
     try {
       expect((await ingest(client, [{ ...readmeExample, message: 'before' }])).response?.accepted).toBe(1)

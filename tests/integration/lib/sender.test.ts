@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { Config } from '../../../src/lib/config.ts'
-import { type GrpcIngest, startGrpcIngest } from '../../../src/lib/grpc-ingest.ts'
+import { type IngestServer, startIngestServer } from '../../../src/lib/ingest-server.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
 import { type InputItem, sendLogs, succeeded } from '../../../src/lib/sender.ts'
@@ -51,18 +51,23 @@ function gatedProducer(config: Config) {
 const entry = (message: string, service = 'sender-test'): InputItem => ({ source: message, entry: { service, level: 'INFO', message } })
 
 function withSettings(ingestSettings: Partial<Config['ingest']> = {}, grpcSettings: Partial<Config['grpc']> = {}): Config {
-  return { ...topics, grpc: { ...topics.grpc, host: '127.0.0.1', port: 0, ...grpcSettings }, ingest: { ...topics.ingest, ...ingestSettings } }
+  return {
+    ...topics,
+    grpc: { ...topics.grpc, host: '127.0.0.1', port: 0, otlpPort: 0, ...grpcSettings },
+    intakeHttp: { ...topics.intakeHttp, port: 0 },
+    ingest: { ...topics.ingest, ...ingestSettings },
+  }
 }
 
 describe('sendLogs to the ingest service', () => {
   const recorded = recordingLogger()
-  let service: GrpcIngest
+  let service: IngestServer
   let address: string
   /** Entries of each Ingest call the service queued for Kafka, in the order they came. */
   const callSizes = () => recorded.named('ingest.queued').map((item) => item.accepted as number)
 
   beforeAll(async () => {
-    service = await startGrpcIngest(withSettings(), { log: recorded.log })
+    service = await startIngestServer(withSettings(), { log: recorded.log })
     address = `127.0.0.1:${service.port}`
   })
   afterAll(() => service?.close())
@@ -137,12 +142,12 @@ describe('sendLogs against an overloaded ingest service', () => {
   const config = withSettings({ maxPendingBytes: 64 * 1024 }, { maxRequestBytes: 64 * 1024 })
   const recorded = recordingLogger()
   const gated = gatedProducer(config)
-  let service: GrpcIngest
+  let service: IngestServer
   let address: string
   const overloadRefusals = () => recorded.named('ingest.refused').filter((item) => item.code === 'INGEST_OVERLOADED').length
 
   beforeAll(async () => {
-    service = await startGrpcIngest(config, { log: recorded.log, producer: gated.producer })
+    service = await startIngestServer(config, { log: recorded.log, producer: gated.producer })
     address = `127.0.0.1:${service.port}`
   })
   afterAll(async () => {

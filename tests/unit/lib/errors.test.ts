@@ -17,6 +17,7 @@ import {
   QueryInvalidError,
   QueryTimeoutError,
   RequestInvalidError,
+  RequestTooLargeError,
   UndecodableMessageError,
 } from '../../../src/lib/errors.ts'
 
@@ -25,6 +26,7 @@ const classes: [LogStreamError, string, boolean, number, number][] = [
   [new ConfigError('HTTP_PORT', 'must be a port'), 'CONFIG_INVALID', false, 500, GrpcStatus.INTERNAL],
   [new InfraError('no broker'), 'INFRA_UNAVAILABLE', true, 500, GrpcStatus.INTERNAL],
   [new RequestInvalidError('no logs'), 'REQUEST_INVALID', false, 400, GrpcStatus.INVALID_ARGUMENT],
+  [new RequestTooLargeError('over 4 MiB'), 'REQUEST_TOO_LARGE', false, 413, GrpcStatus.RESOURCE_EXHAUSTED],
   [new IngestOverloadedError('full'), 'INGEST_OVERLOADED', true, 429, GrpcStatus.RESOURCE_EXHAUSTED],
   [new IngestShuttingDownError(), 'INGEST_SHUTTING_DOWN', true, 503, GrpcStatus.UNAVAILABLE],
   [new KafkaUnavailableError('broker down'), 'KAFKA_UNAVAILABLE', true, 503, GrpcStatus.UNAVAILABLE],

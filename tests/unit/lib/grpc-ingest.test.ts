@@ -2,7 +2,8 @@ import { describe, expect, test } from 'bun:test'
 import * as grpc from '@grpc/grpc-js'
 import { type Config, loadConfig } from '../../../src/lib/config.ts'
 import { IngestOverloadedError, KafkaUnavailableError, RequestInvalidError } from '../../../src/lib/errors.ts'
-import { startGrpcIngest, statusFor } from '../../../src/lib/grpc-ingest.ts'
+import { statusFor } from '../../../src/lib/grpc-status.ts'
+import { startIngestServer } from '../../../src/lib/ingest-server.ts'
 import { NoValidLogsError } from '../../../src/lib/intake.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import type { LogProducer } from '../../../src/lib/producer.ts'
@@ -14,7 +15,12 @@ import { ingest, ingestClient } from '../../support/ingest-client.ts'
 const base = loadConfig({})
 
 function configWith(ingestSettings: Partial<Config['ingest']> = {}, grpcSettings: Partial<Config['grpc']> = {}): Config {
-  return { ...base, grpc: { ...base.grpc, host: '127.0.0.1', port: 0, ...grpcSettings }, ingest: { ...base.ingest, ...ingestSettings } }
+  return {
+    ...base,
+    grpc: { ...base.grpc, host: '127.0.0.1', port: 0, otlpPort: 0, ...grpcSettings },
+    intakeHttp: { ...base.intakeHttp, port: 0 },
+    ingest: { ...base.ingest, ...ingestSettings },
+  }
 }
 
 /** Sends wait until `release()`; `sent` counts the messages the producer was given. */
@@ -78,7 +84,7 @@ describe('the gRPC adapter', () => {
     const config = configWith({ maxPendingBytes: 8 * 1024 }, { maxRequestBytes: 8 * 1024 })
     const held = heldProducer()
     held.release()
-    const service = await startGrpcIngest(config, { log: createLogger({}, { level: 'error' }), producer: held.producer })
+    const service = await startIngestServer(config, { log: createLogger({}, { level: 'error' }), producer: held.producer })
     const client = ingestClient(service.port)
     try {
       const { error } = await ingest(client, [log('x'.repeat(20_000))])
@@ -96,7 +102,7 @@ describe('the gRPC adapter', () => {
     const config = configWith({ maxPendingBytes: 64 * 1024 }, { maxRequestBytes: 64 * 1024 })
     const held = heldProducer()
     const { events, log: recording } = recordingLogger()
-    const service = await startGrpcIngest(config, { log: recording, producer: held.producer })
+    const service = await startIngestServer(config, { log: recording, producer: held.producer })
     const client = ingestClient(service.port)
     try {
       const first = ingest(client, [log('first')])
@@ -120,7 +126,7 @@ describe('the gRPC adapter', () => {
     const config = configWith({}, { maxConcurrentStreams: 2 })
     const held = heldProducer()
     const { events, log: recording } = recordingLogger()
-    const service = await startGrpcIngest(config, { log: recording, producer: held.producer })
+    const service = await startIngestServer(config, { log: recording, producer: held.producer })
     const client = ingestClient(service.port)
     const queued = () => events.filter((event) => event.event === 'ingest.queued').length
     try {

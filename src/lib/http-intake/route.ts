@@ -1,0 +1,26 @@
+import type { LogStreamError } from '../errors.ts'
+import type { AcceptOptions, Intake } from '../intake.ts'
+
+/** What the HTTP intake listener hands a protocol adapter, and what an adapter is. */
+
+export interface IntakeRequest {
+  /** The body with its Content-Encoding undone. */
+  body: Uint8Array
+  contentType: string
+  url: URL
+  method: string
+  headers: Headers
+  accept: AcceptOptions
+  /** The body limit, for protocols that decompress further themselves (Loki's snappy). */
+  maxBodyBytes: number
+}
+
+export interface Route {
+  /** The method and path this adapter serves; `path` may match several paths. */
+  matches(method: string, path: string): boolean
+  /** False for routes that read no body (e.g. the Elasticsearch handshake). */
+  readsBody: boolean
+  handle(request: IntakeRequest, intake: Intake): Promise<Response>
+  /** The protocol's own answer for a failure, decided from the error alone. */
+  fail(error: LogStreamError, request: Pick<IntakeRequest, 'contentType' | 'url'>): Response
+}

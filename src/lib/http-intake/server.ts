@@ -1,0 +1,116 @@
+import { asLogStreamError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError } from '../errors.ts'
+import type { Intake } from '../intake.ts'
+import type { Logger } from '../log.ts'
+import { decodeContentEncoding } from '../protocols/encoding.ts'
+import { elasticsearchRoutes } from './elasticsearch.ts'
+import { jsonLinesRoute } from './json-lines.ts'
+import { lokiRoute } from './loki.ts'
+import { otlpRoute } from './otlp.ts'
+import type { Route } from './route.ts'
+
+/**
+ * The HTTP intake listener: OTLP/HTTP, Loki push, Elasticsearch bulk and JSON lines on one port. It owns
+ * what every protocol shares: reading the body within the size limit and the process-wide byte budget,
+ * undoing Content-Encoding, the time allowed for Kafka's acknowledgement. Each protocol's adapter parses,
+ * calls the one accept path, and renders its own answer, failures included.
+ */
+
+export interface HttpIntakeOptions {
+  host: string
+  port: number
+  /** Largest body taken, as sent and after decompression alike. */
+  maxBodyBytes: number
+  /** Longest wait for Kafka's acknowledgement of one request. */
+  sendTimeoutMs: number
+}
+
+export interface HttpIntake {
+  port: number
+  /** Stops taking requests and waits for those in flight. */
+  close(): Promise<void>
+}
+
+const ROUTES: Route[] = [otlpRoute, lokiRoute, ...elasticsearchRoutes, jsonLinesRoute]
+
+/** Reads the body chunk by chunk, so a body past the limit is refused without being held whole. */
+async function readBody(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length'))
+  if (declared > limit) throw new RequestTooLargeError(`the body is ${declared} bytes; the limit is ${limit}`)
+  const chunks: Uint8Array[] = []
+  let total = 0
+  const reader = request.body?.getReader()
+  if (!reader) return new Uint8Array(0)
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    if (total > limit) {
+      await reader.cancel().catch(() => {})
+      throw new RequestTooLargeError(`the body is over the limit of ${limit} bytes`)
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks, total)
+}
+
+const mediaType = (request: Request) => (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+
+export function createHttpIntakeHandler(intake: Intake, log: Logger, options: Pick<HttpIntakeOptions, 'maxBodyBytes' | 'sendTimeoutMs'>) {
+  const serve = async (route: Route, request: Request, url: URL, contentType: string): Promise<Response> => {
+    const controller = new AbortController()
+    request.signal.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true })
+    const accept = { timeoutMs: options.sendTimeoutMs, signal: controller.signal }
+    const base = { contentType, url, method: request.method, headers: request.headers, accept, maxBodyBytes: options.maxBodyBytes }
+    if (!route.readsBody) return route.handle({ ...base, body: new Uint8Array(0) }, intake)
+    // Room for the declared body (the largest allowed when none is declared), then for what was really read and decoded.
+    const declared = Number(request.headers.get('content-length'))
+    const reservation = await intake.reserve(declared >= 0 && declared <= options.maxBodyBytes ? declared : options.maxBodyBytes)
+    try {
+      const raw = await readBody(request, options.maxBodyBytes)
+      const body = await decodeContentEncoding(raw, request.headers.get('content-encoding'), options.maxBodyBytes)
+      if (!reservation.resize(raw === body ? raw.byteLength : raw.byteLength + body.byteLength)) {
+        throw new IngestOverloadedError('ingest is holding as many request bytes as it may; retry with backoff')
+      }
+      return await route.handle({ ...base, body }, intake)
+    } finally {
+      reservation.release()
+    }
+  }
+
+  return async (request: Request): Promise<Response> => {
+    const url = new URL(request.url)
+    const route = ROUTES.find((candidate) => candidate.matches(request.method, url.pathname))
+    if (!route) return notFound(request.method, url.pathname)
+    const contentType = mediaType(request)
+    try {
+      return await serve(route, request, url, contentType)
+    } catch (error) {
+      if (!(error instanceof LogStreamError)) log.error('ingest.http.failed', { error, path: url.pathname })
+      else if (error.retryable) log.warn('ingest.refused', { code: error.code, detail: error.message, path: url.pathname })
+      return route.fail(asLogStreamError(error), { contentType, url })
+    }
+  }
+}
+
+function notFound(method: string, path: string): Response {
+  const error = new NotFoundError(`no intake endpoint for ${method} ${path}; see the README's intake section`)
+  return Response.json({ error: error.code, message: error.message }, { status: 404 })
+}
+
+export function startHttpIntake(intake: Intake, log: Logger, options: HttpIntakeOptions): HttpIntake {
+  const handler = createHttpIntakeHandler(intake, log, options)
+  const server = Bun.serve({
+    hostname: options.host,
+    port: options.port,
+    // Bun refuses a larger declared body itself; readBody bounds a chunked one.
+    maxRequestBodySize: options.maxBodyBytes,
+    fetch: handler,
+  })
+  log.info('ingest.http.listening', { address: `${options.host}:${server.port}`, maxBodyBytes: options.maxBodyBytes })
+  return {
+    port: server.port ?? options.port,
+    async close() {
+      await server.stop(false)
+    },
+  }
+}

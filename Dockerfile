@@ -21,5 +21,6 @@ COPY proto ./proto
 COPY src ./src
 COPY scripts/docker-entrypoint.sh ./scripts/docker-entrypoint.sh
 USER bun
-EXPOSE 50051 8080
+# gRPC, OTLP/gRPC, the shippers' HTTP intake (ingest); the query API.
+EXPOSE 50051 4317 4318 8080
 ENTRYPOINT ["/app/scripts/docker-entrypoint.sh"]

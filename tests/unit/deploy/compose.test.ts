@@ -69,10 +69,20 @@ describe('services', () => {
   })
 
   test('publishes gRPC on 50051 and HTTP on 8080, as the README says', () => {
-    expect(service('ingest').ports).toEqual(['50051:50051'])
+    expect(service('ingest').ports).toContain('50051:50051')
     expect(service('query').ports).toEqual(['8080:8080'])
     expect(service('ingest').environment?.GRPC_PORT).toBe('50051')
     expect(service('query').environment?.HTTP_PORT).toBe('8080')
+  })
+
+  test("publishes the shippers' intake: OTLP/gRPC on 4317 and the HTTP intake on 4318, fixed inside the container", () => {
+    expect(service('ingest').ports).toEqual(['50051:50051', '4317:4317', '4318:4318'])
+    expect(service('ingest').environment?.OTLP_GRPC_PORT).toBe('4317')
+    expect(service('ingest').environment?.INGEST_HTTP_PORT).toBe('4318')
+  })
+
+  test('.env.example lists the intake settings', () => {
+    for (const name of ['OTLP_GRPC_PORT', 'INGEST_HTTP_PORT', 'INGEST_HTTP_MAX_BODY_BYTES']) expect(envExampleNames).toContain(name)
   })
 
   test('publishes Kafka and PostgreSQL on the host loopback only', () => {

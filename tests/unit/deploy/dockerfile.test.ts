@@ -109,8 +109,8 @@ describe('Dockerfile', () => {
     expect(all(runtime, 'ENTRYPOINT').map((item) => item.args)).toEqual(['["/app/scripts/docker-entrypoint.sh"]'])
   })
 
-  test('exposes the gRPC and HTTP ports', () => {
-    expect(all(stage('runtime'), 'EXPOSE').map((item) => item.args)).toEqual(['50051 8080'])
+  test('exposes the gRPC, OTLP/gRPC, HTTP intake and query ports', () => {
+    expect(all(stage('runtime'), 'EXPOSE').map((item) => item.args)).toEqual(['50051 4317 4318 8080'])
   })
 
   test('every package the services import is a production dependency, so the deps stage installs it', async () => {

@@ -21,7 +21,9 @@ const usage = `usage: bun run send [options] [LOG ...]
 Each LOG argument is one log: a JSON object, or plain text used as the message.
 With --file, JSON lines are read from that file; with no LOG (or "-"), from stdin.
 JSON fields: timestamp (RFC 3339 or epoch ms), service, level, message, metadata (object),
-trace_id, span_id, host, tags (array or "a,b").
+trace_id, span_id, host, tags (array or "a,b"); common spellings (msg, traceId, ECS log.level…)
+are read too, and every other field is kept in metadata. A log that names no service is stored
+as unknown_service, one that names no level as INFO.
 
 options:
   -a, --addr HOST:PORT     gRPC endpoint (default 127.0.0.1:50051)

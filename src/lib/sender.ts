@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import * as grpc from '@grpc/grpc-js'
 import { service as healthService } from 'grpc-health-check'
 import { ErrorCodes } from './errors.ts'
+import type { LogEntryInput } from './log-entry.ts'
 import {
   decodeIngestResponse,
   ERROR_CODE_METADATA,
@@ -13,6 +14,7 @@ import {
   RESPONSE_TRAILER,
   type WireLogEntry,
 } from './proto.ts'
+import { type Defaults, entryFromDocument } from './protocols/document.ts'
 import { retry } from './retry.ts'
 
 /**
@@ -32,12 +34,7 @@ export interface Problem {
   reason: string
 }
 
-export interface Defaults {
-  service?: string
-  level?: string
-  host?: string
-  tags?: string[]
-}
+export type { Defaults }
 
 export interface Rejection extends Problem {
   source: string
@@ -112,99 +109,31 @@ const credentialsFor = (tls: boolean | undefined) => (tls ? grpc.credentials.cre
 // ---------------------------------------------------------------------------------------------------
 // Input
 
-/** RFC 3339 with up to nanosecond precision (Date.parse alone would drop everything below a millisecond). */
-function parseTimestamp(value: unknown): WireEntry['timestamp'] | Problem {
-  if (typeof value === 'number' && Number.isFinite(value)) {
-    // A bare number is milliseconds since the epoch, as Date.now() and most loggers write it.
-    const seconds = Math.floor(value / 1000)
-    return { seconds: String(seconds), nanos: Math.round((value - seconds * 1000) * 1_000_000) }
+/** An entry as the wire wants it: the mapping's empty fields left out, so the server applies its own defaults. */
+function wireEntry(entry: LogEntryInput): WireEntry {
+  const wire: WireEntry = {}
+  if (entry.timestamp) wire.timestamp = { seconds: String(entry.timestamp.seconds ?? 0), nanos: entry.timestamp.nanos ?? 0 }
+  for (const field of ['service', 'level', 'message', 'metadata', 'trace_id', 'span_id', 'host'] as const) {
+    const value = entry[field]
+    if (value) wire[field] = value
   }
-  if (typeof value === 'string') {
-    const match = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i.exec(value.trim())
-    const millis = match ? Date.parse(`${match[1]}${match[3]}`) : Number.NaN
-    if (match && !Number.isNaN(millis)) {
-      return { seconds: String(Math.floor(millis / 1000)), nanos: Number((match[2] ?? '').padEnd(9, '0')) }
-    }
-  }
-  if (typeof value === 'object' && value !== null && 'seconds' in value) {
-    const { seconds, nanos } = value as { seconds: unknown; nanos?: unknown }
-    if ((typeof seconds === 'number' || typeof seconds === 'string') && /^-?\d+$/.test(String(seconds))) {
-      return { seconds: String(seconds), nanos: typeof nanos === 'number' ? nanos : 0 }
-    }
-  }
-  return { field: 'timestamp', reason: 'must be RFC 3339 (e.g. 2024-11-06T12:00:00.123Z), epoch milliseconds, or {"seconds","nanos"}' }
-}
-
-const isProblem = (value: unknown): value is Problem => typeof value === 'object' && value !== null && 'reason' in value
-
-function optionalString(object: Record<string, unknown>, field: string, ...aliases: string[]): string | undefined | Problem {
-  for (const key of [field, ...aliases]) {
-    const value = object[key]
-    if (value === undefined || value === null) continue
-    if (typeof value === 'string') return value
-    if (typeof value === 'number' || typeof value === 'boolean') return String(value)
-    return { field, reason: `must be a string, got ${Array.isArray(value) ? 'an array' : typeof value}` }
-  }
-  return undefined
+  wire.tags = (entry.tags ?? []).filter((tag): tag is string => typeof tag === 'string')
+  return wire
 }
 
 /**
- * Maps one JSON object to a LogEntry. Field names follow the proto (trace_id) and also accept the camelCase
- * most loggers write (traceId); `metadata` may be an object or JSON text; `tags` an array or "a,b".
- * The server validates the values; this only checks what it must to build the message.
+ * Maps one JSON object to a LogEntry the way every JSON intake does (src/lib/protocols/document.ts): our
+ * field names, camelCase and ECS spellings, and every other field kept in `metadata`. The server
+ * validates the values; this only checks what it must to build the message.
  */
 export function entryFromJson(value: unknown, defaults: Defaults = {}): WireEntry | Problem {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { field: 'entry', reason: 'must be a JSON object' }
-  const object = value as Record<string, unknown>
-  const entry: WireEntry = {}
-
-  const strings = [
-    ['service', []],
-    ['level', ['severity']],
-    ['message', ['msg']],
-    ['trace_id', ['traceId']],
-    ['span_id', ['spanId']],
-    ['host', ['hostname']],
-  ] as const
-  for (const [field, aliases] of strings) {
-    const text = optionalString(object, field, ...aliases)
-    if (isProblem(text)) return text
-    if (text !== undefined) entry[field] = text
-  }
-
-  const metadata = object.metadata
-  if (typeof metadata === 'string') entry.metadata = metadata
-  else if (metadata !== undefined && metadata !== null) entry.metadata = JSON.stringify(metadata)
-
-  const tags = object.tags
-  if (typeof tags === 'string')
-    entry.tags = tags
-      .split(',')
-      .map((tag) => tag.trim())
-      .filter(Boolean)
-  else if (Array.isArray(tags)) {
-    if (!tags.every((tag) => typeof tag === 'string')) return { field: 'tags', reason: 'must be strings' }
-    entry.tags = tags
-  } else if (tags !== undefined && tags !== null) return { field: 'tags', reason: 'must be an array of strings or "a,b"' }
-
-  const rawTime = object.timestamp ?? object.time ?? object.ts
-  if (rawTime !== undefined && rawTime !== null) {
-    const timestamp = parseTimestamp(rawTime)
-    if (isProblem(timestamp)) return timestamp
-    entry.timestamp = timestamp
-  }
-
-  return applyDefaults(entry, defaults)
+  const parsed = entryFromDocument(value, defaults)
+  return 'problem' in parsed ? parsed.problem : wireEntry(parsed.entry)
 }
 
-function applyDefaults(entry: WireEntry, defaults: Defaults): WireEntry {
-  return {
-    ...entry,
-    service: entry.service || defaults.service || entry.service,
-    level: entry.level || defaults.level || entry.level,
-    host: entry.host || defaults.host || entry.host,
-    tags: [...(defaults.tags ?? []), ...(entry.tags ?? [])],
-  }
+function itemFromValue(value: unknown, source: string, defaults: Defaults): InputItem {
+  const parsed = entryFromDocument(value, defaults)
+  return 'problem' in parsed ? { source, problem: parsed.problem } : { source, entry: wireEntry(parsed.entry) }
 }
 
 /** Parses a JSON line into an input item; blank lines yield nothing. */
@@ -216,8 +145,7 @@ export function itemFromLine(line: string, source: string, defaults: Defaults = 
   } catch (error) {
     return { source, problem: { field: 'entry', reason: `not valid JSON: ${(error as Error).message}` } }
   }
-  const result = entryFromJson(value, defaults)
-  return isProblem(result) ? { source, problem: result } : { source, entry: result }
+  return itemFromValue(value, source, defaults)
 }
 
 /** Each argument is one log: a JSON object if it starts with "{", otherwise the message text. */
@@ -228,7 +156,7 @@ export function* itemsFromArgs(args: string[], defaults: Defaults = {}): Generat
       const item = itemFromLine(arg, source, defaults)
       if (item) yield item
     } else {
-      yield { source, entry: applyDefaults({ message: arg }, defaults) }
+      yield itemFromValue({ message: arg }, source, defaults)
     }
   }
 }

@@ -59,6 +59,24 @@ describe('entryFromJson', () => {
     expect(entryFromJson({ service: 'own', message: 'm' }, { service: 'default', level: 'ERROR' })).toMatchObject({ service: 'own', level: 'ERROR' })
   })
 
+  test('keeps every field it does not map in metadata, so nothing sent is lost', () => {
+    expect(entryFromJson({ service: 'web', level: 'error', msg: 'x', user: 'u1' })).toEqual({
+      service: 'web',
+      level: 'error',
+      message: 'x',
+      metadata: '{"user":"u1"}',
+      tags: [],
+    })
+    expect(JSON.parse((entryFromJson({ message: 'm', metadata: { a: 1 }, request: { id: 2 } }) as { metadata: string }).metadata)).toEqual({
+      a: 1,
+      request: { id: 2 },
+    })
+  })
+
+  test('a log that names no service or level gets the defaults every intake uses', () => {
+    expect(entryFromJson({ message: 'm' })).toMatchObject({ service: 'unknown_service', level: 'INFO' })
+  })
+
   test('refuses a JSON value that is not an object', () => {
     expect(entryFromJson([1, 2])).toEqual({ field: 'entry', reason: 'must be a JSON object' })
   })

@@ -102,8 +102,9 @@ export function startHttpIntake(intake: Intake, log: Logger, options: HttpIntake
   const server = Bun.serve({
     hostname: options.host,
     port: options.port,
-    // Bun refuses a larger declared body itself; readBody bounds a chunked one.
-    maxRequestBodySize: options.maxBodyBytes,
+    // Above our own limit, so a body declared too large gets each protocol's own 413 from readBody (which
+    // refuses it unread) rather than Bun's bare one; readBody also stops a chunked body at the limit.
+    maxRequestBodySize: 4 * options.maxBodyBytes,
     fetch: handler,
   })
   log.info('ingest.http.listening', { address: `${options.host}:${server.port}`, maxBodyBytes: options.maxBodyBytes })

@@ -163,7 +163,9 @@ const scenario: Scenario = {
       })
       const env = {
         GRPC_HOST: '127.0.0.1',
-        GRPC_PORT: String(freePort()), OTLP_GRPC_PORT: '0', INGEST_HTTP_PORT: '0',
+        GRPC_PORT: String(freePort()),
+        OTLP_GRPC_PORT: '0',
+        INGEST_HTTP_PORT: '0',
         KAFKA_TOPIC: topic,
         KAFKA_DLQ_TOPIC: topics.dlq,
         KAFKA_CONSUMER_GROUP: group,

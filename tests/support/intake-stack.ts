@@ -3,6 +3,7 @@ import type { Config } from '../../src/lib/config.ts'
 import { type LogConsumer, startConsumer } from '../../src/lib/consumer/consumer.ts'
 import { type IngestServer, startIngestServer } from '../../src/lib/ingest-server.ts'
 import { createLogger } from '../../src/lib/log.ts'
+import type { LogView } from '../../src/lib/log-search.ts'
 import { createQueryApp } from '../../src/lib/query-app.ts'
 import { eventually, freshDatabase, freshTopics, type TestDatabase } from './infra.ts'
 import { committedToEnd } from './topic-reader.ts'
@@ -27,18 +28,8 @@ export interface IntakeStack {
   storedLogs(count: number, path?: string): Promise<StoredRow[]>
 }
 
-export interface StoredRow {
-  id: string
-  timestamp: string
-  service: string
-  level: string
-  message: string
-  metadata: Record<string, unknown>
-  trace_id: string | null
-  span_id: string | null
-  host: string | null
-  tags: string[]
-}
+/** A log as `/query` returns it. */
+export type StoredRow = LogView
 
 export async function startIntakeStack(overrides: (config: Config) => Config = (config) => config): Promise<IntakeStack> {
   const db = await freshDatabase()

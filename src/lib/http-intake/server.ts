@@ -32,10 +32,14 @@ export interface HttpIntake {
 
 const ROUTES: Route[] = [otlpRoute, lokiRoute, ...elasticsearchRoutes, jsonLinesRoute]
 
-/** Reads the body chunk by chunk, so a body past the limit is refused without being held whole. */
+/** The Content-Length a client declared, if any (a chunked body declares none). */
+function declaredLength(request: Request): number | undefined {
+  const header = request.headers.get('content-length')
+  return header !== null && /^\d+$/.test(header.trim()) ? Number(header) : undefined
+}
+
+/** Reads the body chunk by chunk, so a body that turns out larger than the limit is not held whole. */
 async function readBody(request: Request, limit: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get('content-length'))
-  if (declared > limit) throw new RequestTooLargeError(`the body is ${declared} bytes; the limit is ${limit}`)
   const chunks: Uint8Array[] = []
   let total = 0
   const reader = request.body?.getReader()
@@ -62,9 +66,12 @@ export function createHttpIntakeHandler(intake: Intake, log: Logger, options: Pi
     const accept = { timeoutMs: options.sendTimeoutMs, signal: controller.signal }
     const base = { contentType, url, method: request.method, headers: request.headers, accept, maxBodyBytes: options.maxBodyBytes }
     if (!route.readsBody) return route.handle({ ...base, body: new Uint8Array(0) }, intake)
+    const declared = declaredLength(request)
+    if (declared !== undefined && declared > options.maxBodyBytes) {
+      throw new RequestTooLargeError(`the body is ${declared} bytes; the limit is ${options.maxBodyBytes}`)
+    }
     // Room for the declared body (the largest allowed when none is declared), then for what was really read and decoded.
-    const declared = Number(request.headers.get('content-length'))
-    const reservation = await intake.reserve(declared >= 0 && declared <= options.maxBodyBytes ? declared : options.maxBodyBytes)
+    const reservation = await intake.reserve(declared ?? options.maxBodyBytes)
     try {
       const raw = await readBody(request, options.maxBodyBytes)
       const body = await decodeContentEncoding(raw, request.headers.get('content-encoding'), options.maxBodyBytes)
@@ -105,6 +112,9 @@ export function startHttpIntake(intake: Intake, log: Logger, options: HttpIntake
     // Above our own limit, so a body declared too large gets each protocol's own 413 from readBody (which
     // refuses it unread) rather than Bun's bare one; readBody also stops a chunked body at the limit.
     maxRequestBodySize: 4 * options.maxBodyBytes,
+    // Bun closes a connection silent for idleTimeout (10 s by default): a request waiting for Kafka up to
+    // sendTimeoutMs must get its 503, not a closed connection.
+    idleTimeout: Math.min(255, Math.ceil(options.sendTimeoutMs / 1000) + 10),
     fetch: handler,
   })
   log.info('ingest.http.listening', { address: `${options.host}:${server.port}`, maxBodyBytes: options.maxBodyBytes })

@@ -1,0 +1,164 @@
+import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import type * as grpc from '@grpc/grpc-js'
+import { DiagLogLevel, diag } from '@opentelemetry/api'
+import { SeverityNumber } from '@opentelemetry/api-logs'
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core'
+import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc'
+import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http'
+import { OTLPLogExporter as HttpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto'
+import { resourceFromAttributes } from '@opentelemetry/resources'
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs'
+import { type BrokerOptions, startKafka, stopKafka } from '../../../scripts/infra/kafka-broker.ts'
+import { freePort } from '../../../scripts/services.ts'
+import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
+import { RetryInfoType, RpcStatusType } from '../../../src/lib/proto.ts'
+import { eventually } from '../../support/infra.ts'
+import { startIntakeStack } from '../../support/intake-stack.ts'
+
+/**
+ * OTLP intake while Kafka is down, with the real OpenTelemetry JS exporters (0.223 line) under Bun. The
+ * broker is private to this file (stopping the shared one would break every other test running now).
+ *
+ * The exporters' retry window: the HTTP exporters retry a 429/502/503/504 at most 5 times, waiting what
+ * Retry-After says (2 s here), and only while their `timeoutMillis` (10 s by default) lasts. Each refused
+ * attempt also waits out INGEST_SEND_TIMEOUT_MS on the server first, so a broker restart does not fit in the
+ * defaults: the exporters here get `timeoutMillis: 60_000` (and the batch processor an export timeout above
+ * it), and the ingest service a 3 s send timeout.
+ */
+
+setDefaultTimeout(180_000)
+
+const broker: BrokerOptions = { dir: mkdtempSync(`${tmpdir()}/logstream-otlp-broker-`), port: freePort(), controllerPort: freePort(), heapMb: 256 }
+await startKafka(broker)
+const brokers = [`127.0.0.1:${broker.port}`]
+const id = Math.random().toString(36).slice(2, 8)
+const topics = { topic: `otlp-outage.raw.${id}`, dlqTopic: `otlp-outage.dlq.${id}`, consumerGroup: `otlp-outage-${id}` }
+const admin = createAdmin({ brokers, clientId: 'otlp-outage-test' })
+await ensureTopics(admin, [
+  { topic: topics.topic, partitions: 3, retentionMs: 3_600_000 },
+  { topic: topics.dlqTopic, partitions: 1, retentionMs: 3_600_000 },
+]).finally(() => admin.close())
+
+const SEND_TIMEOUT_MS = 3000
+const stack = await startIntakeStack((config) => ({
+  ...config,
+  kafka: { ...config.kafka, brokers, ...topics },
+  ingest: { ...config.ingest, sendTimeoutMs: SEND_TIMEOUT_MS },
+}))
+// Registered after the stack's own afterAll, so the broker outlives the ingest service and consumer it serves.
+afterAll(async () => {
+  await stopKafka(broker)
+  rmSync(broker.dir, { recursive: true, force: true })
+}, 60_000)
+
+/** What the exporters say about their retries (their only trace of them). */
+const diagnostics: string[] = []
+const note = (message: string, ...args: unknown[]) => diagnostics.push([message, ...args.map(String)].join(' '))
+diag.setLogger({ verbose: note, debug: note, info: note, warn: note, error: note }, DiagLogLevel.VERBOSE)
+afterAll(() => diag.disable())
+const retriesScheduled = () => diagnostics.filter((line) => line.includes('Scheduling export retry in 2000ms')).length
+
+interface Run {
+  done: Promise<ExportResult[]>
+}
+
+/** Emits `count` records numbered by the `seq` attribute through a batch processor, and flushes: `done` settles with every export's result. */
+function emitNumbered(exporter: LogRecordExporter, service: string, count: number): Run {
+  const results: ExportResult[] = []
+  const recording: LogRecordExporter = {
+    export: (logs, callback) =>
+      exporter.export(logs, (result) => {
+        results.push(result)
+        callback(result)
+      }),
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+  }
+  const provider = new LoggerProvider({
+    resource: resourceFromAttributes({ 'service.name': service }),
+    processors: [new BatchLogRecordProcessor({ exporter: recording, exportTimeoutMillis: 90_000 })],
+  })
+  const logger = provider.getLogger('outage')
+  for (let seq = 0; seq < count; seq++) logger.emit({ severityNumber: SeverityNumber.INFO, body: `record ${seq}`, attributes: { seq } })
+  return { done: provider.forceFlush().then(() => provider.shutdown().then(() => results)) }
+}
+
+/** Rows per `seq` for a service, straight from PostgreSQL: duplicates show up as a count above 1. */
+async function rowsBySeq(service: string): Promise<Map<number, number>> {
+  const rows = await stack.db.sql<{ seq: number; n: number }[]>`
+    select (metadata->>'seq')::int as seq, count(*)::int as n from logs where service = ${service} group by 1`
+  return new Map(rows.map((row) => [row.seq, row.n]))
+}
+
+const RECORDS = 30
+const exactlyOnce = (count: number) => new Map(Array.from({ length: count }, (_, seq) => [seq, 1]))
+
+describe('OTLP with Kafka down', () => {
+  test('HTTP/protobuf and HTTP/JSON exporters get 503 with Retry-After, retry by themselves, and every record is stored exactly once', async () => {
+    const url = `${stack.httpUrl}/v1/logs`
+    const warmup = emitNumbered(new HttpProtoLogExporter({ url }), 'otlp-outage-warmup', 1)
+    expect((await warmup.done).map((result) => result.code)).toEqual([ExportResultCode.SUCCESS])
+
+    await stopKafka(broker)
+    // What the exporters will be told, seen directly: 503, Retry-After, a google.rpc.Status UNAVAILABLE.
+    const refused = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(numberedRequest('otlp-direct')) })
+    expect(refused.status).toBe(503)
+    expect(refused.headers.get('retry-after')).toBe('2')
+    expect(await refused.json()).toMatchObject({ code: 14, message: expect.stringContaining('Kafka') })
+
+    const before = retriesScheduled()
+    const proto = emitNumbered(new HttpProtoLogExporter({ url, timeoutMillis: 60_000 }), 'otlp-outage-proto', RECORDS)
+    const json = emitNumbered(new HttpJsonLogExporter({ url, timeoutMillis: 60_000 }), 'otlp-outage-json', RECORDS)
+    // Each exporter has been refused and has scheduled a retry after the 2 s of Retry-After (its own backoff would be ~1 s, jittered).
+    await eventually(() => (retriesScheduled() >= before + 2 ? true : undefined), 30_000, 'both exporters to schedule a retry')
+    await startKafka(broker)
+
+    expect((await proto.done).map((result) => result.code)).toEqual([ExportResultCode.SUCCESS])
+    expect((await json.done).map((result) => result.code)).toEqual([ExportResultCode.SUCCESS])
+    await stack.storedLogs(RECORDS, '/query?service=otlp-outage-proto&limit=1000')
+    await stack.storedLogs(RECORDS, '/query?service=otlp-outage-json&limit=1000')
+    // storedLogs has waited for the group to commit the topic to its end: nothing more is coming.
+    expect(await rowsBySeq('otlp-outage-proto')).toEqual(exactlyOnce(RECORDS))
+    expect(await rowsBySeq('otlp-outage-json')).toEqual(exactlyOnce(RECORDS))
+    expect(await rowsBySeq('otlp-direct')).toEqual(new Map())
+  })
+
+  test('the gRPC exporter is answered UNAVAILABLE with a RetryInfo of 2 s, and nothing of the refused export is stored', async () => {
+    await stopKafka(broker)
+    const before = retriesScheduled()
+    try {
+      const run = emitNumbered(new GrpcLogExporter({ url: `http://127.0.0.1:${stack.ingest.otlpPort}`, timeoutMillis: 60_000 }), 'otlp-outage-grpc', 5)
+      const [result, ...more] = await run.done
+      expect(more).toEqual([])
+      expect(result?.code).toBe(ExportResultCode.FAILED)
+      const error = result?.error as grpc.ServiceError
+      expect(error.code).toBe(14)
+      const [details] = error.metadata.get('grpc-status-details-bin') as Buffer[]
+      const status = RpcStatusType.toObject(RpcStatusType.decode(details!)) as { code: number; details: { type_url: string; value: Uint8Array }[] }
+      expect(status.code).toBe(14)
+      expect(status.details[0]!.type_url).toBe('type.googleapis.com/google.rpc.RetryInfo')
+      expect(RetryInfoType.toObject(RetryInfoType.decode(status.details[0]!.value), { longs: Number })).toEqual({ retryDelay: { seconds: 2 } })
+    } finally {
+      await startKafka(broker)
+    }
+    // This exporter version does not retry over gRPC at all (otlp-grpc-exporter-base 0.223 has no retrying
+    // transport: every gRPC error is a final failure), so the 5 records are lost by the client. UNAVAILABLE
+    // must mean "not stored", or an exporter that does retry would store them twice.
+    expect(retriesScheduled()).toBe(before)
+    await stack.storedLogs(0)
+    expect(await rowsBySeq('otlp-outage-grpc')).toEqual(new Map())
+  })
+})
+
+function numberedRequest(service: string) {
+  return {
+    resourceLogs: [
+      {
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] },
+        scopeLogs: [{ logRecords: [{ severityNumber: 9, body: { stringValue: 'refused' }, attributes: [{ key: 'seq', value: { intValue: '0' } }] }] }],
+      },
+    ],
+  }
+}

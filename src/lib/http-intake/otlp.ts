@@ -1,6 +1,7 @@
 import { RequestInvalidError } from '../errors.ts'
 import { ExportLogsRequestType, ExportLogsResponseType, RpcStatusType } from '../proto.ts'
-import { type ExportLogsRequest, exportResponse, otlpEntries } from '../protocols/otlp.ts'
+import type { Parsed } from '../protocols/document.ts'
+import { type ExportLogsRequest, exportResponse, otlpEntries, otlpJsonEntries } from '../protocols/otlp.ts'
 import { acceptParsed, describeProblems } from '../protocols/outcome.ts'
 import { retryHeaders } from './retry-after.ts'
 import type { Route } from './route.ts'
@@ -15,21 +16,17 @@ import type { Route } from './route.ts'
 const PROTOBUF = 'application/x-protobuf'
 const JSON_TYPE = 'application/json'
 
-function decode(body: Uint8Array, contentType: string): ExportLogsRequest {
+function entriesOf(body: Uint8Array, contentType: string): Parsed[] {
   if (contentType === PROTOBUF) {
+    let request: ExportLogsRequest
     try {
-      return ExportLogsRequestType.toObject(ExportLogsRequestType.decode(body), { longs: String, defaults: false }) as ExportLogsRequest
+      request = ExportLogsRequestType.toObject(ExportLogsRequestType.decode(body), { longs: String, defaults: false }) as ExportLogsRequest
     } catch (error) {
       throw new RequestInvalidError(`not a protobuf ExportLogsServiceRequest: ${(error as Error).message}`)
     }
+    return otlpEntries(request)
   }
-  if (contentType === JSON_TYPE) {
-    try {
-      return JSON.parse(Buffer.from(body).toString('utf8')) as ExportLogsRequest
-    } catch (error) {
-      throw new RequestInvalidError(`not OTLP/JSON: ${(error as Error).message}`)
-    }
-  }
+  if (contentType === JSON_TYPE) return otlpJsonEntries(Buffer.from(body).toString('utf8'))
   throw new RequestInvalidError(`Content-Type must be ${PROTOBUF} or ${JSON_TYPE}, got "${contentType || 'none'}"`)
 }
 
@@ -45,7 +42,7 @@ export const otlpRoute: Route = {
   matches: (method, path) => method === 'POST' && path === '/v1/logs',
   readsBody: true,
   async handle(request, intake) {
-    const parsed = otlpEntries(decode(request.body, request.contentType))
+    const parsed = entriesOf(request.body, request.contentType)
     if (parsed.length === 0) return reply(200, request.contentType, {}, ExportLogsResponseType)
     const outcome = await acceptParsed(intake, parsed, request.accept)
     const summary = outcome.rejected > 0 ? describeProblems(outcome, 'logRecords') : ''

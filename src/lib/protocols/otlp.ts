@@ -1,3 +1,4 @@
+import { RequestInvalidError } from '../errors.ts'
 import { normaliseLevel } from '../levels.ts'
 import type { LogEntryInput, Violation } from '../log-entry.ts'
 import { DEFAULT_LEVEL, type Parsed, UNKNOWN_SERVICE } from './document.ts'
@@ -194,6 +195,30 @@ export function otlpEntries(request: ExportLogsRequest): Parsed[] {
     }
   }
   return out
+}
+
+/**
+ * The records of an OTLP/JSON body. JSON can put any type anywhere, which a decoded protobuf cannot: a body
+ * that is not an object, or whose fields have types the walk cannot take (a number where a list, a text or
+ * an id belongs), is not an ExportLogsServiceRequest. It is refused as such (RequestInvalidError), not
+ * failed as an internal error or taken for an empty request.
+ */
+export function otlpJsonEntries(text: string): Parsed[] {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw new RequestInvalidError(`not OTLP/JSON: ${(error as Error).message}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RequestInvalidError('not OTLP/JSON: the body must be an ExportLogsServiceRequest object')
+  }
+  try {
+    return otlpEntries(value as ExportLogsRequest)
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+    throw new RequestInvalidError('not an OTLP/JSON ExportLogsServiceRequest: a field has a type its schema does not allow, e.g. a number where a list belongs')
+  }
 }
 
 /** The answer OTLP defines: empty on full success, partial_success when some records were refused. */

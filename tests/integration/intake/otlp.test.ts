@@ -339,6 +339,27 @@ describe('malformed payloads get a specific error, and the server serves the nex
     await stillServes(service, 'after invalid json')
   })
 
+  test('JSON that is not an ExportLogsServiceRequest (null, an array, fields of the wrong type): 400, not 500', async () => {
+    const record = (fields: object) => JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: stringValue('x'), ...fields }] }] }] })
+    const bodies = [
+      'null',
+      '[1]',
+      '{"resourceLogs": 5}',
+      '{"resourceLogs": [{"scopeLogs": [{"logRecords": 7}]}]}',
+      record({ traceId: 123 }),
+      record({ severityText: 5 }),
+      record({ attributes: 5 }),
+      record({ body: { kvlistValue: { values: 5 } } }),
+    ]
+    const answers = []
+    for (const body of bodies) {
+      const response = await post(body, { 'content-type': 'application/json' })
+      answers.push({ body, status: response.status, code: (await rpcStatus(response)).code })
+    }
+    expect(answers).toEqual(bodies.map((body) => ({ body, status: 400, code: grpc.status.INVALID_ARGUMENT })))
+    await stillServes(service, 'after wrong shapes')
+  })
+
   test('wrong content type: 400 naming the two accepted', async () => {
     const response = await post(validJson(service, 'never stored'), { 'content-type': 'text/plain' })
     expect(response.status).toBe(400)
@@ -377,9 +398,9 @@ describe('malformed payloads get a specific error, and the server serves the nex
   })
 
   test('every good request sent between the bad ones is stored, and nothing of the bad ones', async () => {
-    const logs = await stack.storedLogs(6, `/query?service=${service}&limit=100`)
+    const logs = await stack.storedLogs(7, `/query?service=${service}&limit=100`)
     expect(logs.map((log) => log.message).sort()).toEqual(
-      ['after 10 MB', 'after bad gzip', 'after grpc garbage', 'after invalid json', 'after truncated', 'after wrong type'].sort(),
+      ['after 10 MB', 'after bad gzip', 'after grpc garbage', 'after invalid json', 'after truncated', 'after wrong shapes', 'after wrong type'].sort(),
     )
   })
 })

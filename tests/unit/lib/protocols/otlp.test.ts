@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { anyValue, type ExportLogsRequest, exportResponse, otlpEntries, otlpLevel } from '../../../../src/lib/protocols/otlp.ts'
+import { RequestInvalidError } from '../../../../src/lib/errors.ts'
+import { anyValue, type ExportLogsRequest, exportResponse, otlpEntries, otlpJsonEntries, otlpLevel } from '../../../../src/lib/protocols/otlp.ts'
 
 const str = (value: string) => ({ stringValue: value })
 
@@ -143,6 +144,34 @@ describe('otlpEntries', () => {
       ]),
     )
     expect(parsed.map((item) => ('entry' in item ? `${item.entry.service}:${item.entry.message}` : 'problem'))).toEqual(['a:1', 'a:2', 'a:3', 'b:4'])
+  })
+})
+
+describe('otlpJsonEntries', () => {
+  const withRecord = (fields: object) => JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: str('x'), ...fields }] }] }] })
+
+  test('reads an OTLP/JSON body as otlpEntries reads the object', () => {
+    expect(otlpJsonEntries(withRecord({ severityNumber: 13, traceId: 'AB'.repeat(16) }))).toMatchObject([
+      { entry: { message: 'x', level: 'WARN', trace_id: 'ab'.repeat(16), service: 'unknown_service' } },
+    ])
+    expect(otlpJsonEntries('{}')).toEqual([])
+  })
+
+  test('a body that is not JSON, not an object, or has fields of the wrong type is RequestInvalidError, not a TypeError or an empty request', () => {
+    const bodies = [
+      '{"resourceLogs": [',
+      'null',
+      '[1]',
+      '"text"',
+      '{"resourceLogs": 5}',
+      '{"resourceLogs": [{"scopeLogs": [{"logRecords": 7}]}]}',
+      withRecord({ traceId: 123 }),
+      withRecord({ spanId: {} }),
+      withRecord({ severityText: 5 }),
+      withRecord({ attributes: 5 }),
+      withRecord({ body: { kvlistValue: { values: 5 } } }),
+    ]
+    for (const body of bodies) expect(() => otlpJsonEntries(body), body).toThrow(RequestInvalidError)
   })
 })
 

@@ -37,6 +37,17 @@ const fail: Route['fail'] = (error) =>
 const BULK_PATH = /^\/(?:([^/_][^/]*)\/)?_bulk$/
 const PROBE_PATH = /^\/(?:_license|_xpack|_template|_index_template|_ilm|_ingest|_data_stream|_cluster|_nodes|_component_template)(?:\/|$)/
 
+/** The index named in `/{index}/_bulk`, percent-decoded; malformed escapes are the client's error, not ours. */
+function pathIndex(pathname: string): string | undefined {
+  const raw = BULK_PATH.exec(pathname)?.[1]
+  if (!raw) return undefined
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    throw new RequestInvalidError(`the index in the path is not valid percent-encoding: ${raw.slice(0, 100)}`)
+  }
+}
+
 function bulkItems(body: Uint8Array, index: string | undefined): BulkItem[] {
   try {
     return parseBulk(Buffer.from(body).toString('utf8'), index)
@@ -51,8 +62,7 @@ const bulk: Route = {
   readsBody: true,
   async handle(request, intake) {
     const began = performance.now()
-    const index = BULK_PATH.exec(request.url.pathname)?.[1]
-    const items = bulkItems(request.body, index ? decodeURIComponent(index) : undefined)
+    const items = bulkItems(request.body, pathIndex(request.url.pathname))
     if (items.length === 0) throw new RequestInvalidError('the bulk request has no actions; it must end with a newline')
     const outcome = await acceptParsed(
       intake,

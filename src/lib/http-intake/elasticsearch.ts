@@ -35,7 +35,7 @@ const fail: Route['fail'] = (error) =>
   json(errorResponse(error.httpStatus, ERROR_TYPES[error.code] ?? 'exception', error.message), error.httpStatus, retryHeaders(error))
 
 const BULK_PATH = /^\/(?:([^/_][^/]*)\/)?_bulk$/
-const PROBE_PATH = /^\/(?:_license|_xpack|_template|_index_template|_ilm|_ingest|_data_stream|_cluster|_nodes|_component_template)(?:\/|$)/
+const PROBE_PATH = /^\/(?:_license|_xpack|_template|_index_template|_ilm|_ingest|_data_stream|_cluster|_nodes|_component_template|_cat)(?:\/|$)/
 
 /** The index named in `/{index}/_bulk`, percent-decoded; malformed escapes are the client's error, not ours. */
 function pathIndex(pathname: string): string | undefined {

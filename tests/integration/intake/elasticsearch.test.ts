@@ -47,7 +47,7 @@ describe('the handshake', () => {
     expect(info.tagline).toBe('You Know, for Search')
   })
 
-  test('probes: ping (HEAD /), the license, an index template: each answered with the product header', async () => {
+  test("probes: ping (HEAD /), the license, an index template, rsyslog's health check: each answered with the product header", async () => {
     expect(await client.ping()).toBe(true)
     expect(await client.license.get()).toEqual({} as never)
     expect(await client.indices.putIndexTemplate({ name: 'logs-template', index_patterns: ['logs-*'], template: { settings: {} } })).toEqual({} as never)
@@ -56,6 +56,8 @@ describe('the handshake', () => {
       ['GET', '/_license'],
       ['PUT', '/_index_template/x'],
       ['GET', '/_ilm/policy/logs'],
+      // rsyslog's omelasticsearch checks this before its first bulk.
+      ['HEAD', '/_cat/health'],
     ] as const) {
       const response = await fetch(`${stack.httpUrl}${path}`, { method, body: method === 'PUT' ? '{"index_patterns":["x-*"]}' : undefined })
       expect({ method, path, status: response.status, product: response.headers.get('x-elastic-product') }).toEqual({

@@ -28,9 +28,11 @@ data "aws_subnet" "host" {
 
 locals {
   ports = {
-    ssh  = 22
-    grpc = 50051
-    http = 8080
+    ssh         = 22
+    grpc        = 50051
+    otlp_grpc   = 4317
+    intake_http = 4318
+    http        = 8080
   }
 }
 

@@ -23,7 +23,7 @@ variable "key_name" {
 }
 
 variable "allowed_cidrs" {
-  description = "CIDR blocks allowed to reach gRPC (50051), HTTP (8080) and SSH (22). Empty by default: nothing can connect until you list your own networks."
+  description = "CIDR blocks allowed to reach gRPC (50051), OTLP/gRPC (4317), the HTTP intake (4318), HTTP (8080) and SSH (22). Empty by default: nothing can connect until you list your own networks."
   type        = list(string)
   default     = []
 

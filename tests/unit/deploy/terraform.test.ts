@@ -103,6 +103,9 @@ describe('outputs', () => {
     expect(body(root.output, 'http_endpoint').value).toMatch(/^http:\/\/\$\{module\.host\.public_ip\}:\$\{local\.ports\.http\}$/)
     expect(root.text).toMatch(/grpc\s*=\s*50051/)
     expect(root.text).toMatch(/http\s*=\s*8080/)
+    // The shippers' ports (OTLP/gRPC, the HTTP intake) open to the same allowed networks.
+    expect(root.text).toMatch(/otlp_grpc\s*=\s*4317/)
+    expect(root.text).toMatch(/intake_http\s*=\s*4318/)
   })
 
   test('also gives the health URL, SSH command, address and instance', () => {

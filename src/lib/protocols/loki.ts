@@ -126,7 +126,13 @@ export function lokiJsonEntries(request: LokiJsonRequest): Parsed[] {
   const out: Parsed[] = []
   for (const stream of request.streams ?? []) {
     const labels = stringMap(stream?.stream)
-    for (const value of stream?.values ?? []) {
+    const values: unknown = stream?.values ?? []
+    // A stream whose values are not a list is one problem, not a TypeError (a 500) or a problem per character.
+    if (!Array.isArray(values)) {
+      out.push(problem('values', 'a stream\'s values must be a list of ["<unix ns>", "<line>"] entries'))
+      continue
+    }
+    for (const value of values) {
       out.push(labels ? jsonValue(labels, value) : problem('labels', 'stream labels must be an object of strings'))
     }
   }

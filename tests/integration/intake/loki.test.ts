@@ -292,10 +292,13 @@ describe('malformed pushes: a specific error each, and the next request is serve
     await stillServes('after-content-type')
   })
 
-  test('JSON without streams, and JSON that does not parse: 400 each', async () => {
+  test('JSON without streams, with values that are not a list, or that does not parse: 400 each', async () => {
     const noStreams = await push('{"values":[["1","x"]]}', 'application/json')
     expect(noStreams.status).toBe(400)
     expect(await noStreams.text()).toContain('a JSON push request needs {"streams":[…]}')
+    const notAList = await push(JSON.stringify({ streams: [{ stream: { job: 'j' }, values: 5 }] }), 'application/json')
+    expect(notAList.status).toBe(400)
+    expect(await notAList.text()).toContain('entries[0].values')
     const broken = await push('{"streams": [', 'application/json')
     expect(broken.status).toBe(400)
     expect(await broken.text()).toContain('not a JSON push request')

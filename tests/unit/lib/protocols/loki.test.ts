@@ -60,6 +60,20 @@ describe('lokiJsonEntries', () => {
   })
 })
 
+describe('lokiJsonEntries with values that are not a list', () => {
+  test('one problem for that stream, its neighbours still map', () => {
+    const parsed = lokiJsonEntries({
+      streams: [
+        { stream: { job: 'j' }, values: 5 as never },
+        { stream: { job: 'j' }, values: { a: 1 } as never },
+        { stream: { job: 'j' }, values: 'ab' as never },
+        { stream: { job: 'j' }, values: [['1', 'ok']] },
+      ],
+    })
+    expect(parsed.map((item) => ('problem' in item ? item.problem.field : 'ok'))).toEqual(['values', 'values', 'values', 'ok'])
+  })
+})
+
 describe('lokiProtoEntries', () => {
   test('reads the protobuf push: label text, Timestamp, structured metadata', () => {
     const parsed = lokiProtoEntries({

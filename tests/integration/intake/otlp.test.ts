@@ -213,12 +213,17 @@ function otlpClient(port: number) {
   }
 }
 
+// LogsService is served on OTLP_GRPC_PORT, where exporters look by default, and on GRPC_PORT too.
 const grpcClient = otlpClient(stack.ingest.otlpPort)
-afterAll(() => grpcClient.close())
+const nativePortClient = otlpClient(stack.ingest.port)
+afterAll(() => {
+  grpcClient.close()
+  nativePortClient.close()
+})
 
-function grpcExport(request: object) {
+function grpcExport(request: object, client = grpcClient) {
   return new Promise<{ error: grpc.ServiceError | null; response?: Record<string, unknown> }>((resolve) =>
-    grpcClient.Export(request, (error, response) => resolve({ error, response })),
+    client.Export(request, (error, response) => resolve({ error, response })),
   )
 }
 
@@ -266,14 +271,14 @@ describe('partial success', () => {
     expect((await stack.storedLogs(1, `/query?service=${service}`)).map((log) => log.message)).toEqual(['the valid one'])
   })
 
-  test('OTLP/gRPC: OK with partial_success; a full success leaves partial_success unset', async () => {
+  test('OTLP/gRPC: OK with partial_success; a full success (sent to GRPC_PORT) leaves partial_success unset', async () => {
     const service = unique('partial-grpc')
     const mixed = await grpcExport(exportRequest(service, mixedRecords('protobuf')))
     expect(mixed.error).toBeNull()
     expect(mixed.response?.partialSuccess).toMatchObject({ rejectedLogRecords: 2 })
     expect((mixed.response?.partialSuccess as { errorMessage?: string } | undefined)?.errorMessage).toContain('logRecords[1].trace_id')
 
-    const clean = await grpcExport(exportRequest(service, [{ severityNumber: 13, body: stringValue('all good') }]))
+    const clean = await grpcExport(exportRequest(service, [{ severityNumber: 13, body: stringValue('all good') }]), nativePortClient)
     expect(clean.error).toBeNull()
     expect(clean.response?.partialSuccess).toBeUndefined()
     const logs = await stack.storedLogs(2, `/query?service=${service}`)

@@ -1,4 +1,5 @@
 import type { LogEntryInput, Violation } from '../log-entry.ts'
+import { parseRfc3339 } from '../time-range.ts'
 
 /**
  * One JSON object to one log entry: the mapping shared by `bun run send`, the JSON-lines endpoint and
@@ -99,8 +100,9 @@ export function parseTimestamp(value: unknown): LogEntryInput['timestamp'] | Vio
   }
   if (typeof value === 'string') {
     const match = /^(.*T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i.exec(value.trim())
-    const millis = match ? Date.parse(`${match[1]}${match[3]}`) : Number.NaN
-    if (match && !Number.isNaN(millis)) return { seconds: String(Math.floor(millis / 1000)), nanos: Number((match[2] ?? '').padEnd(9, '0')) }
+    // parseRfc3339 checks the calendar: Date.parse silently rolls 2024-02-30 over to March 1st.
+    const micros = match ? parseRfc3339(`${match[1]}${match[3]}`) : undefined
+    if (match && micros !== undefined) return { seconds: String(Math.floor(micros / 1_000_000)), nanos: Number((match[2] ?? '').padEnd(9, '0')) }
   }
   if (isObject(value) && 'seconds' in value) {
     const { seconds, nanos } = value as { seconds: unknown; nanos?: unknown }

@@ -79,6 +79,12 @@ describe('parseTimestamp', () => {
   test('RFC 3339 keeps nanoseconds; offsets are applied', () => {
     expect(parseTimestamp('2024-11-06T12:00:00.000000001+01:00')).toEqual({ seconds: String(Date.parse('2024-11-06T11:00:00Z') / 1000), nanos: 1 })
   })
+  test('a date that is not in the calendar is refused, not rolled over into the next month', () => {
+    for (const bad of ['2024-02-30T12:00:00Z', '2023-02-29T00:00:00Z', '2024-04-31T00:00:00.5Z', '2024-11-06T24:00:00Z', '2024-13-01T00:00:00Z']) {
+      expect({ bad, parsed: parseTimestamp(bad) }).toEqual({ bad, parsed: { field: 'timestamp', reason: expect.stringContaining('RFC 3339') } })
+    }
+    expect(parseTimestamp('2024-02-29T23:59:59.25z')).toEqual({ seconds: String(Date.parse('2024-02-29T23:59:59Z') / 1000), nanos: 250_000_000 })
+  })
   test('a number is epoch milliseconds', () => {
     expect(parseTimestamp(1_700_000_000_123.5)).toEqual({ seconds: '1700000000', nanos: 123_500_000 })
   })

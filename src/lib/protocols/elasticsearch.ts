@@ -43,7 +43,8 @@ function actionOf(line: string, number: number): { action: string; meta: Record<
 }
 
 function document(line: string | undefined, defaults: Defaults): Parsed {
-  if (line === undefined) return { problem: { field: 'entry', reason: 'the action has no document line after it' } }
+  // A body's trailing newline leaves an empty last line: an action there has no document either.
+  if (line === undefined || !line.trim()) return { problem: { field: 'entry', reason: 'the action has no document line after it' } }
   let value: unknown
   try {
     value = JSON.parse(line)

@@ -19,6 +19,12 @@ describe('parseBulk', () => {
     expect(items[1]!.parsed).toMatchObject({ entry: { message: 'ok' } })
   })
 
+  test('an action with no document after it, at the end of the body or before a blank line, says so', () => {
+    for (const body of [ndjson({ create: {} }), `${JSON.stringify({ create: {} })}`, `${JSON.stringify({ index: {} })}\n\n`]) {
+      expect(parseBulk(body, undefined)[0]!.parsed).toEqual({ problem: { field: 'entry', reason: 'the action has no document line after it' } })
+    }
+  })
+
   test('update and delete are answered as unsupported, keeping the pairing', () => {
     const items = parseBulk(ndjson({ delete: { _id: '1' } }, { update: { _id: '2' } }, { doc: {} }, { create: {} }, { message: 'kept' }), undefined)
     expect(items.map((item) => ('problem' in item.parsed ? item.parsed.problem.field : 'ok'))).toEqual(['action', 'action', 'ok'])

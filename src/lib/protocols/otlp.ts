@@ -57,12 +57,15 @@ export interface ExportLogsRequest {
 
 const SEVERITY_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const
 
-/** severity_number 1–4 TRACE, 5–8 DEBUG, … 21–24 FATAL; else severity_text; else INFO. */
+/**
+ * severity_number 1–4 TRACE, 5–8 DEBUG, … 21–24 FATAL; else severity_text when it is a level's name; else
+ * INFO. OTLP's severity_text is free-form ("the original string representation as known at the source"),
+ * so one that names no level does not refuse the record: it is kept in metadata (see recordMetadata).
+ */
 export function otlpLevel(number: number | string | null | undefined, text: string | null | undefined): string {
   const n = typeof number === 'string' ? SEVERITY_NAMES[number] : number
   if (n && n >= 1 && n <= 24) return SEVERITY_LEVELS[Math.floor((n - 1) / 4)]!
-  if (text?.trim()) return normaliseLevel(text) ?? text
-  return DEFAULT_LEVEL
+  return (text?.trim() && normaliseLevel(text)) || DEFAULT_LEVEL
 }
 
 // OTLP/JSON may also spell the enum by name.
@@ -143,6 +146,8 @@ function recordMetadata(record: OtlpLogRecord, context: Context): string {
     else metadata[key] = value
   }
   if (record.eventName) metadata['event.name'] ??= record.eventName
+  // The source's own severity name, where it is none of ours (e.g. "notice2"): otherwise it would be lost.
+  if (record.severityText?.trim() && !normaliseLevel(record.severityText)) metadata.severity_text ??= record.severityText
   if (Object.keys(context.resource).length > 0) metadata.resource = context.resource
   if (context.scope) metadata.scope = context.scope
   if (Object.keys(moved).length > 0) metadata.attributes = moved

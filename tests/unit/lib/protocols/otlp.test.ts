@@ -23,8 +23,9 @@ describe('otlpLevel', () => {
       'FATAL',
     ])
   })
-  test('without a number, severity_text; without either, INFO', () => {
+  test('without a number, severity_text; without either, or with a text that names no level, INFO', () => {
     expect(otlpLevel(0, 'warning')).toBe('WARN')
+    expect(otlpLevel(0, 'custom-level')).toBe('INFO')
     expect(otlpLevel(undefined, '')).toBe('INFO')
     expect(otlpLevel('SEVERITY_NUMBER_ERROR2', '')).toBe('ERROR')
   })
@@ -118,6 +119,11 @@ describe('otlpEntries', () => {
     )
     expect(structured).toMatchObject({ entry: { message: '{"k":"v"}' } })
     expect(event).toMatchObject({ entry: { message: 'user.login', metadata: '{"event.name":"user.login"}' } })
+  })
+
+  test('a severity_text that names no level is stored as INFO and kept in metadata, not refused', () => {
+    const [parsed] = otlpEntries(request([{ scopeLogs: [{ logRecords: [{ severityText: 'notice2', body: str('x') }] }] }]))
+    expect(parsed).toMatchObject({ entry: { level: 'INFO', metadata: '{"severity_text":"notice2"}' } })
   })
 
   test('all-zero ids mean none; a zero time means the server stamps it', () => {

@@ -13,7 +13,7 @@ import type { Route } from './route.ts'
  * because Promtail, Alloy and Fluent Bit drop a batch answered 400 and retry the others.
  */
 
-function parse(body: Uint8Array, contentType: string, maxBytes: number) {
+function parse(body: Uint8Array, contentType: string, maxBytes: number, hold: (bytes: number) => void) {
   if (contentType === 'application/json') {
     let request: LokiJsonRequest
     try {
@@ -26,7 +26,7 @@ function parse(body: Uint8Array, contentType: string, maxBytes: number) {
     return lokiJsonEntries(request)
   }
   if (contentType === 'application/x-protobuf' || contentType === '') {
-    const decoded = snappyDecode(body, maxBytes)
+    const decoded = snappyDecode(body, maxBytes, hold)
     try {
       return lokiProtoEntries(LokiPushRequestType.toObject(LokiPushRequestType.decode(decoded), { longs: String, defaults: false }) as LokiProtoRequest)
     } catch (error) {
@@ -40,7 +40,7 @@ export const lokiRoute: Route = {
   matches: (method, path) => method === 'POST' && (path === '/loki/api/v1/push' || path === '/api/prom/push'),
   readsBody: true,
   async handle(request, intake) {
-    const parsed = parse(request.body, request.contentType, request.maxBodyBytes)
+    const parsed = parse(request.body, request.contentType, request.maxBodyBytes, request.hold)
     if (parsed.length === 0) return new Response(null, { status: 204 })
     const outcome = await acceptParsed(intake, parsed, request.accept)
     if (outcome.rejected > 0) throw new RequestInvalidError(describeProblems(outcome, 'entries'))

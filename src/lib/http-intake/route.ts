@@ -13,6 +13,11 @@ export interface IntakeRequest {
   accept: AcceptOptions
   /** The body limit, for protocols that decompress further themselves (Loki's snappy). */
   maxBodyBytes: number
+  /**
+   * Takes `bytes` more room in the intake's read budget for memory the adapter is about to use beyond the
+   * body (decompressing it further); throws IngestOverloadedError when there is none. Given back with the rest.
+   */
+  hold(bytes: number): void
 }
 
 export interface Route {

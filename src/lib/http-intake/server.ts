@@ -65,7 +65,7 @@ export function createHttpIntakeHandler(intake: Intake, log: Logger, options: Pi
     request.signal.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true })
     const accept = { timeoutMs: options.sendTimeoutMs, signal: controller.signal }
     const base = { contentType, url, method: request.method, headers: request.headers, accept, maxBodyBytes: options.maxBodyBytes }
-    if (!route.readsBody) return route.handle({ ...base, body: new Uint8Array(0) }, intake)
+    if (!route.readsBody) return route.handle({ ...base, body: new Uint8Array(0), hold: () => {} }, intake)
     const declared = declaredLength(request)
     if (declared !== undefined && declared > options.maxBodyBytes) {
       throw new RequestTooLargeError(`the body is ${declared} bytes; the limit is ${options.maxBodyBytes}`)
@@ -75,10 +75,12 @@ export function createHttpIntakeHandler(intake: Intake, log: Logger, options: Pi
     try {
       const raw = await readBody(request, options.maxBodyBytes)
       const body = await decodeContentEncoding(raw, request.headers.get('content-encoding'), options.maxBodyBytes)
-      if (!reservation.resize(raw === body ? raw.byteLength : raw.byteLength + body.byteLength)) {
-        throw new IngestOverloadedError('ingest is holding as many request bytes as it may; retry with backoff')
+      const holdOnly = (bytes: number) => {
+        if (!reservation.resize(bytes)) throw new IngestOverloadedError('ingest is holding as many request bytes as it may; retry with backoff')
       }
-      return await route.handle({ ...base, body }, intake)
+      holdOnly(raw === body ? raw.byteLength : raw.byteLength + body.byteLength)
+      const hold = (bytes: number) => holdOnly(reservation.bytes + bytes)
+      return await route.handle({ ...base, body, hold }, intake)
     } finally {
       reservation.release()
     }

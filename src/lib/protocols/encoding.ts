@@ -37,11 +37,13 @@ function varint(input: Uint8Array): { value: number; next: number } {
 
 /**
  * Snappy's block format (not the framed one): a varint of the decoded length, then literals and copies.
- * The declared length is checked against `maxBytes` before anything is allocated.
+ * The declared length is checked against `maxBytes`, and handed to `hold` (which may refuse it), before
+ * anything is allocated.
  */
-export function snappyDecode(input: Uint8Array, maxBytes: number): Uint8Array {
+export function snappyDecode(input: Uint8Array, maxBytes: number, hold: (bytes: number) => void = () => {}): Uint8Array {
   const { value: length, next } = varint(input)
   if (length > maxBytes) throw new RequestTooLargeError(`the snappy-decoded body would be ${length} bytes; the limit is ${maxBytes}`)
+  hold(length)
   const out = new Uint8Array(length)
   let pos = next
   let written = 0

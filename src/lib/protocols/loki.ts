@@ -77,7 +77,9 @@ function entry(labels: Record<string, string>, time: LogEntryInput['timestamp'],
     entry: {
       timestamp: time,
       service: first(labels, LokiLabels.service) ?? first(structured, LokiLabels.service) ?? UNKNOWN_SERVICE,
-      level: level ? (normaliseLevel(level) ?? level) : DEFAULT_LEVEL,
+      // Loki takes any level value (its own detected_level may be "unknown"), and Promtail drops a push
+      // answered 400: one that names none of our levels is stored as INFO; the label itself is in metadata.
+      level: (level && normaliseLevel(level)) || DEFAULT_LEVEL,
       message: line,
       metadata: Object.keys(metadata).length > 0 ? JSON.stringify(metadata) : '',
       trace_id: first(structured, ['trace_id', 'traceID', 'traceId']) ?? '',

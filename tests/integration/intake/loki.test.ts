@@ -235,9 +235,9 @@ describe('a push with entries that can never be stored', () => {
             [nowNanos(), 'good one'],
             ['2024-11-06T12:00:00Z', 'bad timestamp'],
             [nowNanos(), 'good two', { user: 'u2' }],
+            ['1700000000000000000', 'bad metadata', { n: 1 }],
           ],
         },
-        { stream: { service_name: 'loki-partial', level: 'loud' }, values: [[nowNanos(), 'bad level']] },
       ],
     }
     const response = await push(JSON.stringify(body), 'application/json')
@@ -246,11 +246,18 @@ describe('a push with entries that can never be stored', () => {
     const text = await response.text()
     expect(text).toContain('2 of 4 entries rejected')
     expect(text).toContain('entries[1].timestamp')
-    expect(text).toContain('entries[3].level')
+    expect(text).toContain('entries[3].metadata')
 
     const logs = await stack.storedLogs(2, '/query?service=loki-partial')
     expect(logs.map((log) => log.message).sort()).toEqual(['good one', 'good two'])
     expect(byMessage(logs)['good two']!.metadata).toEqual({ service_name: 'loki-partial', level: 'info', user: 'u2' })
+  })
+
+  test('a level value that names none of ours (Loki takes any) is stored as INFO, the label kept in metadata', async () => {
+    const body = { streams: [{ stream: { service_name: 'loki-odd-level', level: 'dpanic' }, values: [[nowNanos(), 'odd level']] }] }
+    expect((await push(JSON.stringify(body), 'application/json')).status).toBe(204)
+    const [log] = await stack.storedLogs(1, '/query?service=loki-odd-level')
+    expect(log).toMatchObject({ level: 'INFO', metadata: { service_name: 'loki-odd-level', level: 'dpanic' } })
   })
 })
 

@@ -262,3 +262,35 @@ describe('the read budget', () => {
     expect(intake.stats.reservedBytes).toBe(0)
   })
 })
+
+describe('snappy decoding within the read budget', () => {
+  /** A snappy block of `length` zero bytes: one literal, then 64-byte back-references (small on the wire). */
+  function zerosSnappy(length: number): Uint8Array {
+    const header: number[] = []
+    for (let n = length; ; n = Math.floor(n / 128)) {
+      if (n < 128) {
+        header.push(n)
+        break
+      }
+      header.push((n % 128) | 128)
+    }
+    const body: number[] = [0, 0] // a 1-byte literal: 0
+    for (let left = length - 1; left > 0; left -= 64) body.push(((Math.min(64, left) - 1) << 2) | 2, 1, 0)
+    return new Uint8Array([...header, ...body])
+  }
+
+  test('a push that would decode past the room left is refused with 429 before it is decoded', async () => {
+    // A 2 MiB budget with 1.2 MiB held: the compressed body fits, its 900 kB decoded form does not.
+    const { intake, handle } = handlerWith({ ingest: { maxPendingBytes: 2 * 1024 * 1024 }, maxBodyBytes: 1024 * 1024 })
+    const held = await intake.reserve(1.2 * 1024 * 1024)
+    const body = zerosSnappy(900 * 1024)
+    expect(body.byteLength).toBeLessThan(64 * 1024)
+    const headers = { 'content-type': 'application/x-protobuf', 'content-length': String(body.byteLength) }
+    const response = await handle(new Request('http://127.0.0.1/loki/api/v1/push', { method: 'POST', body, headers }))
+    expect(response.status).toBe(429)
+    expect(response.headers.get('retry-after')).toBe(String(RETRY_AFTER_SECONDS))
+    expect(await response.text()).toContain('holding as many request bytes')
+    held.release()
+    expect(intake.stats.reservedBytes).toBe(0)
+  })
+})

@@ -283,7 +283,7 @@ describe('snappy decoding within the read budget', () => {
     // A 2 MiB budget with 1.2 MiB held: the compressed body fits, its 900 kB decoded form does not.
     const { intake, handle } = handlerWith({ ingest: { maxPendingBytes: 2 * 1024 * 1024 }, maxBodyBytes: 1024 * 1024 })
     const held = await intake.reserve(1.2 * 1024 * 1024)
-    const body = zerosSnappy(900 * 1024)
+    const body = Buffer.from(zerosSnappy(900 * 1024))
     expect(body.byteLength).toBeLessThan(64 * 1024)
     const headers = { 'content-type': 'application/x-protobuf', 'content-length': String(body.byteLength) }
     const response = await handle(new Request('http://127.0.0.1/loki/api/v1/push', { method: 'POST', body, headers }))

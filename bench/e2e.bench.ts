@@ -151,7 +151,9 @@ const scenario: Scenario = {
     const grpcPort = freePort()
     const httpPort = freePort()
     const env = {
-      GRPC_PORT: String(grpcPort), OTLP_GRPC_PORT: '0', INGEST_HTTP_PORT: '0',
+      GRPC_PORT: String(grpcPort),
+      OTLP_GRPC_PORT: '0',
+      INGEST_HTTP_PORT: '0',
       HTTP_PORT: String(httpPort),
       GRPC_HOST: '127.0.0.1',
       HTTP_HOST: '127.0.0.1',

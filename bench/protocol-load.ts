@@ -9,6 +9,7 @@
  */
 import * as grpc from '@grpc/grpc-js'
 import { ExportLogsRequestType, ExportLogsResponseType, encodeIngestRequest, LokiPushRequestType, OTLP_EXPORT_PATH } from '../src/lib/proto.ts'
+import { entry } from './load-generator.ts'
 import { percentile } from './percentile.ts'
 
 export const Protocols = ['otlp-grpc', 'otlp-http-protobuf', 'otlp-http-json', 'loki-json', 'loki-protobuf', 'es-bulk', 'json-lines'] as const
@@ -38,19 +39,6 @@ export interface ProtocolLoadSummary {
   errors: Record<string, number>
 }
 
-// The same logs as bench/load-generator.ts sends over native gRPC (its entry()), so every protocol carries
-// the same content; here each one is written in the shipper's own shape.
-const services = ['api-gateway', 'checkout', 'payments', 'search', 'auth', 'inventory', 'email', 'ledger']
-const levels = ['INFO', 'INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR']
-const messages = [
-  'Request processed successfully',
-  'GET /api/v1/orders/8812 200 in 23ms',
-  'cache miss for key user:4411:profile, loading from database',
-  'payment authorised for order 99123 amount=42.50 currency=EUR',
-  'upstream timeout after 3000ms calling inventory-service, retrying (attempt 2/3)',
-  'user login succeeded via oauth provider github',
-]
-
 interface SampleLog {
   nanos: bigint
   service: string
@@ -63,17 +51,19 @@ interface SampleLog {
   tags: string[]
 }
 
+/** The same log bench/load-generator.ts sends over native gRPC, so every protocol carries the same content in its own shape. */
 function sampleLog(i: number, baseNanos: bigint): SampleLog {
+  const log = entry(i)
   return {
     nanos: baseNanos + BigInt(i) * 1000n,
-    service: services[i % services.length]!,
-    level: levels[i % levels.length]!,
-    message: `${messages[i % messages.length]} request_id=${(i * 7919).toString(16).padStart(8, '0')}`,
-    fields: { user_id: String(1000 + (i % 5000)), region: i % 2 ? 'eu-west-1' : 'us-east-1', duration_ms: i % 900 },
-    traceId: (i * 2654435761).toString(16).padStart(32, 'a').slice(-32),
-    spanId: (i * 40503).toString(16).padStart(16, 'b').slice(-16),
-    host: `host-${(i % 12).toString().padStart(2, '0')}`,
-    tags: ['env:bench', i % 3 ? 'http' : 'db', `shard:${i % 8}`],
+    service: log.service!,
+    level: log.level!,
+    message: log.message,
+    fields: JSON.parse(log.metadata),
+    traceId: log.trace_id,
+    spanId: log.span_id,
+    host: log.host,
+    tags: log.tags,
   }
 }
 

@@ -204,7 +204,7 @@ function view(row: LogRow): LogView {
  * value is a bind parameter. Timestamps go in as RFC 3339 text, cast by PostgreSQL: a parameter the server
  * types as timestamptz would pass through postgres.js's Date serializer and lose its microseconds.
  */
-function conditions(sql: Sql, search: Search) {
+export function searchConditions(sql: Sql, search: Search) {
   // Arrays go in as plain JS arrays: sql.array(['x']) as a new connection's first array was seen sent as
   // the bare text "x" (PostgreSQL: malformed array literal).
   const where = [sql`true`]
@@ -236,7 +236,7 @@ export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
   const since = sinceMicros === undefined ? sql`` : sql`and timestamp >= ${formatMicros(sinceMicros)}::text::timestamptz`
   return sql<LogRow[]>`
     select ${columns(sql)} from logs
-    where ${conditions(sql, search)} ${since}
+    where ${searchConditions(sql, search)} ${since}
     order by logs.timestamp desc, logs.kafka_partition desc, logs.kafka_offset desc
     limit ${search.limit + 1} offset ${offset}`
 }

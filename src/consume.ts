@@ -5,9 +5,11 @@
 import { loadConfig } from './lib/config.ts'
 import { startConsumer } from './lib/consumer/consumer.ts'
 import { startStatsReporter } from './lib/consumer/stats-reporter.ts'
+import { connect } from './lib/db.ts'
+import { warnIfAutovacuumOff } from './lib/hot-partition.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
 import { createLogger } from './lib/log.ts'
-import { startRetentionTimer } from './lib/retention-timer.ts'
+import { startHotPartitionTimer, startRetentionTimer } from './lib/retention-timer.ts'
 import { setUp } from './lib/setup.ts'
 
 let log = createLogger({ service: 'consume' })
@@ -16,11 +18,16 @@ try {
   log = createLogger({ service: 'consume', pid: process.pid }, { level: config.logLevel })
   // Idempotent: topics, schema and today's partitions exist before the first batch, whoever starts first.
   await setUp(config)
+  const check = connect(config.databaseUrl, { max: 1 })
+  await warnIfAutovacuumOff(check, log)
+  await check.end()
   const consumer = await startConsumer({ config, log })
   const stats = startStatsReporter(consumer, log, config.consume.statsIntervalMs)
   const retention = startRetentionTimer(config, log)
+  const hotPartition = startHotPartitionTimer(config, log)
   handleSignals(log, async () => {
     retention.stop()
+    hotPartition.stop()
     stats.stop()
     await consumer.stop()
   })

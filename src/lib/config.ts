@@ -48,6 +48,9 @@ export interface Config {
     batchMaxBytes: number
     lingerMs: number
     retentionIntervalMs: number
+    /** How often today's partition gets fresh statistics (once enough rows changed) and merged GIN pending lists. */
+    hotPartitionIntervalMs: number
+    hotPartitionAnalyzeRows: number
     statsIntervalMs: number
     /** Capped exponential backoff while PostgreSQL or Kafka is failing. */
     retryMinMs: number
@@ -176,6 +179,8 @@ export function loadConfig(env: Env = process.env): Config {
       batchMaxBytes: int('CONSUME_BATCH_MAX_BYTES', 4 * MiB, 64 * 1024, 1024 * MiB),
       lingerMs: int('CONSUME_LINGER_MS', 200, 0, 60_000),
       retentionIntervalMs: int('RETENTION_INTERVAL_MS', 3_600_000, 1000),
+      hotPartitionIntervalMs: int('HOT_PARTITION_INTERVAL_MS', 60_000, 1000),
+      hotPartitionAnalyzeRows: int('HOT_PARTITION_ANALYZE_ROWS', 200_000, 1),
       statsIntervalMs: int('CONSUME_STATS_INTERVAL_MS', 10_000, 100),
       retryMinMs: int('CONSUME_RETRY_MIN_MS', 100, 1, 600_000),
       retryMaxMs: int('CONSUME_RETRY_MAX_MS', 5_000, 1, 600_000),

@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js'
 import { Admin } from '@platformatic/kafka'
 import { loadConfig } from '../src/lib/config.ts'
 import { decodeIngestResponse, encodeIngestRequest, LogEntryType } from '../src/lib/proto.ts'
+import { startIngestProcess } from './ingest-process.ts'
 import { percentile } from './percentile.ts'
 import { runProducerPerformance } from './producer-performance.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
@@ -119,36 +120,6 @@ async function runLoad(port: number, concurrency: number, durationMs: number): P
   return JSON.parse(output) as LoadResult
 }
 
-async function startService(env: Record<string, string>): Promise<{ port: number; stop(): Promise<void> }> {
-  const child = Bun.spawn([process.execPath, new URL('../src/ingest.ts', import.meta.url).pathname], {
-    env: { ...process.env, ...env },
-    stdout: 'pipe',
-    stderr: 'inherit',
-  })
-  const reader = child.stdout.getReader()
-  const decoder = new TextDecoder()
-  let buffered = ''
-  let port: number | undefined
-  while (port === undefined) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`ingest exited before listening: ${buffered}`)
-    buffered += decoder.decode(value, { stream: true })
-    const match = buffered.match(/"event":"ingest\.listening","address":"[^"]*:(\d+)"/)
-    if (match) port = Number(match[1])
-  }
-  // Keep draining its stdout so the service never blocks on a full pipe.
-  void (async () => {
-    while (!(await reader.read()).done);
-  })()
-  return {
-    port,
-    async stop() {
-      child.kill('SIGTERM')
-      await child.exited
-    },
-  }
-}
-
 const fmt = (value: number, digits = 0) =>
   Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–'
 
@@ -175,7 +146,7 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
   const recordBytes = meanValueBytes()
   let ceiling: Awaited<ReturnType<typeof runProducerPerformance>>
   try {
-    const service = await startService({
+    const service = await startIngestProcess({
       KAFKA_TOPIC: topic,
       GRPC_HOST: '127.0.0.1',
       GRPC_PORT: '0',
@@ -186,7 +157,7 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
     try {
       for (const [index, phase] of phases.entries()) {
         context.progress('ingest load', index, phases.length + 1)
-        results.push({ name: phase.name, ...(await runLoad(service.port, phase.concurrency, phase.ms)) })
+        results.push({ name: phase.name, ...(await runLoad(Number(service.grpc.split(':').pop()), phase.concurrency, phase.ms)) })
       }
     } finally {
       await service.stop()

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { Admin } from '@platformatic/kafka'
 import { loadConfig } from '../src/lib/config.ts'
+import { type IngestProcess, startIngestProcess } from './ingest-process.ts'
 import type { LoadSummary } from './load-generator.ts'
 import { nativeRequestBytes, type Protocol, type ProtocolLoadSummary } from './protocol-load.ts'
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
@@ -56,51 +57,6 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS
 }
 
-interface Service {
-  pid: number
-  grpc: string
-  otlp: string
-  http: string
-  stop(): Promise<number>
-}
-
-async function startService(env: Record<string, string>): Promise<Service> {
-  const child = Bun.spawn([process.execPath, new URL('../src/ingest.ts', import.meta.url).pathname], {
-    env: { ...process.env, ...env },
-    stdout: 'pipe',
-    stderr: 'inherit',
-  })
-  const reader = child.stdout.getReader()
-  // A service that never says it listens is killed, so the read below ends instead of waiting for ever.
-  const startup = setTimeout(() => child.kill('SIGKILL'), 30_000)
-  const decoder = new TextDecoder()
-  let buffered = ''
-  let grpcLine: RegExpMatchArray | null = null
-  let httpLine: RegExpMatchArray | null = null
-  while (!grpcLine || !httpLine) {
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`ingest exited before listening: ${buffered}`)
-    buffered += decoder.decode(value, { stream: true })
-    grpcLine = buffered.match(/"event":"ingest\.listening","address":"([^"]*)","otlpAddress":"([^"]*)"/)
-    httpLine = buffered.match(/"event":"ingest\.http\.listening","address":"([^"]*)"/)
-  }
-  clearTimeout(startup)
-  // Keep draining its stdout so the service never blocks on a full pipe.
-  void (async () => {
-    while (!(await reader.read()).done);
-  })()
-  return {
-    pid: child.pid,
-    grpc: grpcLine[1]!,
-    otlp: grpcLine[2]!,
-    http: httpLine[1]!,
-    async stop() {
-      child.kill('SIGTERM')
-      return child.exited
-    },
-  }
-}
-
 /** Runs a generator process; `onLine` sees each stdout line as it comes. Resolves with the last line. */
 async function runGenerator(args: string[], onLine: (line: string) => void = () => {}): Promise<string> {
   const child = Bun.spawn([process.execPath, ...args], { stdout: 'pipe', stderr: 'inherit' })
@@ -125,7 +81,7 @@ async function runGenerator(args: string[], onLine: (line: string) => void = () 
   return last
 }
 
-async function nativeGrpc(service: Service, seconds: number): Promise<Omit<Measured, 'label' | 'endpoint'>> {
+async function nativeGrpc(service: IngestProcess, seconds: number): Promise<Omit<Measured, 'label' | 'endpoint'>> {
   const began = cpuMs(service.pid)
   // sampleEvery so large that no request is re-encoded while measuring (the first one only).
   const options = { target: service.grpc, workers: WORKERS, seconds, rate: 0, entriesPerRequest: ENTRIES_PER_REQUEST, sampleEvery: 1e12 }
@@ -147,7 +103,12 @@ async function nativeGrpc(service: Service, seconds: number): Promise<Omit<Measu
   }
 }
 
-async function shipperProtocol(service: Service, protocol: Protocol, seconds: number, warmupSeconds: number): Promise<Omit<Measured, 'label' | 'endpoint'>> {
+async function shipperProtocol(
+  service: IngestProcess,
+  protocol: Protocol,
+  seconds: number,
+  warmupSeconds: number,
+): Promise<Omit<Measured, 'label' | 'endpoint'>> {
   const target = protocol === 'otlp-grpc' ? service.otlp : service.http
   const options = { protocol, target, workers: WORKERS, seconds, warmupSeconds, entriesPerRequest: ENTRIES_PER_REQUEST }
   // The generator says when its warm-up is over; the service's CPU is sampled from then on.
@@ -192,7 +153,7 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
   const measured: Measured[] = []
   let exitCode = Number.NaN
   try {
-    const service = await startService({
+    const service = await startIngestProcess({
       KAFKA_TOPIC: topic,
       GRPC_HOST: '127.0.0.1',
       GRPC_PORT: '0',

@@ -8,7 +8,8 @@
  *   bun bench/large-load.ts '{"target":"127.0.0.1:50051","workers":8,"seconds":20,"maxRequestBytes":4194304}'
  */
 import * as grpc from '@grpc/grpc-js'
-import { decodeIngestResponse, ERROR_CODE_METADATA, encodeIngestRequest, INGEST_METHOD_PATH, type IngestResponse, type WireLogEntry } from '../src/lib/proto.ts'
+import { ERROR_CODE_METADATA, encodeIngestRequest, type WireLogEntry } from '../src/lib/proto.ts'
+import { sendIngestRequest } from './load-generator.ts'
 import { percentile } from './percentile.ts'
 
 export interface LargeLoadOptions {
@@ -123,20 +124,6 @@ function client(target: string): grpc.Client {
   })
 }
 
-function send(to: grpc.Client, body: Buffer): Promise<IngestResponse> {
-  return new Promise((resolve, reject) => {
-    to.makeUnaryRequest(
-      INGEST_METHOD_PATH,
-      (value: Buffer) => value,
-      (bytes: Buffer) => decodeIngestResponse(bytes),
-      body,
-      new grpc.Metadata(),
-      { deadline: Date.now() + 30_000 },
-      (error, response) => (error || !response ? reject(error) : resolve(response)),
-    )
-  })
-}
-
 export async function runLargeLoad(options: LargeLoadOptions, onStart: () => void): Promise<LargeLoadSummary> {
   const templates = Array.from({ length: 4 }, (_, t) => largestRequest(options.maxRequestBytes, options.entryBytes, t * 100))
   const oversize = options.oversizeWorkers > 0 ? oversizeRequest(options.oversizeBytes, options.entryBytes) : undefined
@@ -165,7 +152,7 @@ export async function runLargeLoad(options: LargeLoadOptions, onStart: () => voi
       const start = performance.now()
       requests += 1
       try {
-        const response = await send(to, body)
+        const response = await sendIngestRequest(to, body)
         latencies.push(performance.now() - start)
         acceptedRequests += 1
         acceptedLogs += response.accepted
@@ -181,7 +168,7 @@ export async function runLargeLoad(options: LargeLoadOptions, onStart: () => voi
       const start = performance.now()
       oversizeRequests += 1
       try {
-        const response = await send(to, oversize.body)
+        const response = await sendIngestRequest(to, oversize.body)
         oversizeAccepted += response.accepted
       } catch (error) {
         countRefusal(oversizeRefused, error as grpc.ServiceError)

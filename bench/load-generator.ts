@@ -6,7 +6,7 @@
  *   bun bench/load-generator.ts '{"target":"127.0.0.1:50051","workers":32,"seconds":60,"rate":0}'
  */
 import * as grpc from '@grpc/grpc-js'
-import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH } from '../src/lib/proto.ts'
+import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH, type IngestResponse } from '../src/lib/proto.ts'
 import { percentile } from './percentile.ts'
 
 export interface LoadOptions {
@@ -74,6 +74,21 @@ function encodeRequest(offset: number, count: number, traceId?: string): Buffer 
   return encodeIngestRequest({ logs })
 }
 
+/** One logstream.LogIngestion/Ingest call with a prebuilt request body; resolves with the decoded response. */
+export function sendIngestRequest(client: grpc.Client, body: Buffer): Promise<IngestResponse> {
+  return new Promise((resolve, reject) => {
+    client.makeUnaryRequest(
+      INGEST_METHOD_PATH,
+      (value: Buffer) => value,
+      (bytes: Buffer) => decodeIngestResponse(bytes),
+      body,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 30_000 },
+      (error, response) => (error || !response ? reject(error) : resolve(response)),
+    )
+  })
+}
+
 export async function runLoad(options: LoadOptions, report: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
   const templates = Array.from({ length: 32 }, (_, t) => encodeRequest(t * options.entriesPerRequest, options.entriesPerRequest))
   const client = new grpc.Client(options.target, grpc.credentials.createInsecure(), {
@@ -91,18 +106,7 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
   let secondFailed = 0
   let sequence = 0
 
-  const send = (body: Buffer) =>
-    new Promise<{ accepted: number; rejected: number }>((resolve, reject) => {
-      client.makeUnaryRequest(
-        INGEST_METHOD_PATH,
-        (value: Buffer) => value,
-        (bytes: Buffer) => decodeIngestResponse(bytes),
-        body,
-        new grpc.Metadata(),
-        { deadline: Date.now() + 30_000 },
-        (error, response) => (error || !response ? reject(error) : resolve(response)),
-      )
-    })
+  const send = (body: Buffer) => sendIngestRequest(client, body)
 
   const began = performance.now()
   const endAt = began + options.seconds * 1000

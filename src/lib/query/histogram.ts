@@ -1,0 +1,182 @@
+import { toDatabaseError } from '../database-errors.ts'
+import type { Sql } from '../db.ts'
+import { QueryInvalidError } from '../errors.ts'
+import { Levels } from '../levels.ts'
+import { formatMicros } from '../log-entry.ts'
+import { type Search, searchConditions } from '../log-search.ts'
+
+export const HistogramLimits = {
+  bucketsDefault: 60,
+  bucketsMax: 300,
+  /** The range when neither from nor to is given: the last hour. */
+  rangeDefaultMicros: 3_600e6,
+  /** group_by=service|host: the most frequent groups over the whole range; the rest are summed in each bucket's `other`. */
+  groupsMax: 20,
+} as const
+
+export const GroupBy = ['level', 'service', 'host'] as const
+export type GroupBy = (typeof GroupBy)[number]
+
+/** The key logs without a host are counted under with group_by=host. */
+export const NO_HOST = '(none)'
+
+export interface HistogramInput {
+  buckets?: string
+  step?: string
+  group_by?: string
+}
+
+/** Where the buckets are: `count` buckets of `stepMicros` from `fromMicros`; the last one also takes a log at exactly `toMicros`. */
+export interface HistogramPlan {
+  fromMicros: number
+  toMicros: number
+  stepMicros: number
+  count: number
+  groupBy: GroupBy
+}
+
+export interface HistogramBucket {
+  start: string
+  counts: Record<string, number>
+  /** Logs of the groups beyond the first HistogramLimits.groupsMax (group_by=service|host); 0 otherwise. */
+  other: number
+  total: number
+}
+
+export interface Histogram {
+  step: number
+  from: string
+  to: string
+  group_by: GroupBy
+  groups: string[]
+  buckets: HistogramBucket[]
+  total: number
+}
+
+export interface HistogramRow {
+  bucket: number
+  key: string
+  rank: number
+  n: number
+}
+
+const fail = (parameter: string, message: string): never => {
+  throw new QueryInvalidError(parameter, `${parameter}: ${message}`)
+}
+
+const STEP = /^(\d{1,9})(ms|s|m|h|d|w)?$/
+const STEP_UNIT_MICROS = { ms: 1e3, s: 1e6, m: 60e6, h: 3_600e6, d: 86_400e6, w: 604_800e6 } as const
+
+/** `30s`, `1m`, `5m`, `1h`, `1d`, `500ms`, or a plain number of seconds; undefined when not one of those. */
+export function parseStep(value: string): number | undefined {
+  const match = STEP.exec(value.trim())
+  if (!match) return undefined
+  const micros = Number(match[1]) * STEP_UNIT_MICROS[(match[2] ?? 's') as keyof typeof STEP_UNIT_MICROS]
+  return micros > 0 ? micros : undefined
+}
+
+/**
+ * The buckets for a search whose range is already known (`from` defaults to an hour before `to`, `to` to
+ * now: see histogramRange). `buckets=N` gives exactly N buckets of ceil(range / N) microseconds; `step`
+ * gives ceil(range / step) buckets (at least one), at most HistogramLimits.bucketsMax.
+ */
+export function planHistogram(input: HistogramInput, fromMicros: number, toMicros: number): HistogramPlan {
+  const rawBuckets = input.buckets?.trim() || undefined
+  const rawStep = input.step?.trim() || undefined
+  if (rawBuckets !== undefined && rawStep !== undefined) fail('step', 'give either buckets or step, not both')
+  const groupBy = (input.group_by?.trim() || 'level') as GroupBy
+  if (!GroupBy.includes(groupBy)) fail('group_by', `must be one of ${GroupBy.join(', ')}; got ${JSON.stringify(input.group_by).slice(0, 40)}`)
+  const range = toMicros - fromMicros
+  if (rawStep !== undefined) {
+    const stepMicros =
+      parseStep(rawStep) ?? fail('step', `must be a duration such as 30s, 1m, 5m, 1h, 1d (or a number of seconds); got ${JSON.stringify(rawStep).slice(0, 40)}`)
+    const count = Math.max(1, Math.ceil(range / stepMicros))
+    if (count > HistogramLimits.bucketsMax) fail('step', `makes ${count} buckets over this range; at most ${HistogramLimits.bucketsMax}: use a larger step`)
+    return { fromMicros, toMicros, stepMicros, count, groupBy }
+  }
+  let count: number = HistogramLimits.bucketsDefault
+  if (rawBuckets !== undefined) {
+    count = /^\d{1,4}$/.test(rawBuckets) ? Number(rawBuckets) : NaN
+    if (!(count >= 1 && count <= HistogramLimits.bucketsMax))
+      fail('buckets', `must be a whole number from 1 to ${HistogramLimits.bucketsMax}; got ${JSON.stringify(rawBuckets).slice(0, 40)}`)
+  }
+  return { fromMicros, toMicros, stepMicros: Math.max(1, Math.ceil(range / count)), count, groupBy }
+}
+
+/** from..to of a search, with the defaults: `to` now, `from` an hour before `to`. */
+export function histogramRange(search: Search, nowMicros: number): { fromMicros: number; toMicros: number } {
+  const toMicros = search.toMicros ?? nowMicros
+  const fromMicros = search.fromMicros ?? toMicros - HistogramLimits.rangeDefaultMicros
+  if (fromMicros > toMicros) fail('from', 'must not be later than to (to defaults to now)')
+  return { fromMicros, toMicros }
+}
+
+const groupColumn = (sql: Sql, groupBy: GroupBy) =>
+  groupBy === 'level' ? sql`level` : groupBy === 'service' ? sql`service` : sql`coalesce(nullif(host, ''), ${NO_HOST})`
+
+/**
+ * Counts per (bucket, group), with each group's rank by its count over the whole range. The bucket index is
+ * computed exactly (extract(epoch) of an interval is numeric): floor((timestamp - from) / step), with a log at
+ * exactly `to` put in the last bucket. `search` must carry the plan's from and to, so the WHERE clause (the
+ * same as /query's) bounds the scan to that range: partition pruning and the primary key's time order.
+ */
+export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan) {
+  const from = formatMicros(plan.fromMicros)
+  return sql<HistogramRow[]>`
+    with counted as (
+      select
+        least(floor(extract(epoch from (timestamp - ${from}::text::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer) as bucket,
+        ${groupColumn(sql, plan.groupBy)} as key,
+        count(*) as n
+      from logs
+      where ${searchConditions(sql, search)}
+      group by 1, 2
+    ), ranked as (
+      select key, row_number() over (order by sum(n) desc, key) as rank from counted group by key
+    )
+    select c.bucket, c.key, r.rank::integer as rank, c.n::float8 as n
+    from counted c join ranked r on r.key = c.key`
+}
+
+/** The answer: every bucket in time order, each with a count for every group seen (zeros included). */
+export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[]): Histogram {
+  const ranks = new Map<string, number>()
+  for (const row of rows) if (row.rank <= HistogramLimits.groupsMax) ranks.set(row.key, row.rank)
+  const groups =
+    plan.groupBy === 'level' ? Levels.filter((level) => ranks.has(level)) : [...ranks.keys()].sort((a, b) => (ranks.get(a) ?? 0) - (ranks.get(b) ?? 0))
+  const buckets: HistogramBucket[] = Array.from({ length: plan.count }, (_, index) => ({
+    start: formatMicros(plan.fromMicros + index * plan.stepMicros),
+    counts: Object.fromEntries(groups.map((group) => [group, 0])),
+    other: 0,
+    total: 0,
+  }))
+  let total = 0
+  for (const row of rows) {
+    const bucket = buckets[row.bucket]
+    if (!bucket) throw new Error(`histogram row outside the plan: bucket ${row.bucket} of ${plan.count}`)
+    if (row.rank <= HistogramLimits.groupsMax) bucket.counts[row.key] = (bucket.counts[row.key] ?? 0) + row.n
+    else bucket.other += row.n
+    bucket.total += row.n
+    total += row.n
+  }
+  return {
+    step: plan.stepMicros / 1e6,
+    from: formatMicros(plan.fromMicros),
+    to: formatMicros(plan.toMicros),
+    group_by: plan.groupBy,
+    groups,
+    buckets,
+    total,
+  }
+}
+
+/** The histogram of `search` (whose fromMicros/toMicros must be the plan's). Database failures as in searchLogs. */
+export async function histogram(sql: Sql, search: Search, plan: HistogramPlan): Promise<Histogram> {
+  let rows: HistogramRow[]
+  try {
+    rows = await histogramQuery(sql, search, plan)
+  } catch (error) {
+    throw toDatabaseError(error, 'cannot count logs')
+  }
+  return shapeHistogram(plan, rows)
+}

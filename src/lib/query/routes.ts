@@ -1,0 +1,97 @@
+import { Elysia, t } from 'elysia'
+import type { Sql } from '../db.ts'
+import { parseSearch, type SearchInput } from '../log-search.ts'
+import { TIME_FORMAT_HINT } from '../time-range.ts'
+import { FacetFields, FacetLimits, facets, planFacets } from './facets.ts'
+import { GroupBy, HistogramLimits, histogram, histogramRange, planHistogram } from './histogram.ts'
+
+/**
+ * The raw query string, split into the parameters an endpoint reads itself and the rest, which go to
+ * parseSearch unchanged (so every /query filter works, and is refused, exactly as on /query). Read from the
+ * URL rather than Elysia's `query`, which keeps only the last of repeated parameters (tags=a&tags=b).
+ */
+export function splitQuery<Own extends string>(url: string, own: readonly Own[]): { own: Partial<Record<Own, string>>; search: SearchInput } {
+  const params = new URL(url).searchParams
+  const mine: Partial<Record<Own, string>> = {}
+  const search: Record<string, string | string[]> = {}
+  for (const key of new Set(params.keys())) {
+    if ((own as readonly string[]).includes(key)) mine[key as Own] = params.get(key) ?? undefined
+    else search[key] = key === 'tags' ? params.getAll(key) : (params.get(key) ?? '')
+  }
+  return { own: mine, search }
+}
+
+// The schemas document the parameters (OpenAPI); every one is read as text and validated by our parsers,
+// so a bad value is a 400 naming it, never Elysia's validation error.
+const filters = {
+  service: t.Optional(t.String({ description: 'exact service name (as on /query)' })),
+  level: t.Optional(t.String({ description: 'one or more (comma-separated) levels (as on /query)' })),
+  from: t.Optional(t.String({ description: `inclusive lower bound: ${TIME_FORMAT_HINT}` })),
+  to: t.Optional(t.String({ description: `inclusive upper bound: ${TIME_FORMAT_HINT}` })),
+  host: t.Optional(t.String({ description: 'exact host name (as on /query)' })),
+  trace_id: t.Optional(t.String({ description: '32 hex digits or a UUID (as on /query)' })),
+  tags: t.Optional(t.String({ description: 'logs carrying all of these tags (as on /query)' })),
+  q: t.Optional(t.String({ description: 'full-text search in message (as on /query)' })),
+}
+
+const HISTOGRAM_PARAMS = ['buckets', 'step', 'group_by'] as const
+const FACET_PARAMS = ['fields', 'limit'] as const
+
+/** GET /histogram: counts per time bucket and group over the logs /query would page through for the same filters. */
+export function histogramRoutes(sql: Sql) {
+  return new Elysia().get(
+    '/histogram',
+    ({ request }) => {
+      const { own, search: input } = splitQuery(request.url, HISTOGRAM_PARAMS)
+      const search = parseSearch(input)
+      const range = histogramRange(search, Date.now() * 1000)
+      const plan = planHistogram(own, range.fromMicros, range.toMicros)
+      return histogram(sql, { ...search, ...range }, plan)
+    },
+    {
+      query: t.Object(
+        {
+          ...filters,
+          buckets: t.Optional(t.String({ description: `number of buckets, 1 to ${HistogramLimits.bucketsMax} (default ${HistogramLimits.bucketsDefault})` })),
+          step: t.Optional(t.String({ description: 'bucket width instead of buckets: 30s, 1m, 5m, 1h, 1d, 500ms or seconds' })),
+          group_by: t.Optional(t.String({ description: `${GroupBy.join(', ')} (default level)` })),
+        },
+        { additionalProperties: true },
+      ),
+      detail: {
+        summary: 'Log counts per time bucket, split by level, service or host',
+        description:
+          `Buckets start at from (default: an hour before to; to defaults to now) and are all present, in time order, zeros included; ` +
+          `step in the answer is in seconds. group_by=service|host lists the ${HistogramLimits.groupsMax} largest groups, the rest summed in each bucket's other. ` +
+          'total equals the number of logs /query pages through for the same filters and range.',
+      },
+    },
+  )
+}
+
+/** GET /facets: the most frequent values of some fields among the logs matching the filters. */
+export function facetRoutes(sql: Sql) {
+  return new Elysia().get(
+    '/facets',
+    ({ request }) => {
+      const { own, search: input } = splitQuery(request.url, FACET_PARAMS)
+      const plan = planFacets(own)
+      return facets(sql, parseSearch(input), plan)
+    },
+    {
+      query: t.Object(
+        {
+          ...filters,
+          fields: t.Optional(t.String({ description: `comma-separated: ${FacetFields.join(', ')} (the default) or attr.<path>` })),
+          limit: t.Optional(t.String({ description: `values per field, 1 to ${FacetLimits.limitMax} (default ${FacetLimits.limitDefault})` })),
+        },
+        { additionalProperties: true },
+      ),
+      detail: {
+        summary: 'Top values of fields among matching logs, with exact counts',
+        description:
+          "Per field: values (most frequent first), other (the sum of the rest's counts), approximate (false: counts are exact); total: matching logs.",
+      },
+    },
+  )
+}

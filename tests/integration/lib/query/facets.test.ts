@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect, type Sql } from '../../../../src/lib/db.ts'
+import { formatMicros } from '../../../../src/lib/log-entry.ts'
+import { queryDatabaseUrl } from '../../../../src/lib/log-search.ts'
+import { createQueryApp } from '../../../../src/lib/query-app.ts'
+import { freshDatabase } from '../../../support/infra.ts'
+
+/** GET /facets in process (app.handle) against a real database holding five known logs an hour old, and one three days old. */
+const database = await freshDatabase()
+const sql: Sql = connect(queryDatabaseUrl(database.url), { max: 4 })
+afterAll(() => sql.end())
+const app = createQueryApp({ sql })
+
+const HOUR = 3_600_000_000
+const base = Date.now() * 1000 - HOUR
+let nextOffset = 1
+
+interface Row {
+  at: number
+  service: string
+  level: string
+  message?: string
+  host?: string | null
+  tags?: string[]
+  metadata?: Record<string, unknown>
+}
+
+async function insert(rows: Row[]): Promise<void> {
+  const offsets = rows.map(() => String(nextOffset++))
+  await sql`
+    insert into logs (timestamp, service, level, message, metadata, host, tags, kafka_partition, kafka_offset)
+    select t::timestamptz, s, l, m, md::jsonb, h, array(select jsonb_array_elements_text(tg::jsonb)), 0, o::bigint
+    from unnest(
+      ${rows.map((row) => formatMicros(row.at))}::text[], ${rows.map((row) => row.service)}::text[], ${rows.map((row) => row.level)}::text[],
+      ${rows.map((row) => row.message ?? 'something happened')}::text[], ${rows.map((row) => JSON.stringify(row.metadata ?? {}))}::text[],
+      ${rows.map((row) => row.host ?? null)}::text[], ${rows.map((row) => JSON.stringify(row.tags ?? []))}::text[], ${offsets}::text[]
+    ) as r(t, s, l, m, md, h, tg, o)`
+}
+
+async function get(path: string): Promise<{ status: number; body: any }> {
+  const response = await app.handle(new Request(`http://localhost${path}`))
+  return { status: response.status, body: await response.json() }
+}
+
+beforeAll(async () => {
+  await insert([
+    { at: base + 1, service: 'api', level: 'INFO', host: 'web-1', tags: ['env:prod', 'region:eu'], metadata: { user: { id: 'u1' }, code: 200 } },
+    { at: base + 2, service: 'api', level: 'ERROR', host: 'web-2', tags: ['env:prod'], metadata: { user: { id: 'u2' } }, message: 'payment declined' },
+    { at: base + 3, service: 'api', level: 'ERROR', host: 'web-1', metadata: { user: { id: 'u1' }, code: 500 }, message: 'payment declined' },
+    { at: base + 4, service: 'billing', level: 'WARN', tags: ['env:staging'] },
+    { at: base + 5, service: 'worker', level: 'DEBUG', host: 'web-1', tags: ['env:prod', 'region:us'] },
+    { at: base - 72 * HOUR, service: 'archive', level: 'INFO', host: 'old-1', tags: ['env:prod'] },
+  ])
+})
+
+const values = (pairs: [string | null, number][]) => pairs.map(([value, count]) => ({ value, count }))
+
+describe('GET /facets', () => {
+  test('service, level, host and tags by default: top values with exact counts, most frequent first, ties by value', async () => {
+    const { status, body } = await get('/facets?from=2h')
+    expect(status).toBe(200)
+    expect(body).toEqual({
+      fields: {
+        service: {
+          values: values([
+            ['api', 3],
+            ['billing', 1],
+            ['worker', 1],
+          ]),
+          other: 0,
+          approximate: false,
+        },
+        level: {
+          values: values([
+            ['ERROR', 2],
+            ['DEBUG', 1],
+            ['INFO', 1],
+            ['WARN', 1],
+          ]),
+          other: 0,
+          approximate: false,
+        },
+        host: {
+          values: values([
+            ['web-1', 3],
+            ['web-2', 1],
+            [null, 1],
+          ]),
+          other: 0,
+          approximate: false,
+        },
+        tags: {
+          values: values([
+            ['env:prod', 3],
+            ['env:staging', 1],
+            ['region:eu', 1],
+            ['region:us', 1],
+          ]),
+          other: 0,
+          approximate: false,
+        },
+      },
+      total: 5,
+    })
+  })
+
+  test('limit keeps the top values per field; other is the sum of the rest', async () => {
+    const { body } = await get('/facets?from=2h&fields=service,tags&limit=1')
+    expect(body.fields).toEqual({
+      service: { values: values([['api', 3]]), other: 2, approximate: false },
+      tags: { values: values([['env:prod', 3]]), other: 3, approximate: false },
+    })
+  })
+
+  test('within the filters, the same as /query: total is the number of logs /query pages through', async () => {
+    for (const filters of [
+      '',
+      'service=api',
+      'level=error',
+      'tags=env:prod',
+      'q=payment',
+      'host=web-1&level=info,debug',
+      'from=2h',
+      'from=2h&tags=region:eu',
+    ]) {
+      const { body } = await get(`/facets?${filters}`)
+      const listed = (await get(`/query?${filters}&limit=1000`)).body.logs
+      expect({ filters, total: body.total }).toEqual({ filters, total: listed.length })
+      const byService = new Map<string, number>()
+      for (const log of listed) byService.set(log.service, (byService.get(log.service) ?? 0) + 1)
+      expect(Object.fromEntries(body.fields.service.values.map((item: { value: string; count: number }) => [item.value, item.count]))).toEqual(
+        Object.fromEntries(byService),
+      )
+    }
+    const { body } = await get('/facets?service=api&fields=level')
+    expect(body).toEqual({
+      fields: {
+        level: {
+          values: values([
+            ['ERROR', 2],
+            ['INFO', 1],
+          ]),
+          other: 0,
+          approximate: false,
+        },
+      },
+      total: 3,
+    })
+  })
+
+  test('attr.<path>: values of a metadata field, among the logs that have it', async () => {
+    const { body } = await get('/facets?fields=attr.user.id,attr.code')
+    expect(body.fields).toEqual({
+      'attr.user.id': {
+        values: values([
+          ['u1', 2],
+          ['u2', 1],
+        ]),
+        other: 0,
+        approximate: false,
+      },
+      'attr.code': {
+        values: values([
+          ['200', 1],
+          ['500', 1],
+        ]),
+        other: 0,
+        approximate: false,
+      },
+    })
+  })
+
+  test('no matching logs: empty values and total 0', async () => {
+    const { body } = await get('/facets?service=nobody&fields=level,tags')
+    expect(body).toEqual({ fields: { level: { values: [], other: 0, approximate: false }, tags: { values: [], other: 0, approximate: false } }, total: 0 })
+  })
+
+  test('every bad parameter is a 400 naming it', async () => {
+    const cases: [string, string][] = [
+      ['fields=message', 'fields'],
+      ['fields=attr.', 'fields'],
+      ['limit=0', 'limit'],
+      ['limit=101', 'limit'],
+      ['limit=ten', 'limit'],
+      ['from=yesterday', 'from'],
+      ['level=loud', 'level'],
+      ['q=...', 'q'],
+    ]
+    for (const [parameters, parameter] of cases) {
+      const { status, body } = await get(`/facets?${parameters}`)
+      expect({ parameters, status, error: body.error, parameter: body.parameter }).toEqual({ parameters, status: 400, error: 'QUERY_INVALID', parameter })
+    }
+  })
+
+  test('a database that cannot be reached is a 503 DATABASE_UNAVAILABLE', async () => {
+    const down = connect('postgres://postgres@127.0.0.1:1/none', { max: 1, connectTimeout: 2 })
+    try {
+      const response = await createQueryApp({ sql: down }).handle(new Request('http://localhost/facets'))
+      expect(response.status).toBe(503)
+      expect((await response.json()).error).toBe('DATABASE_UNAVAILABLE')
+    } finally {
+      await down.end()
+    }
+  })
+})

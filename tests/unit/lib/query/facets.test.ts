@@ -1,0 +1,66 @@
+import { describe, expect, test } from 'bun:test'
+import { QueryInvalidError } from '../../../../src/lib/errors.ts'
+import { planFacets, shapeFacet } from '../../../../src/lib/query/facets.ts'
+
+function refused(run: () => unknown): string {
+  try {
+    run()
+  } catch (error) {
+    if (error instanceof QueryInvalidError) return error.parameter
+    throw error
+  }
+  throw new Error('expected a QueryInvalidError')
+}
+
+describe('planFacets', () => {
+  test('defaults to service, level, host and tags, 10 values each', () => {
+    expect(planFacets({})).toEqual({
+      facets: [
+        { name: 'service', column: 'service' },
+        { name: 'level', column: 'level' },
+        { name: 'host', column: 'host' },
+        { name: 'tags', column: 'tags' },
+      ],
+      limit: 10,
+    })
+  })
+
+  test('fields is a comma list, duplicates dropped; attr.<path> is a metadata path', () => {
+    expect(planFacets({ fields: ' level, attr.user.id,level', limit: '100' })).toEqual({
+      facets: [
+        { name: 'level', column: 'level' },
+        { name: 'attr.user.id', attrPath: ['user', 'id'] },
+      ],
+      limit: 100,
+    })
+  })
+
+  test('every bad value is a QueryInvalidError naming its parameter', () => {
+    expect(refused(() => planFacets({ fields: 'message' }))).toBe('fields')
+    expect(refused(() => planFacets({ fields: 'attr.' }))).toBe('fields')
+    expect(refused(() => planFacets({ fields: 'attr.user..id' }))).toBe('fields')
+    expect(refused(() => planFacets({ fields: Array.from({ length: 11 }, (_, index) => `attr.a${index}`).join(',') }))).toBe('fields')
+    expect(refused(() => planFacets({ limit: '0' }))).toBe('limit')
+    expect(refused(() => planFacets({ limit: '101' }))).toBe('limit')
+    expect(refused(() => planFacets({ limit: 'all' }))).toBe('limit')
+  })
+})
+
+describe('shapeFacet', () => {
+  test('other is the sum over all values minus the listed ones; counts are exact', () => {
+    expect(
+      shapeFacet([
+        { value: 'web', n: 12, overall: 20 },
+        { value: null, n: 5, overall: 20 },
+      ]),
+    ).toEqual({
+      values: [
+        { value: 'web', count: 12 },
+        { value: null, count: 5 },
+      ],
+      other: 3,
+      approximate: false,
+    })
+    expect(shapeFacet([])).toEqual({ values: [], other: 0, approximate: false })
+  })
+})

@@ -34,6 +34,42 @@ const filters = {
   q: t.Optional(t.String({ description: 'full-text search in message (as on /query)' })),
 }
 
+const ErrorSchema = t.Object({
+  error: t.String({ description: 'stable error code: QUERY_INVALID, DATABASE_UNAVAILABLE, QUERY_TIMEOUT or INTERNAL' }),
+  message: t.String(),
+  parameter: t.Optional(t.String({ description: 'the offending query parameter, for QUERY_INVALID' })),
+})
+const errors = { 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema }
+
+const HistogramResponse = t.Object({
+  step: t.Number({ description: 'bucket width in seconds' }),
+  from: t.String({ description: 'RFC 3339, UTC: the first bucket starts here' }),
+  to: t.String({ description: 'RFC 3339, UTC: inclusive end, in the last bucket' }),
+  group_by: t.String({ enum: [...GroupBy] }),
+  groups: t.Array(t.String(), { description: 'the groups counted in every bucket (levels in level order, others by count)' }),
+  buckets: t.Array(
+    t.Object({
+      start: t.String({ description: 'RFC 3339, UTC' }),
+      counts: t.Record(t.String(), t.Number()),
+      other: t.Number({ description: `logs of the groups past the ${HistogramLimits.groupsMax} largest (service, host)` }),
+      total: t.Number(),
+    }),
+  ),
+  total: t.Number({ description: 'the number of logs /query pages through for the same filters and range' }),
+})
+
+const FacetsResponse = t.Object({
+  fields: t.Record(
+    t.String(),
+    t.Object({
+      values: t.Array(t.Object({ value: t.Nullable(t.String({ description: 'null: no host' })), count: t.Number() })),
+      other: t.Number({ description: 'the sum of the counts of the values not listed' }),
+      approximate: t.Boolean({ description: 'always false: counts are exact' }),
+    }),
+  ),
+  total: t.Number({ description: 'matching logs' }),
+})
+
 const HISTOGRAM_PARAMS = ['buckets', 'step', 'group_by'] as const
 const FACET_PARAMS = ['fields', 'limit'] as const
 
@@ -58,6 +94,7 @@ export function histogramRoutes(sql: Sql) {
         },
         { additionalProperties: true },
       ),
+      response: { 200: HistogramResponse, ...errors },
       detail: {
         summary: 'Log counts per time bucket, split by level, service or host',
         description:
@@ -87,6 +124,7 @@ export function facetRoutes(sql: Sql) {
         },
         { additionalProperties: true },
       ),
+      response: { 200: FacetsResponse, ...errors },
       detail: {
         summary: 'Top values of fields among matching logs, with exact counts',
         description:

@@ -15,7 +15,21 @@ export const SearchLimits = {
   queryChars: 1000,
   /** A trace look-up returns at most this many logs, oldest first, and says when it stopped short. */
   traceMax: 1000,
+  /** attr.<path> / -attr.<path> filters per search; each is one or a few GIN look-ups. */
+  attrFilters: 20,
+  attrPathChars: 256,
+  attrValueBytes: 1024,
 } as const
+
+/** The parameters parseSearch reads, besides attr.<path> and -attr.<path>. */
+export const SearchParameters = ['service', 'level', 'from', 'to', 'host', 'trace_id', 'tags', 'q', 'limit', 'page', 'cursor'] as const
+const ATTR = 'attr.'
+const NOT_ATTR = '-attr.'
+const MULTI_VALUED = new Set<string>(['tags'])
+
+/** A parameter parseSearch reads itself: one of SearchParameters, or an attribute filter. */
+export const isSearchParameter = (name: string): boolean =>
+  (SearchParameters as readonly string[]).includes(name) || name.startsWith(ATTR) || name.startsWith(NOT_ATTR)
 
 export interface SearchInput {
   service?: string
@@ -29,6 +43,29 @@ export interface SearchInput {
   limit?: number | string
   page?: number | string
   cursor?: string
+  /** attr.<dotted.path> and -attr.<dotted.path>, each a value or a list of values (repeated parameter). */
+  [parameter: string]: string | string[] | number | undefined
+}
+
+export interface SearchOptions {
+  nowMicros?: number
+  /**
+   * Parameters the endpoint reads itself (e.g. /histogram's buckets): parseSearch neither reads nor
+   * refuses them. Any other parameter it does not know is a 400 naming it.
+   */
+  extra?: readonly string[]
+}
+
+/**
+ * One attr.<path>=value filter on metadata. `path` is the dotted path split at the dots; it matches nested
+ * objects ({"http":{"status":…}}) or a top-level key holding the dots ({"http.status":…}), either one.
+ * `value` undefined means "present" (=*); `negate` (-attr.) turns either into "not equal or absent" / "absent".
+ */
+export interface AttributeFilter {
+  parameter: string
+  path: string[]
+  value?: string
+  negate: boolean
 }
 
 export interface Search {
@@ -40,6 +77,8 @@ export interface Search {
   traceId?: string
   tags: string[]
   q?: string
+  /** Optional so that a Search built by hand still type-checks; parseSearch always sets it. */
+  attr?: AttributeFilter[]
   limit: number
   page: number
   cursor?: CursorPosition
@@ -127,6 +166,53 @@ function tags(value: string | string[] | undefined): string[] {
   return [...new Set(items)]
 }
 
+/** The first parameter that is neither a search parameter nor one of `extra`, refused with the list of known ones. */
+function refuseUnknown(input: SearchInput, extra: readonly string[]): void {
+  for (const [name, value] of Object.entries(input)) {
+    if (value === undefined || isSearchParameter(name) || extra.includes(name)) continue
+    const known = [...SearchParameters, ...extra, `${ATTR}<path>`, `${NOT_ATTR}<path>`].join(', ')
+    throw new QueryInvalidError(name, `unknown parameter ${JSON.stringify(name).slice(0, 80)}; known: ${known}`)
+  }
+}
+
+const UTF8 = new TextEncoder()
+
+/**
+ * attr.<path>=value, attr.<path>=* and their -attr. negations, each repeatable; ANDed. Values are kept
+ * exactly as sent (not trimmed): they are compared with stored values.
+ */
+function attributes(input: SearchInput, extra: readonly string[]): AttributeFilter[] {
+  const filters = new Map<string, AttributeFilter>()
+  for (const [parameter, raw] of Object.entries(input)) {
+    const negate = parameter.startsWith(NOT_ATTR)
+    if (raw === undefined || extra.includes(parameter) || !(negate || parameter.startsWith(ATTR))) continue
+    const path = parameter.slice(negate ? NOT_ATTR.length : ATTR.length)
+    if (path.length > SearchLimits.attrPathChars) fail(parameter, `the path must be at most ${SearchLimits.attrPathChars} characters`)
+    if (path.includes('\u0000') || !path.isWellFormed()) fail(parameter, 'the path must not contain the NUL character or broken UTF-16')
+    const segments = path.split('.')
+    if (segments.some((segment) => segment === '')) fail(parameter, `every segment of the path must be non-empty (e.g. ${ATTR}http.status)`)
+    for (const item of Array.isArray(raw) ? raw : [String(raw)]) {
+      if (item === '') fail(parameter, 'needs a value: =value for equality, =* for present')
+      if (item.includes('\u0000') || !item.isWellFormed()) fail(parameter, 'must not contain the NUL character or broken UTF-16')
+      if (UTF8.encode(item).length > SearchLimits.attrValueBytes) fail(parameter, `the value must be at most ${SearchLimits.attrValueBytes} bytes`)
+      const value = item === '*' ? undefined : item
+      filters.set(JSON.stringify([negate, segments, value ?? null]), { parameter, path: segments, value, negate })
+      if (filters.size > SearchLimits.attrFilters) fail(parameter, `at most ${SearchLimits.attrFilters} attribute filters (attr. and -attr. together)`)
+    }
+  }
+  return [...filters.values()]
+}
+
+/** The raw parameters of a request, as parseSearch takes them: tags and attribute filters keep every value. */
+export function searchInput(params: URLSearchParams): SearchInput {
+  const input: SearchInput = {}
+  for (const name of new Set(params.keys())) {
+    const values = params.getAll(name)
+    input[name] = MULTI_VALUED.has(name) || ((name.startsWith(ATTR) || name.startsWith(NOT_ATTR)) && values.length > 1) ? values : values[0]
+  }
+  return input
+}
+
 /** A W3C trace id (32 hex digits, any case) or a UUID, normalised the way ingest stores it. */
 export function parseTraceId(value: string, parameter = 'trace_id'): string {
   const lower = value.trim().toLowerCase()
@@ -134,8 +220,14 @@ export function parseTraceId(value: string, parameter = 'trace_id'): string {
   return HEX_TRACE.test(hex) ? hex : fail(parameter, 'must be 32 hex digits (W3C trace-context) or a UUID')
 }
 
-/** Validates every parameter of GET /query; throws QueryInvalidError naming the first bad one. */
-export function parseSearch(input: SearchInput, nowMicros: number = Date.now() * 1000): Search {
+/**
+ * Validates every parameter of GET /query; throws QueryInvalidError naming the first bad one, starting with
+ * any parameter it does not know (a typo such as servce must not silently widen the search). The second
+ * argument is the current time in epoch microseconds (kept for existing callers) or SearchOptions.
+ */
+export function parseSearch(input: SearchInput, options: number | SearchOptions = {}): Search {
+  const { nowMicros = Date.now() * 1000, extra = [] } = typeof options === 'number' ? { nowMicros: options } : options
+  refuseUnknown(input, extra)
   const limit = wholeNumber('limit', input.limit, SearchLimits.limitDefault, SearchLimits.limitMax)
   const page = wholeNumber('page', input.page, 1, SearchLimits.pageMax)
   const rawCursor = text('cursor', input.cursor, 200)
@@ -162,6 +254,7 @@ export function parseSearch(input: SearchInput, nowMicros: number = Date.now() *
     traceId: traceRaw === undefined ? undefined : parseTraceId(traceRaw),
     tags: tags(input.tags),
     q,
+    attr: attributes(input, extra),
     limit,
     page,
     cursor,
@@ -199,6 +292,42 @@ function view(row: LogRow): LogView {
   }
 }
 
+const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d{1,4})?$/
+
+/**
+ * The JSON documents `metadata @>` must contain for attr.<path>=value: the path nested and, when it has
+ * dots, as one literal key; the value as a string and, when it reads as one, as a JSON number, boolean or
+ * null too (a query string cannot say which was stored). Built as JSON text, each key and string through
+ * JSON.stringify; a number goes in as sent (validated above), so 12345678901234567890 keeps its digits.
+ */
+export function attributeDocuments({ path, value }: AttributeFilter): string[] {
+  if (value === undefined) return []
+  const leaves = [JSON.stringify(value)]
+  if (JSON_NUMBER.test(value) || value === 'true' || value === 'false' || value === 'null') leaves.push(value)
+  const paths = path.length > 1 ? [path, [path.join('.')]] : [path]
+  return paths.flatMap((keys) => leaves.map((leaf) => keys.reduceRight((inner, key) => `{${JSON.stringify(key)}:${inner}}`, leaf)))
+}
+
+/** The jsonpath(s) `metadata @?` tests for attr.<path>=*: keys quoted with JSON.stringify ($."http"."status"), nested and literal. */
+export function attributePaths({ path }: AttributeFilter): string[] {
+  const paths = path.length > 1 ? [path, [path.join('.')]] : [path]
+  return paths.map((keys) => `$${keys.map((key) => `.${JSON.stringify(key)}`).join('')}`)
+}
+
+/**
+ * attr.<path>=value is `metadata @> …` (the metadata GIN index, jsonb_path_ops, answers it); =* is `metadata @? …`.
+ * The documents go in as text cast by PostgreSQL: postgres.js JSON-encodes a parameter the server types as
+ * jsonb, which turned the document into one JSON string that matched nothing.
+ */
+function attributeCondition(sql: Sql, filter: AttributeFilter) {
+  const tests =
+    filter.value === undefined
+      ? attributePaths(filter).map((path) => sql`metadata @? ${path}::text::jsonpath`)
+      : attributeDocuments(filter).map((document) => sql`metadata @> ${document}::text::jsonb`)
+  const any = tests.reduce((all, test) => sql`${all} or ${test}`)
+  return filter.negate ? sql`not (${any})` : sql`(${any})`
+}
+
 /**
  * Each filter is written so that an index can answer it (see the index notes in schema.sql), and every
  * value is a bind parameter. Timestamps go in as RFC 3339 text, cast by PostgreSQL: a parameter the server
@@ -217,6 +346,7 @@ export function searchConditions(sql: Sql, search: Search) {
   if (search.tags.length > 0) where.push(sql`tags @> ${search.tags}::text[]`)
   // Must match the index expression in schema.sql exactly, configuration included, or the index is not used.
   if (search.q !== undefined) where.push(sql`to_tsvector('simple', message) @@ websearch_to_tsquery('simple', ${search.q})`)
+  for (const filter of search.attr ?? []) where.push(attributeCondition(sql, filter))
   if (search.cursor) {
     const { timestamp, partition, offset } = search.cursor
     // The row comparison is the exact "after this row" test; the plain timestamp bound lets partition
@@ -242,7 +372,7 @@ export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
 }
 
 /**
- * q and tags are answered by GIN indexes, which cannot return rows in time order, and PostgreSQL's
+ * q, tags and attr.<path>=value are answered by GIN indexes, which cannot return rows in time order, and PostgreSQL's
  * estimates for them are poor: an absent tag or two words that never meet ("refused shipped") look like
  * 0.5 % of rows, so it walks the primary key newest first, evaluating to_tsvector on every row, and took
  * 58-74 s on 10M rows; a common phrase looks 30 times rarer than it is, so it reads every match through
@@ -275,7 +405,8 @@ async function newestRowsBoundary(sql: Sql, upper: number | undefined): Promise<
 }
 
 async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promise<LogRow[]> {
-  if (search.q === undefined && search.tags.length === 0) return searchQuery(sql, search)
+  const attributeEquality = search.attr?.some((filter) => !filter.negate && filter.value !== undefined) ?? false
+  if (search.q === undefined && search.tags.length === 0 && !attributeEquality) return searchQuery(sql, search)
   const upper = search.toMicros ?? (search.cursor ? parseRfc3339(search.cursor.timestamp) : undefined)
   const boundary = await newestRowsBoundary(sql, upper)
   return withGinPlans(sql, async (tx) => {

@@ -4,8 +4,7 @@ import type { Sql } from './db.ts'
 import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
-import { parseSearch, parseTraceId, SearchLimits, searchLogs, traceLogs } from './log-search.ts'
-import { facetRoutes, histogramRoutes } from './query/routes.ts'
+import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
 import { TIME_FORMAT_HINT } from './time-range.ts'
 import { withTimeout } from './timeout.ts'
 
@@ -29,6 +28,11 @@ const accepted = {
   limit: `a whole number from 1 to ${SearchLimits.limitMax} (default ${SearchLimits.limitDefault})`,
   page: `a whole number from 1 to ${SearchLimits.pageMax} (default 1); prefer cursor for deep pagination`,
   cursor: 'next_cursor from a previous response, unchanged; stable while new logs arrive',
+  'attr.<path>':
+    'metadata field equal to the value, e.g. attr.http.status=500 (string, or number/true/false/null as sent), or present: attr.<path>=*. ' +
+    'The dotted path is nested objects or one key with dots (user.id); either matches. Repeatable; at most ' +
+    `${SearchLimits.attrFilters} attribute filters, values up to ${SearchLimits.attrValueBytes} bytes`,
+  '-attr.<path>': 'metadata field not equal to the value, or absent; -attr.<path>=*: absent',
 } as const
 type Parameter = keyof typeof accepted
 
@@ -44,6 +48,10 @@ const SearchQuery = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: SearchLimits.limitMax, description: accepted.limit })),
   page: t.Optional(t.Integer({ minimum: 1, maximum: SearchLimits.pageMax, description: accepted.page })),
   cursor: t.Optional(t.String({ description: accepted.cursor })),
+  // Documentation only: Elysia strips keys its schema does not name, so /query reads attribute filters
+  // (and refuses unknown parameters) from the raw URL.
+  'attr.<path>': t.Optional(t.String({ description: accepted['attr.<path>'] })),
+  '-attr.<path>': t.Optional(t.String({ description: accepted['-attr.<path>'] })),
 })
 
 const LogSchema = t.Object({
@@ -93,11 +101,10 @@ const elapsed = (began: number) => Math.round((performance.now() - began) * 100)
  * and its accepted range itself.
  */
 function validationFailure(request: Request, error: { all?: { path?: string }[] }): QueryInvalidError {
-  const params = new URL(request.url).searchParams
-  const raw: Record<string, string | string[]> = {}
-  for (const key of new Set(params.keys())) raw[key] = key === 'tags' ? params.getAll(key) : params.get(key)!
+  const raw = searchInput(new URL(request.url).searchParams)
   try {
-    parseSearch(raw)
+    // Other routes' own parameters are theirs to name: only the search parameters are checked here.
+    parseSearch(raw, { extra: Object.keys(raw).filter((name) => !isSearchParameter(name)) })
   } catch (parsed) {
     if (parsed instanceof QueryInvalidError) return parsed
   }
@@ -158,9 +165,10 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
     )
     .get(
       '/query',
-      async ({ query }) => {
+      async ({ request }) => {
         const began = performance.now()
-        const search = parseSearch(query)
+        // The raw URL, not Elysia's `query`: that has attr.* and unknown parameters stripped.
+        const search = parseSearch(searchInput(new URL(request.url).searchParams))
         const result = await searchLogs(sql, search)
         const byPage = !search.cursor
         return {
@@ -180,7 +188,10 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
         response: { 200: SearchResponse, 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema },
         detail: {
           summary: 'Search logs, newest first',
-          description: 'All given filters must match. Paginate with page (seed-compatible) or cursor/next_cursor.',
+          description:
+            'All given filters must match. Paginate with page (seed-compatible) or cursor/next_cursor. ' +
+            'Metadata filters: attr.<dotted.path>=value, attr.<path>=* (present), -attr.<path>=value (not equal or absent), -attr.<path>=* (absent). ' +
+            'An unknown parameter is a 400 QUERY_INVALID naming it.',
         },
       },
     )
@@ -206,8 +217,6 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
         },
       },
     )
-    .use(histogramRoutes(sql))
-    .use(facetRoutes(sql))
 }
 
 export type QueryApp = ReturnType<typeof createQueryApp>

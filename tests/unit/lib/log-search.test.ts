@@ -1,13 +1,22 @@
 import { describe, expect, test } from 'bun:test'
 import { DatabaseUnavailableError, QueryInvalidError, QueryTimeoutError } from '../../../src/lib/errors.ts'
-import { parseSearch, parseTraceId, type SearchInput, searchLogs, traceLogs } from '../../../src/lib/log-search.ts'
-import { failingSql } from '../../support/fake-sql.ts'
+import {
+  attributeDocuments,
+  attributePaths,
+  parseSearch,
+  parseTraceId,
+  type SearchInput,
+  searchInput,
+  searchLogs,
+  traceLogs,
+} from '../../../src/lib/log-search.ts'
+import { failingSql, fakeSql } from '../../support/fake-sql.ts'
 
 const NOW = Date.parse('2026-03-10T12:00:00Z') * 1000
 
-function refusal(input: SearchInput): QueryInvalidError {
+function refusal(input: SearchInput, extra?: string[]): QueryInvalidError {
   try {
-    parseSearch(input, NOW)
+    parseSearch(input, { nowMicros: NOW, extra })
   } catch (error) {
     if (error instanceof QueryInvalidError) return error
     throw error
@@ -63,6 +72,133 @@ describe('parseSearch', () => {
   })
 })
 
+describe('parseSearch: attribute filters', () => {
+  test('reads attr.<path>=value, =* and -attr., splitting the path at its dots', () => {
+    expect(parseSearch({ 'attr.http.status': '500', 'attr.user.id': '*', '-attr.env': 'dev', '-attr.debug': '*' }, NOW).attr).toEqual([
+      { parameter: 'attr.http.status', path: ['http', 'status'], value: '500', negate: false },
+      { parameter: 'attr.user.id', path: ['user', 'id'], value: undefined, negate: false },
+      { parameter: '-attr.env', path: ['env'], value: 'dev', negate: true },
+      { parameter: '-attr.debug', path: ['debug'], value: undefined, negate: true },
+    ])
+  })
+
+  test('keeps every value of a repeated parameter, once each, exactly as sent', () => {
+    const filters = parseSearch({ 'attr.region': ['eu', ' us ', 'eu'] }, NOW).attr
+    expect(filters?.map((filter) => filter.value)).toEqual(['eu', ' us '])
+  })
+
+  test('no attribute parameter: an empty list', () => {
+    expect(parseSearch({}, NOW).attr).toEqual([])
+  })
+
+  test('equality looks for the nested path and the literal dotted key, as a string and as the JSON value it spells', () => {
+    const documents = (path: string[], value: string) => attributeDocuments({ parameter: 'attr.x', path, value, negate: false })
+    expect(documents(['http', 'status'], '500')).toEqual([
+      '{"http":{"status":"500"}}',
+      '{"http":{"status":500}}',
+      '{"http.status":"500"}',
+      '{"http.status":500}',
+    ])
+    expect(documents(['retry'], 'true')).toEqual(['{"retry":"true"}', '{"retry":true}'])
+    expect(documents(['n'], '12345678901234567890')).toEqual(['{"n":"12345678901234567890"}', '{"n":12345678901234567890}'])
+    expect(documents(['n'], '007')).toEqual(['{"n":"007"}'])
+    expect(documents(['n'], '1e99999')).toEqual(['{"n":"1e99999"}'])
+    expect(documents(['we"ird'], 'a\\b"c')).toEqual(['{"we\\"ird":"a\\\\b\\"c"}'])
+    for (const document of documents(['a.b', 'c'], '"}, "x": 1')) expect(JSON.parse(document)).toBeObject()
+  })
+
+  test('presence is a jsonpath with every key quoted, nested and literal', () => {
+    expect(attributePaths({ parameter: 'attr.x', path: ['http', 'status'], negate: false })).toEqual(['$."http"."status"', '$."http.status"'])
+    expect(attributePaths({ parameter: 'attr.x', path: ['a"b', '$c'], negate: false })).toEqual(['$."a\\"b"."$c"', '$."a\\"b.$c"'])
+  })
+
+  test.each([
+    ['attr.http..status', { 'attr.http..status': '1' }, /segment of the path must be non-empty/],
+    ['attr.', { 'attr.': '1' }, /segment of the path must be non-empty/],
+    ['-attr.a.', { '-attr.a.': '1' }, /segment of the path must be non-empty/],
+    ['attr.a', { 'attr.a': '' }, /needs a value/],
+    ['attr.a', { 'attr.a': 'x'.repeat(1025) }, /at most 1024 bytes/],
+    ['attr.a', { 'attr.a': 'é'.repeat(513) }, /at most 1024 bytes/],
+    ['attr.a', { 'attr.a': 'a\u0000b' }, /NUL/],
+    ['attr.a', { 'attr.a': 'a\ud800b' }, /NUL character or broken UTF-16/],
+    [`attr.${'k'.repeat(257)}`, { [`attr.${'k'.repeat(257)}`]: '1' }, /at most 256 characters/],
+    ['attr.k20', Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`attr.k${i}`, 'v'])), /at most 20 attribute filters/],
+    ['-attr.k', { 'attr.k': Array.from({ length: 20 }, (_, i) => `v${i}`), '-attr.k': '*' }, /at most 20 attribute filters/],
+  ] as [string, SearchInput, RegExp][])('refuses %s with a 400 naming it', (parameter, input, message) => {
+    const error = refusal(input)
+    expect([error.parameter, error.httpStatus]).toEqual([parameter, 400])
+    expect(error.message).toMatch(message)
+  })
+
+  test('accepts a value of exactly 1024 bytes and exactly 20 filters', () => {
+    expect(parseSearch({ 'attr.a': 'x'.repeat(1024) }, NOW).attr).toHaveLength(1)
+    expect(parseSearch(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`attr.k${i}`, 'v'])), NOW).attr).toHaveLength(20)
+  })
+})
+
+describe('parseSearch: unknown parameters', () => {
+  test('a parameter it does not know is a 400 naming it and listing the known ones', () => {
+    const error = refusal({ servce: 'web' })
+    expect(error.parameter).toBe('servce')
+    expect(error.message).toBe(
+      'unknown parameter "servce"; known: service, level, from, to, host, trace_id, tags, q, limit, page, cursor, attr.<path>, -attr.<path>',
+    )
+  })
+
+  test.each(['attr', 'attrs.x', 'Service', '-service', 'tag'])('%s is unknown', (name) => {
+    expect(refusal({ [name]: 'x' }).parameter).toBe(name)
+  })
+
+  test('is checked before the other parameters', () => {
+    expect(refusal({ limit: '5000', servce: 'web' }).parameter).toBe('servce')
+  })
+
+  test("an endpoint's own parameters (extra) are neither read nor refused, and are listed as known", () => {
+    const search = parseSearch({ service: 'api', buckets: '60', step: 'x' }, { nowMicros: NOW, extra: ['buckets', 'step', 'group_by'] })
+    expect(search.service).toBe('api')
+    expect(refusal({ bucket: '60' }, ['buckets', 'step', 'group_by']).message).toMatch(/known: service, .*cursor, buckets, step, group_by, attr.<path>/)
+  })
+
+  test('an undefined value is no parameter; the time may still be given as a number', () => {
+    expect(parseSearch({ servce: undefined, from: '1h' }, NOW).fromMicros).toBe(NOW - 3_600e6)
+  })
+})
+
+describe('searchInput', () => {
+  test('keeps every value of tags and of repeated attribute filters, the first of anything else', () => {
+    const params = new URLSearchParams('service=a&service=b&tags=x&attr.a=1&attr.a=2&attr.b=3&-attr.c=*&tags=y&servce=z')
+    expect(searchInput(params)).toEqual({ service: 'a', tags: ['x', 'y'], 'attr.a': ['1', '2'], 'attr.b': '3', '-attr.c': '*', servce: 'z' })
+  })
+})
+
+describe('searchLogs', () => {
+  /** A fake database with no rows that counts the transactions searchLogs opens (withGinPlans opens one). */
+  function counting() {
+    const db = fakeSql(async () => [])
+    let transactions = 0
+    const begin = db.sql.begin.bind(db.sql)
+    Object.assign(db.sql, {
+      begin: (run: never) => {
+        transactions++
+        return begin(run)
+      },
+    })
+    return { sql: db.sql, transactions: () => transactions }
+  }
+
+  test.each([
+    ['attr.<path>=value', { 'attr.http.status': '500' }, 1],
+    ['attr.<path>=value beside a negation', { 'attr.http.status': '500', '-attr.env': 'dev' }, 1],
+    ['attr.<path>=* alone', { 'attr.http.status': '*' }, 0],
+    ['-attr.<path>=value alone', { '-attr.http.status': '500' }, 0],
+    ['no attribute', { service: 'api' }, 0],
+  ] as [string, SearchInput, number][])('%s: windowed GIN search in a transaction (%#)', async (_what, input, expected) => {
+    const db = counting()
+    expect((await searchLogs(db.sql, parseSearch(input, NOW), NOW)).logs).toEqual([])
+    expect(db.transactions()).toBe(expected)
+  })
+})
+
 describe('database failures at the data layer', () => {
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
   const cancelled = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })
@@ -70,6 +206,7 @@ describe('database failures at the data layer', () => {
   test('searchLogs throws them typed, whichever path the search takes', async () => {
     await expect(searchLogs(failingSql(refused).sql, parseSearch({ service: 'api' }, NOW), NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError)
     await expect(searchLogs(failingSql(refused).sql, parseSearch({ q: 'refused' }, NOW), NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError)
+    await expect(searchLogs(failingSql(refused).sql, parseSearch({ 'attr.a': '1' }, NOW), NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError)
     await expect(searchLogs(failingSql(cancelled).sql, parseSearch({}, NOW), NOW)).rejects.toBeInstanceOf(QueryTimeoutError)
   })
 

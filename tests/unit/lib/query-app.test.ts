@@ -44,6 +44,16 @@ describe('bad input', () => {
     ['q', '/query?q=%21%21%21', /letter or digit/],
     ['service', '/query?service=a%00b', /NUL/],
     ['trace_id', '/query/abc', /32 hex digits/],
+    ['servce', '/query?servce=web', /^unknown parameter "servce"; known: service, level, .*attr\.<path>, -attr\.<path>$/],
+    // Elysia's own validation (limit is an integer) fails first; that path names the search parameter at fault.
+    ['limit', '/query?servce=web&limit=5000', /1 to 1000/],
+    ['servce', '/query?servce=web&limit=50', /unknown parameter "servce"/],
+    ['attr.http..status', '/query?attr.http..status=500', /non-empty/],
+    ['attr.', '/query?attr.=500', /non-empty/],
+    ['attr.a', '/query?attr.a=', /needs a value/],
+    ['-attr.a', `/query?-attr.a=${'x'.repeat(1025)}`, /at most 1024 bytes/],
+    ['attr.a', '/query?attr.a=x%00y', /NUL/],
+    ['attr.k20', `/query?${Array.from({ length: 21 }, (_, i) => `attr.k${i}=v`).join('&')}`, /at most 20 attribute filters/],
   ])('a bad %s is a 400 naming the parameter and what it accepts, without asking the database (%s)', async (parameter, path, message) => {
     const db = mustNotQuery()
     const { status, body } = await appWith(db).get(path)
@@ -84,6 +94,7 @@ describe('database failures', () => {
   test.each([
     ['a search', '/query?service=api'],
     ['a full-text search (windowed, in a transaction)', '/query?q=refused&tags=env:prod'],
+    ['an attribute search (windowed, in a transaction)', '/query?attr.http.status=500&-attr.env=*'],
     ['a trace look-up', `/query/${TRACE}`],
   ])('a database that cannot be reached makes %s 503 DATABASE_UNAVAILABLE, logged as a warning', async (_what, path) => {
     const db = failingSql(down())
@@ -151,7 +162,7 @@ describe('OpenAPI', () => {
     const paths = body.paths as Record<string, { get: { parameters: { name: string }[] } }>
     expect(status).toBe(200)
     expect(Object.keys(paths)).toEqual(expect.arrayContaining(['/health', '/query', '/query/{trace_id}']))
-    expect(paths['/query']!.get.parameters.map((p) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor', 'q', 'tags']))
+    expect(paths['/query']!.get.parameters.map((p) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor', 'q', 'tags', 'attr.<path>', '-attr.<path>']))
   })
 
   test('serves a docs page', async () => {

@@ -5,6 +5,7 @@ import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, N
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
+import { facetRoutes, histogramRoutes } from './query/routes.ts'
 import { TIME_FORMAT_HINT } from './time-range.ts'
 import { withTimeout } from './timeout.ts'
 
@@ -217,6 +218,8 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
         },
       },
     )
+    .use(histogramRoutes(sql))
+    .use(facetRoutes(sql))
 }
 
 export type QueryApp = ReturnType<typeof createQueryApp>

@@ -60,7 +60,8 @@ describe('schema.sql', () => {
       join pg_class c on c.oid = i.indexrelid
       join pg_am a on a.oid = c.relam
       where i.indrelid = ${today}::regclass and a.amname = 'gin'`
-    expect(rows.map((row) => row.options)).toEqual([['gin_pending_list_limit=16384'], ['gin_pending_list_limit=16384']])
+    // tags, message full text and metadata (attribute filters): three GIN indexes.
+    expect(rows.map((row) => row.options)).toEqual([['gin_pending_list_limit=16384'], ['gin_pending_list_limit=16384'], ['gin_pending_list_limit=16384']])
   })
 
   test('rejects a level outside the canonical set', async () => {

@@ -1,6 +1,6 @@
 import { Elysia, t } from 'elysia'
 import type { Sql } from '../db.ts'
-import { parseSearch, type SearchInput } from '../log-search.ts'
+import { parseSearch, type SearchInput, searchInput } from '../log-search.ts'
 import { TIME_FORMAT_HINT } from '../time-range.ts'
 import { FacetFields, FacetLimits, facets, planFacets } from './facets.ts'
 import { GroupBy, HistogramLimits, histogram, histogramRange, planHistogram } from './histogram.ts'
@@ -13,12 +13,13 @@ import { GroupBy, HistogramLimits, histogram, histogramRange, planHistogram } fr
 export function splitQuery<Own extends string>(url: string, own: readonly Own[]): { own: Partial<Record<Own, string>>; search: SearchInput } {
   const params = new URL(url).searchParams
   const mine: Partial<Record<Own, string>> = {}
-  const search: Record<string, string | string[]> = {}
-  for (const key of new Set(params.keys())) {
-    if ((own as readonly string[]).includes(key)) mine[key as Own] = params.get(key) ?? undefined
-    else search[key] = key === 'tags' ? params.getAll(key) : (params.get(key) ?? '')
+  for (const key of own) {
+    const value = params.get(key)
+    if (value !== null) mine[key] = value
+    params.delete(key)
   }
-  return { own: mine, search }
+  // The filters exactly as /query reads them (repeated tags and attr.* included).
+  return { own: mine, search: searchInput(params) }
 }
 
 // The schemas document the parameters (OpenAPI); every one is read as text and validated by our parsers,
@@ -79,7 +80,7 @@ export function histogramRoutes(sql: Sql) {
     '/histogram',
     ({ request }) => {
       const { own, search: input } = splitQuery(request.url, HISTOGRAM_PARAMS)
-      const search = parseSearch(input)
+      const search = parseSearch(input, { extra: HISTOGRAM_PARAMS })
       const range = histogramRange(search, Date.now() * 1000)
       const plan = planHistogram(own, range.fromMicros, range.toMicros)
       return histogram(sql, { ...search, ...range }, plan)
@@ -113,7 +114,7 @@ export function facetRoutes(sql: Sql) {
     ({ request }) => {
       const { own, search: input } = splitQuery(request.url, FACET_PARAMS)
       const plan = planFacets(own)
-      return facets(sql, parseSearch(input), plan)
+      return facets(sql, parseSearch(input, { extra: FACET_PARAMS }), plan)
     },
     {
       query: t.Object(

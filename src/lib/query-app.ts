@@ -5,6 +5,7 @@ import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, N
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
+import { contextExportRoutes } from './query/context-export-routes.ts'
 import { facetRoutes, histogramRoutes } from './query/routes.ts'
 import { TIME_FORMAT_HINT } from './time-range.ts'
 import { withTimeout } from './timeout.ts'
@@ -220,6 +221,7 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
     )
     .use(histogramRoutes(sql))
     .use(facetRoutes(sql))
+    .use(contextExportRoutes({ sql, log }))
 }
 
 export type QueryApp = ReturnType<typeof createQueryApp>

@@ -67,6 +67,11 @@ describe('GET /query/{id}/context', () => {
     expect(messages(body.after)).toEqual(['a5', 'a6', 'a7', 'a8'])
   })
 
+  test('the nearest neighbours on an equal timestamp are by partition, then offset (a5 has the lower offset)', async () => {
+    expect(messages((await get('/query/0-11/context?before=0&after=1')).body.after)).toEqual(['a4'])
+    expect(messages((await get('/query/2-5/context?before=1&after=0')).body.before)).toEqual(['a4'])
+  })
+
   test('logs have the /query shape', async () => {
     const { body } = await get('/query/0-10/context?before=0&after=1')
     const listed = (await get('/query?service=api&limit=100')).body.logs

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test'
+import type { Sql } from '../../../../src/lib/db.ts'
 import { QueryInvalidError } from '../../../../src/lib/errors.ts'
-import { csvLine, ExportLimits, type ExportRow, exportFilename, ndjsonLine, parseExportParams } from '../../../../src/lib/query/export.ts'
+import { parseSearch } from '../../../../src/lib/log-search.ts'
+import { csvLine, ExportLimits, type ExportRow, exportFilename, ndjsonLine, openExport, parseExportParams } from '../../../../src/lib/query/export.ts'
 
 const parse = (query: string) => parseExportParams(new URLSearchParams(query))
 
@@ -71,5 +73,79 @@ describe('lines', () => {
   test('the file name carries the time, without characters a file system refuses', () => {
     expect(exportFilename('csv', new Date('2026-11-27T12:07:36.816Z'))).toBe('logs-20261127T120736Z.csv')
     expect(exportFilename('ndjson', new Date('2026-11-27T12:07:36.816Z'))).toBe('logs-20261127T120736Z.ndjson')
+  })
+})
+
+/**
+ * A stand-in for postgres.js whose every query is a cursor over `batches` batches of `rows` rows, counting
+ * the batches handed out and whether it was closed early (the callback returned sql.CLOSE), as
+ * postgres.js does: the next batch is fetched only once the callback's promise settles.
+ */
+function cursorSql(batches: number, rows: number) {
+  const CLOSE = {}
+  const state = { fetched: 0, closed: false, finished: false }
+  const row: ExportRow = {
+    timestamp: '2026-11-26T12:07:36.816123Z',
+    service: 's',
+    level: 'INFO',
+    host: null,
+    trace_id: null,
+    span_id: null,
+    message: 'm',
+    tags: '[]',
+    metadata: '{}',
+  }
+  const query = () => ({
+    cursor: async (_size: number, each: (rows: ExportRow[]) => Promise<unknown>) => {
+      for (let batch = 0; batch < batches; batch++) {
+        state.fetched++
+        if ((await each(Array.from({ length: rows }, () => row))) === CLOSE) {
+          state.closed = true
+          return
+        }
+      }
+      state.finished = true
+    },
+  })
+  const sql = Object.assign(query, { CLOSE, begin: async (run: (tx: unknown) => unknown) => run(sql) }) as unknown as Sql
+  return { sql, state }
+}
+
+/** Lets every pending callback and timer-free continuation run: with no I/O in the fake, nothing is left after. */
+const settle = async () => {
+  for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve))
+}
+
+describe('openExport (structure, with a fake cursor)', () => {
+  test('fetches the next batch only when the reader takes one: at most three batches in hand however long the export', async () => {
+    const { sql, state } = cursorSql(100, 10)
+    const reader = (await openExport(sql, parseSearch({}), { format: 'ndjson', limit: 1000, batchRows: 10 })).getReader()
+    const first = await reader.read()
+    expect(new TextDecoder().decode(first.value).split('\n')).toHaveLength(11)
+    await settle()
+    expect(state.fetched).toBeLessThanOrEqual(3)
+    expect(state.finished).toBe(false)
+    await reader.read()
+    await settle()
+    expect(state.fetched).toBeLessThanOrEqual(4)
+  })
+
+  test('a reader that cancels closes the cursor', async () => {
+    const { sql, state } = cursorSql(100, 10)
+    const reader = (await openExport(sql, parseSearch({}), { format: 'csv', limit: 1000, batchRows: 10 })).getReader()
+    await reader.read()
+    await reader.cancel()
+    await settle()
+    expect(state.closed).toBe(true)
+    expect(state.fetched).toBeLessThanOrEqual(3)
+  })
+
+  test('read to the end, every batch goes out, one chunk per batch', async () => {
+    const { sql, state } = cursorSql(5, 10)
+    const reader = (await openExport(sql, parseSearch({}), { format: 'ndjson', limit: 1000, batchRows: 10 })).getReader()
+    const chunks: number[] = []
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) chunks.push(new TextDecoder().decode(chunk.value).split('\n').length - 1)
+    expect(chunks).toEqual([10, 10, 10, 10, 10])
+    expect(state).toEqual({ fetched: 5, closed: false, finished: true })
   })
 })

@@ -107,8 +107,8 @@ export interface ExportOptions {
  * with the export. Resolves once the first batch (or the whole, smaller, result) is in hand: a failure
  * before then rejects, classified by toDatabaseError, so the route answers 503 from the error alone. A
  * failure after that cannot change the status any more: NDJSON gets a last line
- * `{"error":code,"message":…}`; CSV is aborted (the response ends without its closing chunk, which
- * HTTP clients report as an incomplete transfer). A reader that cancels (a client that disconnects)
+ * `{"error":code,"message":…}`; CSV is aborted (Bun resets the connection mid-response: curl exits 56,
+ * `Connection reset by peer`). A reader that cancels (a client that disconnects)
  * closes the cursor: the portal is closed and the query stops.
  */
 export function openExport(sql: Sql, search: Search, options: ExportOptions): Promise<ReadableStream<Uint8Array>> {

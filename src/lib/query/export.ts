@@ -10,6 +10,12 @@ export const ExportLimits = {
   limitMax: 1_000_000,
   /** Rows per cursor fetch: the most rows the process holds for one export at a time (one batch read, one queued). */
   batchRows: 1000,
+  /**
+   * The export's own statement_timeout. The statement lasts as long as the client takes to read it, and
+   * PostgreSQL counts the pauses between cursor fetches too: under the query API's QUERY_TIMEOUT_MS (10 s)
+   * an export to a slow reader was cancelled part-way. 30 minutes carries 1M rows to a reader at ~200 kB/s.
+   */
+  statementTimeoutMs: 1_800_000,
 } as const
 
 // biome-ignore format: a table of formats
@@ -154,10 +160,14 @@ export function openExport(sql: Sql, search: Search, options: ExportOptions): Pr
       await waitForReader()
       if (cancelled) return sql.CLOSE
     })
+  const inTransaction = async (tx: Sql) => {
+    await tx`select set_config('statement_timeout', ${String(ExportLimits.statementTimeoutMs)}, true)`
+    await read(tx)
+  }
   // q, tags and attr.<path>=value are answered by their GIN indexes, never by walking the table newest first:
   // the same test as log-search.ts's windowedRows.
   const gin = search.q !== undefined || search.tags.length > 0 || (search.attr?.some((filter) => !filter.negate && filter.value !== undefined) ?? false)
-  const run = gin ? withGinPlans(sql, async (tx) => void (await read(tx))) : read(sql)
+  const run = gin ? withGinPlans(sql, inTransaction) : sql.begin('read only', (tx) => inTransaction(tx as unknown as Sql))
   Promise.resolve(run).then(
     () => {
       if (!cancelled) controller.close()

@@ -145,6 +145,28 @@ describe('GET /export', () => {
     expect(await exportStates()).not.toContain('active')
   })
 
+  test("a reader slower than the query API's statement timeout still gets every row", async () => {
+    const strict = connect(queryDatabaseUrl(database.url, 300), { max: 1 })
+    try {
+      const response = await createQueryApp({ sql: strict }).handle(new Request('http://localhost/export?service=bulk&limit=5000'))
+      const reader = response.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = decoder.decode((await reader.read()).value)
+      // Hold the export past the 300 ms statement_timeout of the app's connections.
+      await eventually(async () => {
+        const [row] = await sql`select now() - query_start > interval '600 ms' as long from pg_stat_activity
+          where datname = current_database() and state = 'active' and query like '%to_json(tags)::text as tags%' and pid <> pg_backend_pid()`
+        return row?.long ? true : undefined
+      })
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value)
+      const lines = text.trimEnd().split('\n')
+      expect(lines.at(-1)).not.toContain('"error"')
+      expect(lines).toHaveLength(5000)
+    } finally {
+      await strict.end({ timeout: 1 })
+    }
+  })
+
   test('a reader that goes away closes the cursor: the connection is free for the next query', async () => {
     const one = connect(queryDatabaseUrl(database.url), { max: 1 })
     try {

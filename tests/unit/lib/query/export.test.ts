@@ -107,7 +107,7 @@ function cursorSql(batches: number, rows: number) {
       state.finished = true
     },
   })
-  const sql = Object.assign(query, { CLOSE, begin: async (run: (tx: unknown) => unknown) => run(sql) }) as unknown as Sql
+  const sql = Object.assign(query, { CLOSE, begin: async (...args: unknown[]) => (args.at(-1) as (tx: unknown) => unknown)(sql) }) as unknown as Sql
   return { sql, state }
 }
 

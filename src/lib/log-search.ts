@@ -404,9 +404,14 @@ async function newestRowsBoundary(sql: Sql, upper: number | undefined): Promise<
   return row ? parseRfc3339(row.at) : undefined
 }
 
-async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promise<LogRow[]> {
+/** True when a filter only a GIN index answers well is present: q, tags, or an attribute equality. */
+export function usesGinFilters(search: Search): boolean {
   const attributeEquality = search.attr?.some((filter) => !filter.negate && filter.value !== undefined) ?? false
-  if (search.q === undefined && search.tags.length === 0 && !attributeEquality) return searchQuery(sql, search)
+  return search.q !== undefined || search.tags.length > 0 || attributeEquality
+}
+
+async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promise<LogRow[]> {
+  if (!usesGinFilters(search)) return searchQuery(sql, search)
   const upper = search.toMicros ?? (search.cursor ? parseRfc3339(search.cursor.timestamp) : undefined)
   const boundary = await newestRowsBoundary(sql, upper)
   return withGinPlans(sql, async (tx) => {

@@ -2,7 +2,7 @@ import { toDatabaseError } from '../database-errors.ts'
 import type { Sql } from '../db.ts'
 import { asLogStreamError, QueryInvalidError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { type Search, type SearchInput, searchConditions, searchInput, withGinPlans } from '../log-search.ts'
+import { type Search, type SearchInput, searchConditions, searchInput, usesGinFilters, withGinPlans } from '../log-search.ts'
 import { csvRecord } from './csv.ts'
 
 export const ExportLimits = {
@@ -165,9 +165,8 @@ export function openExport(sql: Sql, search: Search, options: ExportOptions): Pr
     await read(tx)
   }
   // q, tags and attr.<path>=value are answered by their GIN indexes, never by walking the table newest first:
-  // the same test as log-search.ts's windowedRows.
-  const gin = search.q !== undefined || search.tags.length > 0 || (search.attr?.some((filter) => !filter.negate && filter.value !== undefined) ?? false)
-  const run = gin ? withGinPlans(sql, inTransaction) : sql.begin('read only', (tx) => inTransaction(tx as unknown as Sql))
+  // the same rule as /query (usesGinFilters).
+  const run = usesGinFilters(search) ? withGinPlans(sql, inTransaction) : sql.begin('read only', (tx) => inTransaction(tx as unknown as Sql))
   Promise.resolve(run).then(
     () => {
       if (!cancelled) controller.close()

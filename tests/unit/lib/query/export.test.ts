@@ -81,7 +81,7 @@ describe('lines', () => {
  * the batches handed out and whether it was closed early (the callback returned sql.CLOSE), as
  * postgres.js does: the next batch is fetched only once the callback's promise settles.
  */
-function cursorSql(batches: number, rows: number) {
+function cursorSql(batches: number, rows: number, failAfter?: number) {
   const CLOSE = {}
   const state = { fetched: 0, closed: false, finished: false }
   const row: ExportRow = {
@@ -98,6 +98,8 @@ function cursorSql(batches: number, rows: number) {
   const query = () => ({
     cursor: async (_size: number, each: (rows: ExportRow[]) => Promise<unknown>) => {
       for (let batch = 0; batch < batches; batch++) {
+        // The connection dies between two fetches, as when the server is restarted mid-export.
+        if (batch === failAfter) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
         state.fetched++
         if ((await each(Array.from({ length: rows }, () => row))) === CLOSE) {
           state.closed = true
@@ -147,5 +149,24 @@ describe('openExport (structure, with a fake cursor)', () => {
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) chunks.push(new TextDecoder().decode(chunk.value).split('\n').length - 1)
     expect(chunks).toEqual([10, 10, 10, 10, 10])
     expect(state).toEqual({ fetched: 5, closed: false, finished: true })
+  })
+
+  test('a database failure after the stream began ends NDJSON with an error line naming it', async () => {
+    const { sql } = cursorSql(5, 10, 2)
+    const reader = (await openExport(sql, parseSearch({}), { format: 'ndjson', limit: 1000, batchRows: 10 })).getReader()
+    let text = ''
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value)
+    const lines = text.trimEnd().split('\n')
+    expect(lines).toHaveLength(21)
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ error: 'DATABASE_UNAVAILABLE', message: expect.any(String) })
+  })
+
+  test('a database failure after a CSV stream began aborts the stream with the error', async () => {
+    const { sql } = cursorSql(5, 10, 2)
+    const reader = (await openExport(sql, parseSearch({}), { format: 'csv', limit: 1000, batchRows: 10 })).getReader()
+    const drain = async () => {
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read());
+    }
+    await expect(drain()).rejects.toMatchObject({ code: 'DATABASE_UNAVAILABLE' })
   })
 })

@@ -4,6 +4,7 @@ import { formatMicros } from '../../../../src/lib/log-entry.ts'
 import { queryDatabaseUrl } from '../../../../src/lib/log-search.ts'
 import { ExportLimits } from '../../../../src/lib/query/export.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
+import { answerWithDatabaseDown } from '../../../support/database-down.ts'
 import { eventually, freshDatabase } from '../../../support/infra.ts'
 
 /**
@@ -198,19 +199,7 @@ describe('GET /export', () => {
     }
   })
 
-  /**
-   * Reads the first batch from an export on a pool of its own, terminates the export's backend, and hands
-   * the reader on. The pool is ended with a timeout: postgres.js waits for ever on a connection the server
-   * terminated mid-statement (seen with a plain query too).
-   */
   test('a database failure before the first row is a 503 from the error alone', async () => {
-    const gone = connect(queryDatabaseUrl(database.url).replace(/:\d+\//, ':1/'), { max: 1 })
-    try {
-      const response = await createQueryApp({ sql: gone }).handle(new Request('http://localhost/export'))
-      expect(response.status).toBe(503)
-      expect((await response.json()).error).toBe('DATABASE_UNAVAILABLE')
-    } finally {
-      await gone.end()
-    }
+    expect(await answerWithDatabaseDown('/export')).toEqual({ status: 503, error: 'DATABASE_UNAVAILABLE' })
   })
 })

@@ -3,6 +3,7 @@ import { connect, type Sql } from '../../../../src/lib/db.ts'
 import { formatMicros } from '../../../../src/lib/log-entry.ts'
 import { queryDatabaseUrl } from '../../../../src/lib/log-search.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
+import { answerWithDatabaseDown } from '../../../support/database-down.ts'
 import { freshDatabase } from '../../../support/infra.ts'
 
 /** GET /facets in process (app.handle) against a real database holding five known logs an hour old, and one three days old. */
@@ -193,13 +194,6 @@ describe('GET /facets', () => {
   })
 
   test('a database that cannot be reached is a 503 DATABASE_UNAVAILABLE', async () => {
-    const down = connect('postgres://postgres@127.0.0.1:1/none', { max: 1, connectTimeout: 2 })
-    try {
-      const response = await createQueryApp({ sql: down }).handle(new Request('http://localhost/facets'))
-      expect(response.status).toBe(503)
-      expect((await response.json()).error).toBe('DATABASE_UNAVAILABLE')
-    } finally {
-      await down.end()
-    }
+    expect(await answerWithDatabaseDown('/facets')).toEqual({ status: 503, error: 'DATABASE_UNAVAILABLE' })
   })
 })

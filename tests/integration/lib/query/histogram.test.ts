@@ -4,6 +4,7 @@ import { formatMicros } from '../../../../src/lib/log-entry.ts'
 import { parseSearch, queryDatabaseUrl } from '../../../../src/lib/log-search.ts'
 import { histogramQuery, planHistogram } from '../../../../src/lib/query/histogram.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
+import { answerWithDatabaseDown } from '../../../support/database-down.ts'
 import { freshDatabase } from '../../../support/infra.ts'
 
 /**
@@ -189,14 +190,7 @@ describe('GET /histogram', () => {
   })
 
   test('a database that cannot be reached is a 503 DATABASE_UNAVAILABLE', async () => {
-    const down = connect('postgres://postgres@127.0.0.1:1/none', { max: 1, connectTimeout: 2 })
-    try {
-      const response = await createQueryApp({ sql: down }).handle(new Request('http://localhost/histogram'))
-      expect(response.status).toBe(503)
-      expect((await response.json()).error).toBe('DATABASE_UNAVAILABLE')
-    } finally {
-      await down.end()
-    }
+    expect(await answerWithDatabaseDown('/histogram')).toEqual({ status: 503, error: 'DATABASE_UNAVAILABLE' })
   })
 
   test('over one hour of three days of logs, the plan reads that range through an index, never a sequential scan', async () => {

@@ -1,3 +1,4 @@
+import { ATTR, type AttributeFilter, AttributeLimits, attributeCondition, isAttributeParameter, NOT_ATTR, parseAttributeFilters } from './attribute-filters.ts'
 import { type CursorPosition, decodeCursor, encodeCursor } from './cursor.ts'
 import { toDatabaseError } from './database-errors.ts'
 import type { Sql } from './db.ts'
@@ -15,21 +16,15 @@ export const SearchLimits = {
   queryChars: 1000,
   /** A trace look-up returns at most this many logs, oldest first, and says when it stopped short. */
   traceMax: 1000,
-  /** attr.<path> / -attr.<path> filters per search; each is one or a few GIN look-ups. */
-  attrFilters: 20,
-  attrPathChars: 256,
-  attrValueBytes: 1024,
+  ...AttributeLimits,
 } as const
 
 /** The parameters parseSearch reads, besides attr.<path> and -attr.<path>. */
 export const SearchParameters = ['service', 'level', 'from', 'to', 'host', 'trace_id', 'tags', 'q', 'limit', 'page', 'cursor'] as const
-const ATTR = 'attr.'
-const NOT_ATTR = '-attr.'
 const MULTI_VALUED = new Set<string>(['tags'])
 
 /** A parameter parseSearch reads itself: one of SearchParameters, or an attribute filter. */
-export const isSearchParameter = (name: string): boolean =>
-  (SearchParameters as readonly string[]).includes(name) || name.startsWith(ATTR) || name.startsWith(NOT_ATTR)
+export const isSearchParameter = (name: string): boolean => (SearchParameters as readonly string[]).includes(name) || isAttributeParameter(name)
 
 export interface SearchInput {
   service?: string
@@ -54,18 +49,6 @@ export interface SearchOptions {
    * refuses them. Any other parameter it does not know is a 400 naming it.
    */
   extra?: readonly string[]
-}
-
-/**
- * One attr.<path>=value filter on metadata. `path` is the dotted path split at the dots; it matches nested
- * objects ({"http":{"status":…}}) or a top-level key holding the dots ({"http.status":…}), either one.
- * `value` undefined means "present" (=*); `negate` (-attr.) turns either into "not equal or absent" / "absent".
- */
-export interface AttributeFilter {
-  parameter: string
-  path: string[]
-  value?: string
-  negate: boolean
 }
 
 export interface Search {
@@ -175,40 +158,12 @@ function refuseUnknown(input: SearchInput, extra: readonly string[]): void {
   }
 }
 
-const UTF8 = new TextEncoder()
-
-/**
- * attr.<path>=value, attr.<path>=* and their -attr. negations, each repeatable; ANDed. Values are kept
- * exactly as sent (not trimmed): they are compared with stored values.
- */
-function attributes(input: SearchInput, extra: readonly string[]): AttributeFilter[] {
-  const filters = new Map<string, AttributeFilter>()
-  for (const [parameter, raw] of Object.entries(input)) {
-    const negate = parameter.startsWith(NOT_ATTR)
-    if (raw === undefined || extra.includes(parameter) || !(negate || parameter.startsWith(ATTR))) continue
-    const path = parameter.slice(negate ? NOT_ATTR.length : ATTR.length)
-    if (path.length > SearchLimits.attrPathChars) fail(parameter, `the path must be at most ${SearchLimits.attrPathChars} characters`)
-    if (path.includes('\u0000') || !path.isWellFormed()) fail(parameter, 'the path must not contain the NUL character or broken UTF-16')
-    const segments = path.split('.')
-    if (segments.some((segment) => segment === '')) fail(parameter, `every segment of the path must be non-empty (e.g. ${ATTR}http.status)`)
-    for (const item of Array.isArray(raw) ? raw : [String(raw)]) {
-      if (item === '') fail(parameter, 'needs a value: =value for equality, =* for present')
-      if (item.includes('\u0000') || !item.isWellFormed()) fail(parameter, 'must not contain the NUL character or broken UTF-16')
-      if (UTF8.encode(item).length > SearchLimits.attrValueBytes) fail(parameter, `the value must be at most ${SearchLimits.attrValueBytes} bytes`)
-      const value = item === '*' ? undefined : item
-      filters.set(JSON.stringify([negate, segments, value ?? null]), { parameter, path: segments, value, negate })
-      if (filters.size > SearchLimits.attrFilters) fail(parameter, `at most ${SearchLimits.attrFilters} attribute filters (attr. and -attr. together)`)
-    }
-  }
-  return [...filters.values()]
-}
-
 /** The raw parameters of a request, as parseSearch takes them: tags and attribute filters keep every value. */
 export function searchInput(params: URLSearchParams): SearchInput {
   const input: SearchInput = {}
   for (const name of new Set(params.keys())) {
     const values = params.getAll(name)
-    input[name] = MULTI_VALUED.has(name) || ((name.startsWith(ATTR) || name.startsWith(NOT_ATTR)) && values.length > 1) ? values : values[0]
+    input[name] = MULTI_VALUED.has(name) || (isAttributeParameter(name) && values.length > 1) ? values : values[0]
   }
   return input
 }
@@ -254,7 +209,7 @@ export function parseSearch(input: SearchInput, options: number | SearchOptions 
     traceId: traceRaw === undefined ? undefined : parseTraceId(traceRaw),
     tags: tags(input.tags),
     q,
-    attr: attributes(input, extra),
+    attr: parseAttributeFilters(input, extra),
     limit,
     page,
     cursor,
@@ -290,42 +245,6 @@ function view(row: LogRow): LogView {
     tags: row.tags,
     ingested_at: row.ingested_at,
   }
-}
-
-const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d{1,4})?$/
-
-/**
- * The JSON documents `metadata @>` must contain for attr.<path>=value: the path nested and, when it has
- * dots, as one literal key; the value as a string and, when it reads as one, as a JSON number, boolean or
- * null too (a query string cannot say which was stored). Built as JSON text, each key and string through
- * JSON.stringify; a number goes in as sent (validated above), so 12345678901234567890 keeps its digits.
- */
-export function attributeDocuments({ path, value }: AttributeFilter): string[] {
-  if (value === undefined) return []
-  const leaves = [JSON.stringify(value)]
-  if (JSON_NUMBER.test(value) || value === 'true' || value === 'false' || value === 'null') leaves.push(value)
-  const paths = path.length > 1 ? [path, [path.join('.')]] : [path]
-  return paths.flatMap((keys) => leaves.map((leaf) => keys.reduceRight((inner, key) => `{${JSON.stringify(key)}:${inner}}`, leaf)))
-}
-
-/** The jsonpath(s) `metadata @?` tests for attr.<path>=*: keys quoted with JSON.stringify ($."http"."status"), nested and literal. */
-export function attributePaths({ path }: AttributeFilter): string[] {
-  const paths = path.length > 1 ? [path, [path.join('.')]] : [path]
-  return paths.map((keys) => `$${keys.map((key) => `.${JSON.stringify(key)}`).join('')}`)
-}
-
-/**
- * attr.<path>=value is `metadata @> …` (the metadata GIN index, jsonb_path_ops, answers it); =* is `metadata @? …`.
- * The documents go in as text cast by PostgreSQL: postgres.js JSON-encodes a parameter the server types as
- * jsonb, which turned the document into one JSON string that matched nothing.
- */
-function attributeCondition(sql: Sql, filter: AttributeFilter) {
-  const tests =
-    filter.value === undefined
-      ? attributePaths(filter).map((path) => sql`metadata @? ${path}::text::jsonpath`)
-      : attributeDocuments(filter).map((document) => sql`metadata @> ${document}::text::jsonb`)
-  const any = tests.reduce((all, test) => sql`${all} or ${test}`)
-  return filter.negate ? sql`not (${any})` : sql`(${any})`
 }
 
 /**

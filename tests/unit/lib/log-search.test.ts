@@ -1,19 +1,12 @@
 import { describe, expect, test } from 'bun:test'
-import { DatabaseUnavailableError, QueryInvalidError, QueryTimeoutError } from '../../../src/lib/errors.ts'
+import { DatabaseUnavailableError, type QueryInvalidError, QueryTimeoutError } from '../../../src/lib/errors.ts'
 import { parseSearch, parseTraceId, type SearchInput, searchInput, searchLogs, traceLogs } from '../../../src/lib/log-search.ts'
 import { failingSql, fakeSql } from '../../support/fake-sql.ts'
+import { queryRefusal } from '../../support/query-refusal.ts'
 
 const NOW = Date.parse('2026-03-10T12:00:00Z') * 1000
 
-function refusal(input: SearchInput, extra?: string[]): QueryInvalidError {
-  try {
-    parseSearch(input, { nowMicros: NOW, extra })
-  } catch (error) {
-    if (error instanceof QueryInvalidError) return error
-    throw error
-  }
-  throw new Error('expected a QueryInvalidError')
-}
+const refusal = (input: SearchInput, extra?: string[]): QueryInvalidError => queryRefusal(() => parseSearch(input, { nowMicros: NOW, extra }))
 
 describe('parseSearch', () => {
   test('defaults to the first page of 100', () => {

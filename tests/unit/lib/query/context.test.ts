@@ -1,16 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { QueryInvalidError } from '../../../../src/lib/errors.ts'
 import { ContextLimits, parseContextParams, parseLogId } from '../../../../src/lib/query/context.ts'
+import { queryRefusal } from '../../../support/query-refusal.ts'
 
-const invalid = (run: () => unknown) => {
-  try {
-    run()
-  } catch (error) {
-    if (error instanceof QueryInvalidError) return error.parameter
-    throw error
-  }
-  throw new Error('expected a QueryInvalidError')
-}
+const invalid = (run: () => unknown) => queryRefusal(run).parameter
 
 describe('parseLogId', () => {
   test('reads the id /query returns: <kafka partition>-<kafka offset>', () => {

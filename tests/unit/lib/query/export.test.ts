@@ -1,20 +1,12 @@
 import { describe, expect, test } from 'bun:test'
 import type { Sql } from '../../../../src/lib/db.ts'
-import { QueryInvalidError } from '../../../../src/lib/errors.ts'
 import { parseSearch } from '../../../../src/lib/log-search.ts'
 import { csvLine, ExportLimits, type ExportRow, exportFilename, ndjsonLine, openExport, parseExportParams } from '../../../../src/lib/query/export.ts'
+import { queryRefusal } from '../../../support/query-refusal.ts'
 
 const parse = (query: string) => parseExportParams(new URLSearchParams(query))
 
-const invalid = (query: string) => {
-  try {
-    parse(query)
-  } catch (error) {
-    if (error instanceof QueryInvalidError) return error.parameter
-    throw error
-  }
-  throw new Error(`expected a QueryInvalidError for ${query}`)
-}
+const invalid = (query: string) => queryRefusal(() => parse(query)).parameter
 
 describe('parseExportParams', () => {
   test('defaults: NDJSON, 100,000 logs, no filter', () => {

@@ -1,16 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { QueryInvalidError } from '../../../../src/lib/errors.ts'
 import { planFacets, shapeFacet } from '../../../../src/lib/query/facets.ts'
+import { queryRefusal } from '../../../support/query-refusal.ts'
 
-function refused(run: () => unknown): string {
-  try {
-    run()
-  } catch (error) {
-    if (error instanceof QueryInvalidError) return error.parameter
-    throw error
-  }
-  throw new Error('expected a QueryInvalidError')
-}
+const refused = (run: () => unknown): string => queryRefusal(run).parameter
 
 describe('planFacets', () => {
   test('defaults to service, level, host and tags, 10 values each', () => {

@@ -1,20 +1,15 @@
 import { describe, expect, test } from 'bun:test'
-import { QueryInvalidError } from '../../../../src/lib/errors.ts'
 import { HistogramLimits, type HistogramRow, histogramRange, parseStep, planHistogram, shapeHistogram } from '../../../../src/lib/query/histogram.ts'
 import { splitQuery } from '../../../../src/lib/query/routes.ts'
+import { queryRefusal } from '../../../support/query-refusal.ts'
 
 const HOUR = 3_600e6
 const FROM = Date.parse('2026-11-26T10:00:00Z') * 1000
 const TO = FROM + HOUR
 
 function refusal(run: () => unknown): { parameter: string; message: string } {
-  try {
-    run()
-  } catch (error) {
-    if (error instanceof QueryInvalidError) return { parameter: error.parameter, message: error.message }
-    throw error
-  }
-  throw new Error('expected a QueryInvalidError')
+  const { parameter, message } = queryRefusal(run)
+  return { parameter, message }
 }
 
 describe('parseStep', () => {

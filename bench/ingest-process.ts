@@ -1,6 +1,6 @@
 /**
- * A real `bun src/ingest.ts` process for benchmarks, started with `env` (ports 0 are fine: the addresses it
- * reports listening on are read from its log).
+ * A real `bun src/ingest.ts` process for benchmarks: on loopback, every listener on a free port (the
+ * addresses it reports listening on are read from its log), with `env` on top (e.g. its topic).
  */
 export interface IngestProcess {
   pid: number
@@ -10,9 +10,11 @@ export interface IngestProcess {
   stop(): Promise<number>
 }
 
+const BENCH_ENV = { GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', OTLP_GRPC_PORT: '0', INGEST_HTTP_PORT: '0', LOG_LEVEL: 'info' }
+
 export async function startIngestProcess(env: Record<string, string>): Promise<IngestProcess> {
   const child = Bun.spawn([process.execPath, new URL('../src/ingest.ts', import.meta.url).pathname], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...BENCH_ENV, ...env },
     stdout: 'pipe',
     stderr: 'inherit',
   })

@@ -146,14 +146,7 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
   const recordBytes = meanValueBytes()
   let ceiling: Awaited<ReturnType<typeof runProducerPerformance>>
   try {
-    const service = await startIngestProcess({
-      KAFKA_TOPIC: topic,
-      GRPC_HOST: '127.0.0.1',
-      GRPC_PORT: '0',
-      OTLP_GRPC_PORT: '0',
-      INGEST_HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
-    })
+    const service = await startIngestProcess({ KAFKA_TOPIC: topic })
     try {
       for (const [index, phase] of phases.entries()) {
         context.progress('ingest load', index, phases.length + 1)

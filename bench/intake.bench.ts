@@ -153,14 +153,7 @@ async function run(context: BenchContext): Promise<ScenarioResult> {
   const measured: Measured[] = []
   let exitCode = Number.NaN
   try {
-    const service = await startIngestProcess({
-      KAFKA_TOPIC: topic,
-      GRPC_HOST: '127.0.0.1',
-      GRPC_PORT: '0',
-      OTLP_GRPC_PORT: '0',
-      INGEST_HTTP_PORT: '0',
-      LOG_LEVEL: 'info',
-    })
+    const service = await startIngestProcess({ KAFKA_TOPIC: topic })
     try {
       const steps = PHASES.length + 2
       context.progress('intake: warm-up', 0, steps)

@@ -1,12 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Sql } from '../../../../src/lib/db.ts'
 import { formatMicros } from '../../../../src/lib/log-entry.ts'
-import { queryDatabaseUrl } from '../../../../src/lib/log-search.ts'
+import { parseSearch, queryDatabaseUrl, type Search } from '../../../../src/lib/log-search.ts'
+import { facetQuery, facets, planFacets, totalQuery } from '../../../../src/lib/query/facets.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
+import { partitionName } from '../../../../src/lib/retention.ts'
 import { answerWithDatabaseDown } from '../../../support/database-down.ts'
 import { freshDatabase } from '../../../support/infra.ts'
 
-/** GET /facets in process (app.handle) against a real database holding five known logs an hour old, and one three days old. */
+/**
+ * GET /facets in process (app.handle) against a real database holding five known logs an hour old, and one
+ * three days old; the plan tests use a second database of their own, 100k logs over three days.
+ */
 const database = await freshDatabase()
 const sql: Sql = connect(queryDatabaseUrl(database.url), { max: 4 })
 afterAll(() => sql.end())
@@ -195,5 +200,113 @@ describe('GET /facets', () => {
 
   test('a database that cannot be reached is a 503 DATABASE_UNAVAILABLE', async () => {
     expect(await answerWithDatabaseDown('/facets')).toEqual({ status: 503, error: 'DATABASE_UNAVAILABLE' })
+  })
+})
+
+/** The plans of /facets (EXPLAIN of the total and of every field's query) over 100k logs in the three days ending an hour ago. */
+const planDatabase = await freshDatabase()
+const planSql: Sql = connect(queryDatabaseUrl(planDatabase.url), { max: 4 })
+afterAll(() => planSql.end())
+const END = Math.floor(Date.now() / 3_600_000) * HOUR - HOUR
+/** One hour in the middle of the data. */
+const hour = { fromMicros: END - 30 * HOUR, toMicros: END - 29 * HOUR }
+const everyField = planFacets({ fields: 'service,level,host,tags,attr.user.id' })
+
+interface PlanNode {
+  'Node Type': string
+  'Relation Name'?: string
+  'Index Name'?: string
+  Plans?: PlanNode[]
+}
+const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)]
+const partitionsWithRows = new Set<string>()
+/** The per-partition indexes PostgreSQL made from an index on logs (logs_metadata_idx -> logs_20261126_metadata_idx, ...). */
+const partitionIndexes = async (parent: string) =>
+  new Set(
+    (
+      await planDatabase.sql<
+        { name: string }[]
+      >`select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = ${parent}::regclass`
+    ).map((row) => row.name),
+  )
+
+/** The plan of each query /facets runs for `search`: the total, then one per field. */
+async function facetPlans(search: Search): Promise<{ query: string; plan: PlanNode[] }[]> {
+  const queries = [
+    { query: 'total', sql: totalQuery(planSql, search) },
+    ...everyField.facets.map((one) => ({ query: one.name, sql: facetQuery(planSql, search, one, 10) })),
+  ]
+  const plans = []
+  for (const { query, sql: statement } of queries) {
+    const [row] = await planSql<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${statement}`
+    plans.push({ query, plan: nodes(row!['QUERY PLAN'][0]!.Plan) })
+  }
+  return plans
+}
+
+const seqScansOnData = (plan: PlanNode[]) =>
+  plan.filter((node) => /Seq Scan/.test(node['Node Type']) && partitionsWithRows.has(node['Relation Name'] ?? '')).map((node) => node['Relation Name'])
+const bitmapScansOn = (plan: PlanNode[], indexes: Set<string>) =>
+  plan.filter((node) => node['Node Type'] === 'Bitmap Index Scan' && indexes.has(node['Index Name'] ?? '')).length
+
+describe('GET /facets query plans (100k logs over three days)', () => {
+  beforeAll(async () => {
+    // user.id: 1000 values, so attr.user.id=u7 is 100 logs; the tag canary is on one log in 500, env:prod on all.
+    await planDatabase.sql`
+      insert into logs (timestamp, service, level, message, metadata, host, tags, kafka_partition, kafka_offset)
+      select ${formatMicros(END)}::text::timestamptz - i * interval '2.5 seconds', 'bulk-' || (i % 8),
+        (array['DEBUG','INFO','INFO','WARN','ERROR'])[1 + i % 5], 'request ' || i,
+        jsonb_build_object('user', jsonb_build_object('id', 'u' || (i % 1000)), 'route', '/r' || (i % 20)), 'host-' || (i % 40),
+        case when i % 500 = 0 then array['env:prod', 'canary'] else array['env:prod'] end, 1, i
+      from generate_series(1, 100000) as i`
+    await planDatabase.sql`vacuum analyze logs`
+    for (const { name } of await planDatabase.sql<{ name: string }[]>`select distinct tableoid::regclass::text as name from logs`) partitionsWithRows.add(name)
+  }, 60_000)
+
+  test('facet counts over one hour read that range through an index, only from the day partition(s) the hour lies in, never a sequential scan', async () => {
+    expect(partitionsWithRows.size).toBeGreaterThan(2)
+    const rangePartitions = new Set([partitionName(new Date(hour.fromMicros / 1000)), partitionName(new Date(hour.toMicros / 1000))])
+    for (const { query, plan } of await facetPlans({ ...parseSearch({}), ...hour })) {
+      expect({ query, seqScans: seqScansOnData(plan) }).toEqual({ query, seqScans: [] })
+      expect({ query, indexed: plan.some((node) => /Index/.test(node['Node Type'])) }).toEqual({ query, indexed: true })
+      const read = [...new Set(plan.map((node) => node['Relation Name']).filter((name): name is string => name !== undefined))]
+      expect({ query, reads: read.length > 0, outsideTheHour: read.filter((name) => !rangePartitions.has(name)) }).toEqual({
+        query,
+        reads: true,
+        outsideTheHour: [],
+      })
+    }
+  })
+
+  test('facets with attr.<path>=value find the matching logs through the GIN index logs_metadata_idx (Bitmap Index Scan), over one hour and over every stored log', async () => {
+    const metadataIndexes = await partitionIndexes('logs_metadata_idx')
+    expect(metadataIndexes.size).toBeGreaterThan(2)
+    for (const range of [hour, {}]) {
+      for (const { query, plan } of await facetPlans({ ...parseSearch({ 'attr.user.id': 'u7' }), ...range })) {
+        expect({ query, range, seqScans: seqScansOnData(plan) }).toEqual({ query, range, seqScans: [] })
+        expect({ query, range, ginScans: bitmapScansOn(plan, metadataIndexes) > 0 }).toEqual({ query, range, ginScans: true })
+      }
+    }
+    // And the counts read that way are exact: user.id u7 is every thousandth log.
+    const answer = await facets(planSql, parseSearch({ 'attr.user.id': 'u7' }), planFacets({ fields: 'attr.user.id,service' }))
+    expect(answer.total).toBe(100)
+    expect(answer.fields['attr.user.id']!.values).toEqual([{ value: 'u7', count: 100 }])
+  })
+
+  test('facets with tags= find the matching logs through the tags GIN index (Bitmap Index Scan), over one hour and over every stored log', async () => {
+    const tagIndexes = await partitionIndexes('logs_tags_idx')
+    expect(tagIndexes.size).toBeGreaterThan(2)
+    for (const range of [hour, {}]) {
+      for (const { query, plan } of await facetPlans({ ...parseSearch({ tags: 'canary' }), ...range })) {
+        expect({ query, range, seqScans: seqScansOnData(plan) }).toEqual({ query, range, seqScans: [] })
+        expect({ query, range, ginScans: bitmapScansOn(plan, tagIndexes) > 0 }).toEqual({ query, range, ginScans: true })
+      }
+    }
+    const answer = await facets(planSql, parseSearch({ tags: 'canary' }), planFacets({ fields: 'tags' }))
+    expect(answer.total).toBe(200)
+    expect(answer.fields.tags!.values).toEqual([
+      { value: 'canary', count: 200 },
+      { value: 'env:prod', count: 200 },
+    ])
   })
 })

@@ -116,22 +116,23 @@ async function runClient(options: QueryLoadOptions, spec: ClientSpec): Promise<C
     result.slowestRequestSeconds = Math.max(result.slowestRequestSeconds, seconds)
     result.bytes += scanner.bytes
     result.largestResponseBytes = Math.max(result.largestResponseBytes, scanner.bytes)
-    if (!url) break
-    if (spec.format === 'ndjson') {
-      result.lines += ndjson.lines
-      result.errorLines += ndjson.errorLines
-      if (ndjson.firstErrorLine) result.firstFailure ??= `NDJSON error line: ${ndjson.firstErrorLine}`
-      if (status !== 200) result.firstFailure ??= `status ${status}`
-      break
-    }
+    // What arrived counts, a cut-off answer's part too.
+    result.lines += ndjson.lines
+    result.errorLines += ndjson.errorLines
+    if (ndjson.firstErrorLine) result.firstFailure ??= `NDJSON error line: ${ndjson.firstErrorLine}`
     for (const [key, n] of Object.entries(json.counts)) result.counts[key] = (result.counts[key] ?? 0) + n
     for (const id of json.ids) ids.add(id)
     result.ids += json.ids.length
     result.lastFields = json.fields
     for (const field of json.largeFields) if (!result.largeFields.includes(field)) result.largeFields.push(field)
+    if (!url) break
     if (status !== 200) {
       result.firstFailure ??= `status ${status}: ${JSON.stringify(json.fields).slice(0, 300)}`
       result.stopped = `status ${status}`
+      break
+    }
+    if (spec.format === 'ndjson') {
+      url = undefined
       break
     }
     const pagination = json.fields.pagination as { has_more?: boolean; next_cursor?: string | null } | undefined
@@ -141,7 +142,7 @@ async function runClient(options: QueryLoadOptions, spec: ClientSpec): Promise<C
       url.searchParams.set('cursor', pagination.next_cursor)
     } else url = undefined
   }
-  if (url) result.stopped = `more than ${options.maxPages ?? 10_000} pages`
+  if (url && !result.stopped) result.stopped = `more than ${options.maxPages ?? 10_000} pages`
   result.distinctIds = ids.size
   result.seconds = (performance.now() - began) / 1000
   return result

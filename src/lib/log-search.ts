@@ -5,6 +5,7 @@ import type { Sql } from './db.ts'
 import { QueryInvalidError } from './errors.ts'
 import { type Level, Levels, normaliseLevel } from './levels.ts'
 import { formatMicros, Limits } from './log-entry.ts'
+import { budgetedRows, type LogRow, type LogView, logColumns, logView, RowLimits, timestampText } from './log-rows.ts'
 import { parseRfc3339, parseTime, TIME_FORMAT_HINT } from './time-range.ts'
 
 /** Accepted ranges, in one place for validation, the OpenAPI schema and error messages. */
@@ -65,21 +66,6 @@ export interface Search {
   limit: number
   page: number
   cursor?: CursorPosition
-}
-
-/** One log as the API returns it. Absent trace_id, span_id and host are null; metadata is an object. */
-export interface LogView {
-  id: string
-  timestamp: string
-  service: string
-  level: Level
-  message: string
-  metadata: Record<string, unknown>
-  trace_id: string | null
-  span_id: string | null
-  host: string | null
-  tags: string[]
-  ingested_at: string
 }
 
 export interface SearchResult {
@@ -216,37 +202,6 @@ export function parseSearch(input: SearchInput, options: number | SearchOptions 
   }
 }
 
-type LogRow = Omit<LogView, 'id'> & { kafka_partition: number; kafka_offset: bigint }
-
-/**
- * Timestamps are formatted by PostgreSQL so their microseconds survive (a JS Date keeps milliseconds).
- * The text column is named `timestamp` too, so ORDER BY must say logs.timestamp: a bare name there means
- * the output column, which would sort text and rule out every index.
- * Empty strings from any other writer read as null, the same as absent values.
- */
-const columns = (sql: Sql) => sql`
-  to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as timestamp,
-  service, level, message, metadata,
-  nullif(trace_id, '') as trace_id, nullif(span_id, '') as span_id, nullif(host, '') as host, tags,
-  to_char(ingested_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as ingested_at,
-  kafka_partition, kafka_offset`
-
-function view(row: LogRow): LogView {
-  return {
-    id: `${row.kafka_partition}-${row.kafka_offset}`,
-    timestamp: row.timestamp,
-    service: row.service,
-    level: row.level,
-    message: row.message,
-    metadata: row.metadata,
-    trace_id: row.trace_id,
-    span_id: row.span_id,
-    host: row.host,
-    tags: row.tags,
-    ingested_at: row.ingested_at,
-  }
-}
-
 /**
  * Each filter is written so that an index can answer it (see the index notes in schema.sql), and every
  * value is a bind parameter. Timestamps go in as RFC 3339 text, cast by PostgreSQL: a parameter the server
@@ -284,7 +239,7 @@ export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
   const offset = (search.page - 1) * search.limit
   const since = sinceMicros === undefined ? sql`` : sql`and timestamp >= ${formatMicros(sinceMicros)}::text::timestamptz`
   return sql<LogRow[]>`
-    select ${columns(sql)} from logs
+    select ${logColumns(sql)} from logs
     where ${searchConditions(sql, search)} ${since}
     order by logs.timestamp desc, logs.kafka_partition desc, logs.kafka_offset desc
     limit ${search.limit + 1} offset ${offset}`
@@ -318,7 +273,7 @@ export async function withGinPlans<T>(sql: Sql, run: (tx: Sql) => Promise<T>): P
 async function newestRowsBoundary(sql: Sql, upper: number | undefined): Promise<number | undefined> {
   const bound = upper === undefined ? sql`` : sql`where timestamp <= ${formatMicros(upper)}::text::timestamptz`
   const [row] = await sql<{ at: string }[]>`
-    select to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at from logs ${bound}
+    select ${timestampText(sql)} as at from logs ${bound}
     order by logs.timestamp desc offset ${WINDOW_ROWS} limit 1`
   return row ? parseRfc3339(row.at) : undefined
 }
@@ -352,41 +307,50 @@ async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promis
 }
 
 /**
- * One page of logs matching `search`, newest first. A database that cannot answer now throws a retryable
- * LogStreamError (DatabaseUnavailableError, QueryTimeoutError): callers answer from the error alone.
+ * One page of logs matching `search`, newest first: at most search.limit logs and, past the first, at most
+ * `pageBytes` of message and metadata (RowLimits); a page cut short by either says has_more, with a cursor.
+ * A database that cannot answer now throws a retryable LogStreamError (DatabaseUnavailableError,
+ * QueryTimeoutError): callers answer from the error alone.
  */
-export async function searchLogs(sql: Sql, search: Search, nowMicros: number = Date.now() * 1000): Promise<SearchResult> {
-  let rows: LogRow[]
+export async function searchLogs(
+  sql: Sql,
+  search: Search,
+  nowMicros: number = Date.now() * 1000,
+  pageBytes: number = RowLimits.pageBytes,
+): Promise<SearchResult> {
   try {
-    rows = await windowedRows(sql, search, nowMicros)
+    const rows = await windowedRows(sql, search, nowMicros)
+    const page = await budgetedRows(sql, rows.slice(0, search.limit), pageBytes)
+    const hasMore = rows.length > page.fitted
+    const last = rows[page.fitted - 1]
+    const nextCursor =
+      hasMore && last ? encodeCursor({ timestamp: last.timestamp, partition: last.kafka_partition, offset: last.kafka_offset.toString() }) : null
+    return { logs: page.rows.map(logView), hasMore, nextCursor }
   } catch (error) {
     throw toDatabaseError(error, 'cannot search logs')
   }
-  const hasMore = rows.length > search.limit
-  const page = hasMore ? rows.slice(0, search.limit) : rows
-  const last = page.at(-1)
-  const nextCursor = hasMore && last ? encodeCursor({ timestamp: last.timestamp, partition: last.kafka_partition, offset: last.kafka_offset.toString() }) : null
-  return { logs: page.map(view), hasMore, nextCursor }
 }
 
 export function traceQuery(sql: Sql, traceId: string) {
   return sql<LogRow[]>`
-    select ${columns(sql)} from logs
+    select ${logColumns(sql)} from logs
     where trace_id = ${traceId}
     order by logs.timestamp, logs.kafka_partition, logs.kafka_offset
     limit ${SearchLimits.traceMax + 1}`
 }
 
-/** Every log of a trace, oldest first, at most SearchLimits.traceMax of them. Database failures as in searchLogs. */
+/**
+ * Every log of a trace, oldest first: at most SearchLimits.traceMax of them and RowLimits.pageBytes of
+ * message and metadata; truncated says when it stopped short. Database failures as in searchLogs.
+ */
 export async function traceLogs(sql: Sql, traceId: string): Promise<TraceResult> {
-  let rows: LogRow[]
   try {
-    rows = await traceQuery(sql, traceId)
+    const rows = await traceQuery(sql, traceId)
+    const page = await budgetedRows(sql, rows.slice(0, SearchLimits.traceMax))
+    return { logs: page.rows.map(logView), truncated: rows.length > page.fitted }
   } catch (error) {
     throw toDatabaseError(error, 'cannot look up the trace')
   }
-  const truncated = rows.length > SearchLimits.traceMax
-  return { logs: (truncated ? rows.slice(0, SearchLimits.traceMax) : rows).map(view), truncated }
 }
 
 /**

@@ -82,7 +82,7 @@ const SearchResponse = t.Object({
     limit: t.Integer(),
     page: t.Nullable(t.Integer({ description: 'null when paginating by cursor' })),
     has_more: t.Boolean(),
-    next_page: t.Nullable(t.Integer()),
+    next_page: t.Nullable(t.Integer({ description: 'null when paginating by cursor, or when the page ended early at its byte budget (use next_cursor)' })),
     next_cursor: t.Nullable(t.String()),
   }),
   took_ms: t.Number(),
@@ -173,13 +173,16 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
         const search = parseSearch(searchInput(new URL(request.url).searchParams))
         const result = await searchLogs(sql, search)
         const byPage = !search.cursor
+        // A page cut short by its byte budget has no next page number: page N + 1 would start after N full
+        // pages and skip the rest of this one. Its next_cursor goes on from exactly where it stopped.
+        const full = result.logs.length === search.limit
         return {
           logs: result.logs,
           pagination: {
             limit: search.limit,
             page: byPage ? search.page : null,
             has_more: result.hasMore,
-            next_page: byPage && result.hasMore && search.page < SearchLimits.pageMax ? search.page + 1 : null,
+            next_page: byPage && full && result.hasMore && search.page < SearchLimits.pageMax ? search.page + 1 : null,
             next_cursor: result.nextCursor,
           },
           took_ms: elapsed(began),

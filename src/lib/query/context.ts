@@ -2,7 +2,8 @@ import type { CursorPosition } from '../cursor.ts'
 import { toDatabaseError } from '../database-errors.ts'
 import type { Sql } from '../db.ts'
 import { NotFoundError, QueryInvalidError } from '../errors.ts'
-import { type LogView, parseSearch, type Search, searchConditions, searchLogs } from '../log-search.ts'
+import { budgetedRows, type LogRow, type LogView, logColumns, logView, RowLimits, timestampText } from '../log-rows.ts'
+import { parseSearch, type Search, searchConditions, searchLogs } from '../log-search.ts'
 import { parseRfc3339 } from '../time-range.ts'
 
 export const ContextLimits = {
@@ -29,6 +30,8 @@ export interface ContextResult {
   log: LogView
   before: LogView[]
   after: LogView[]
+  /** A side holds fewer logs than asked because they did not fit its byte budget. */
+  truncated: boolean
 }
 
 const LOG_ID = /^(0|[1-9]\d{0,9})-(0|[1-9]\d{0,18})$/
@@ -81,17 +84,21 @@ interface Target {
  */
 export function targetQuery(sql: Sql, id: LogId) {
   return sql<Target[]>`
-    select to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as timestamp, service, nullif(host, '') as host
+    select ${timestampText(sql)} as timestamp, service, nullif(host, '') as host
     from logs
     where kafka_partition = ${id.partition}::integer and kafka_offset = ${id.offset}::text::bigint
     order by logs.timestamp desc
     limit 1`
 }
 
+/** Each side of a context holds at most half a page of bytes, so the whole answer is about one page. */
+const SIDE_BYTES = RowLimits.pageBytes / 2
+
 /**
  * The log `id` and up to `before` / `after` logs of the same service (and host) around it, oldest first, in
- * (timestamp, kafka_partition, kafka_offset) order. The views come from searchLogs, so they are /query's
- * own; the reads share one snapshot, so a log arriving meanwhile cannot shift a side.
+ * (timestamp, kafka_partition, kafka_offset) order. The reads share one snapshot, so a log arriving
+ * meanwhile cannot shift a side. Each side keeps the logs nearest the log within SIDE_BYTES; `truncated`
+ * says when a side holds fewer than asked for that reason.
  */
 export async function logContext(sql: Sql, id: LogId, params: ContextParams): Promise<ContextResult> {
   try {
@@ -104,36 +111,26 @@ export async function logContext(sql: Sql, id: LogId, params: ContextParams): Pr
       const neighbours: Search = { ...parseSearch({}), service: target.service, host: params.sameHost ? (target.host ?? undefined) : undefined }
 
       // Newest first from the log itself: [log, ...before].
-      const older = await searchLogs(db, { ...neighbours, limit: params.before + 1, cursor: successor(position) })
+      const older = await searchLogs(db, { ...neighbours, limit: params.before + 1, cursor: successor(position) }, undefined, SIDE_BYTES)
       const [log, ...before] = older.logs
       if (!log) throw new NotFoundError(`no log with id ${id.partition}-${id.offset}`)
 
-      // Newer logs, nearest first, by position only; then their views, newest first down to the farthest one.
-      const at = parseRfc3339(target.timestamp)!
-      const keys =
-        params.after === 0
-          ? []
-          : await db<{ timestamp: string; kafka_partition: number; kafka_offset: bigint }[]>`
-            select to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as timestamp, kafka_partition, kafka_offset
-            from logs
-            where ${searchConditions(db, { ...neighbours, fromMicros: at })}
-              and (timestamp, kafka_partition, kafka_offset) > (${position.timestamp}::text::timestamptz, ${position.partition}::integer, ${position.offset}::text::bigint)
-            order by logs.timestamp, logs.kafka_partition, logs.kafka_offset
-            limit ${params.after}`
-      const farthest = keys.at(-1)
-      const after = farthest
-        ? (
-            await searchLogs(db, {
-              ...neighbours,
-              fromMicros: at,
-              limit: keys.length,
-              cursor: successor({ timestamp: farthest.timestamp, partition: farthest.kafka_partition, offset: farthest.kafka_offset.toString() }),
-            })
-          ).logs
-        : []
-      return { log, before: before.reverse(), after: after.reverse() }
+      const newer = params.after === 0 ? [] : await newerQuery(db, neighbours, position, params.after)
+      const after = await budgetedRows(db, newer, SIDE_BYTES)
+      const truncated = (before.length < params.before && older.hasMore) || after.fitted < newer.length
+      return { log, before: before.reverse(), after: after.rows.map(logView), truncated }
     })
   } catch (error) {
     throw toDatabaseError(error, 'cannot look up the log context')
   }
+}
+
+/** Up to `count` logs of `neighbours` after `position`, nearest first. */
+export function newerQuery(sql: Sql, neighbours: Search, position: CursorPosition, count: number) {
+  return sql<LogRow[]>`
+    select ${logColumns(sql)} from logs
+    where ${searchConditions(sql, { ...neighbours, fromMicros: parseRfc3339(position.timestamp) })}
+      and (timestamp, kafka_partition, kafka_offset) > (${position.timestamp}::text::timestamptz, ${position.partition}::integer, ${position.offset}::text::bigint)
+    order by logs.timestamp, logs.kafka_partition, logs.kafka_offset
+    limit ${count}`
 }

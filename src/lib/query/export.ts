@@ -2,20 +2,24 @@ import { toDatabaseError } from '../database-errors.ts'
 import type { Sql } from '../db.ts'
 import { asLogStreamError, QueryInvalidError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { type FullLogRow, fitBudget, type LogRow, logColumns, RowLimits, withContent } from '../log-rows.ts'
 import { type Search, type SearchInput, searchConditions, searchInput, usesGinFilters, withGinPlans } from '../log-search.ts'
 import { csvRecord } from './csv.ts'
 
 export const ExportLimits = {
   limitDefault: 100_000,
   limitMax: 1_000_000,
-  /** Rows per cursor fetch: the most rows the process holds for one export at a time (one batch read, one queued). */
+  /**
+   * Rows per FETCH: the most rows the process holds for one export at a time (one batch read, one queued),
+   * each batch also cut to RowLimits.pageBytes of message and metadata.
+   */
   batchRows: 1000,
   /**
-   * The export's own statement_timeout. The statement lasts as long as the client takes to read it, and
-   * PostgreSQL counts the pauses between cursor fetches too: under the query API's QUERY_TIMEOUT_MS (10 s)
-   * an export to a slow reader was cancelled part-way. 30 minutes carries 1M rows to a reader at ~200 kB/s.
+   * The statement_timeout of each FETCH. The first one of a search that sorts its matches (q, tags,
+   * attr.<path>=value: see usesGinFilters) sorts them all, which can outlast the query API's
+   * QUERY_TIMEOUT_MS on a million matches.
    */
-  statementTimeoutMs: 1_800_000,
+  statementTimeoutMs: 300_000,
 } as const
 
 // biome-ignore format: a table of formats
@@ -58,32 +62,16 @@ export function exportFilename(format: ExportFormat, now = new Date()): string {
   return `logs-${now.toISOString().replaceAll(/[-:]|\.\d+/g, '')}.${ExportFormats[format].extension}`
 }
 
-export interface ExportRow {
-  timestamp: string
-  service: string
-  level: string
-  host: string | null
-  trace_id: string | null
-  span_id: string | null
-  message: string
-  /** JSON text of the tags array, as PostgreSQL writes it. */
-  tags: string
-  /** JSON text of the metadata object. */
-  metadata: string
-}
-
 /** Column order of the CSV, and key order of each NDJSON object. */
 export const ExportColumns = ['timestamp', 'service', 'level', 'host', 'trace_id', 'span_id', 'message', 'tags', 'metadata'] as const
 
-/**
- * Newest first, the same filters as /query (searchConditions), at most `limit` rows. tags and metadata come
- * as JSON text, so a line is written without parsing and re-serialising them.
- */
+/** An exported log: metadata stays the JSON text PostgreSQL wrote, so a line is written without re-parsing it. */
+export type ExportRow = Pick<FullLogRow, (typeof ExportColumns)[number]>
+
+/** Newest first, the same filters as /query (searchConditions), at most `limit` rows. */
 export function exportQuery(sql: Sql, search: Search, limit: number) {
-  return sql<ExportRow[]>`
-    select to_char(timestamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as timestamp,
-      service, level, nullif(host, '') as host, nullif(trace_id, '') as trace_id, nullif(span_id, '') as span_id,
-      message, to_json(tags)::text as tags, metadata::text as metadata
+  return sql<LogRow[]>`
+    select ${logColumns(sql)}
     from logs
     where ${searchConditions(sql, search)}
     order by logs.timestamp desc, logs.kafka_partition desc, logs.kafka_offset desc
@@ -93,11 +81,34 @@ export function exportQuery(sql: Sql, search: Search, limit: number) {
 const json = JSON.stringify
 
 export function ndjsonLine(row: ExportRow): string {
-  return `{"timestamp":${json(row.timestamp)},"service":${json(row.service)},"level":${json(row.level)},"host":${json(row.host)},"trace_id":${json(row.trace_id)},"span_id":${json(row.span_id)},"message":${json(row.message)},"tags":${row.tags},"metadata":${row.metadata}}\n`
+  return `{"timestamp":${json(row.timestamp)},"service":${json(row.service)},"level":${json(row.level)},"host":${json(row.host)},"trace_id":${json(row.trace_id)},"span_id":${json(row.span_id)},"message":${json(row.message)},"tags":${json(row.tags)},"metadata":${row.metadata}}\n`
 }
 
 export function csvLine(row: ExportRow): string {
-  return csvRecord(ExportColumns.map((column) => row[column]))
+  return csvRecord(ExportColumns.map((column) => (column === 'tags' ? json(row.tags) : row[column])))
+}
+
+const CURSOR = 'logstream_export'
+
+/**
+ * The rows of `search`, batch by batch, through a cursor declared in `tx` (a transaction): each FETCH is a
+ * statement of its own, so the content of the large rows of a batch is read between two of them, in the
+ * same snapshot, and a pause between fetches (a slow reader) is no statement's time. A batch holds at most
+ * `batchRows` rows and RowLimits.pageBytes of message and metadata (a fuller FETCH is handed out in parts).
+ */
+export async function* exportBatches(tx: Sql, search: Search, limit: number, batchRows: number = ExportLimits.batchRows): AsyncGenerator<ExportRow[]> {
+  await tx`select set_config('statement_timeout', ${String(ExportLimits.statementTimeoutMs)}, true)`
+  await tx`declare ${tx(CURSOR)} no scroll cursor for ${exportQuery(tx, search, limit)}`
+  for (;;) {
+    // FETCH takes no bind parameter for its count; batchRows is a number of ours.
+    const rows = await tx.unsafe<LogRow[]>(`fetch ${Math.trunc(batchRows)} from ${CURSOR}`)
+    for (let start = 0; start < rows.length; ) {
+      const fitted = fitBudget(rows.slice(start), RowLimits.pageBytes)
+      yield await withContent(tx, rows.slice(start, start + fitted))
+      start += fitted
+    }
+    if (rows.length < batchRows) return
+  }
 }
 
 export interface ExportOptions {
@@ -108,17 +119,20 @@ export interface ExportOptions {
 }
 
 /**
- * Streams the rows of `search` through a postgres.js cursor, `batchRows` at a time, fetching the next batch
- * only when the reader has taken the previous one (the stream holds one batch), so memory does not grow
- * with the export. Resolves once the first batch (or the whole, smaller, result) is in hand: a failure
- * before then rejects, classified by toDatabaseError, so the route answers 503 from the error alone. A
- * failure after that cannot change the status any more: NDJSON gets a last line
- * `{"error":code,"message":…}`; CSV is aborted (Bun resets the connection mid-response: curl exits 56,
- * `Connection reset by peer`). A reader that cancels (a client that disconnects)
- * closes the cursor: the portal is closed and the query stops.
+ * Gives each batch to the stream and resolves true once the reader wants more, false once it has gone
+ * away (the producer then stops).
  */
-export function openExport(sql: Sql, search: Search, options: ExportOptions): Promise<ReadableStream<Uint8Array>> {
-  const { format, limit, batchRows = ExportLimits.batchRows, log } = options
+export type Emit = (rows: readonly ExportRow[]) => Promise<boolean>
+
+/**
+ * A byte stream of the lines of the batches `produce` emits, holding one batch at a time: `emit` resolves
+ * only when the reader has taken the previous one, so memory does not grow with the export. Resolves once
+ * the first batch (or the whole, smaller, result) is in hand: a failure before then rejects, classified by
+ * toDatabaseError, so the route answers 503 from the error alone. A failure after that cannot change the
+ * status any more: NDJSON gets a last line `{"error":code,"message":…}`; CSV is aborted (Bun resets the
+ * connection mid-response: curl exits 56, `Connection reset by peer`).
+ */
+export function streamExport(produce: (emit: Emit) => Promise<void>, format: ExportFormat, log?: Logger): Promise<ReadableStream<Uint8Array>> {
   const encoder = new TextEncoder()
   const line = format === 'csv' ? csvLine : ndjsonLine
   let controller!: ReadableStreamDefaultController<Uint8Array>
@@ -140,43 +154,29 @@ export function openExport(sql: Sql, search: Search, options: ExportOptions): Pr
     },
     { highWaterMark: 1 },
   )
-  const waitForReader = async () => {
+  const first = Promise.withResolvers<ReadableStream<Uint8Array>>()
+  let started = false
+  const emit: Emit = async (rows) => {
+    if (cancelled) return false
+    controller.enqueue(encoder.encode(rows.map(line).join('')))
+    if (!started) {
+      started = true
+      first.resolve(stream)
+    }
     while (!cancelled && (controller.desiredSize ?? 0) <= 0) {
       demand = Promise.withResolvers<void>()
       await demand.promise
     }
+    return !cancelled
   }
-
-  const first = Promise.withResolvers<ReadableStream<Uint8Array>>()
-  let started = false
-  const read = (tx: Sql) =>
-    exportQuery(tx, search, limit).cursor(batchRows, async (rows) => {
-      if (cancelled) return sql.CLOSE
-      controller.enqueue(encoder.encode(rows.map(line).join('')))
-      if (!started) {
-        started = true
-        first.resolve(stream)
-      }
-      await waitForReader()
-      if (cancelled) return sql.CLOSE
-    })
-  const inTransaction = async (tx: Sql) => {
-    await tx`select set_config('statement_timeout', ${String(ExportLimits.statementTimeoutMs)}, true)`
-    await read(tx)
-  }
-  // q, tags and attr.<path>=value are answered by their GIN indexes, never by walking the table newest first:
-  // the same rule as /query (usesGinFilters).
-  const run = usesGinFilters(search) ? withGinPlans(sql, inTransaction) : sql.begin('read only', (tx) => inTransaction(tx as unknown as Sql))
-  Promise.resolve(run).then(
+  produce(emit).then(
     () => {
       if (!cancelled) controller.close()
       first.resolve(stream)
     },
     (error) => {
-      // A batch callback may still be waiting for the reader; let it return, or the driver waits on it for ever.
       const wasCancelled = cancelled
       cancelled = true
-      demand?.resolve()
       const failure = toDatabaseError(error, 'cannot export logs')
       if (!started) return first.reject(failure)
       if (wasCancelled) return
@@ -189,4 +189,25 @@ export function openExport(sql: Sql, search: Search, options: ExportOptions): Pr
     },
   )
   return first.promise
+}
+
+/**
+ * Streams the rows of `search` (exportBatches in a read-only transaction) as NDJSON or CSV (streamExport).
+ * A reader that cancels (a client that disconnects) ends the transaction, which closes the cursor.
+ */
+export function openExport(sql: Sql, search: Search, options: ExportOptions): Promise<ReadableStream<Uint8Array>> {
+  const { format, limit, batchRows, log } = options
+  const inTransaction = async (tx: Sql, emit: Emit) => {
+    for await (const rows of exportBatches(tx, search, limit, batchRows)) if (!(await emit(rows))) return
+  }
+  // q, tags and attr.<path>=value are answered by their GIN indexes, never by walking the table newest first:
+  // the same rule as /query (usesGinFilters).
+  return streamExport(
+    (emit) =>
+      usesGinFilters(search)
+        ? withGinPlans(sql, (tx) => inTransaction(tx, emit))
+        : (sql.begin('read only', (tx) => inTransaction(tx as unknown as Sql, emit)) as Promise<void>),
+    format,
+    log,
+  )
 }

@@ -84,7 +84,7 @@ describe('GET /query/{id}/context', () => {
     expect(messages(body.before)).toEqual(['a3'])
     expect(messages(body.after)).toEqual(['a5', 'a6'])
     const none = (await get('/query/1-11/context?before=0&after=0')).body
-    expect(none).toEqual({ log: expect.objectContaining({ message: 'a4' }), before: [], after: [] })
+    expect(none).toEqual({ log: expect.objectContaining({ message: 'a4' }), before: [], after: [], truncated: false })
   })
 
   test('at the ends of the service there are fewer', async () => {
@@ -105,7 +105,7 @@ describe('GET /query/{id}/context', () => {
 
   test('a log of another service is context only for its own', async () => {
     const { body } = await get('/query/0-12/context')
-    expect(body).toEqual({ log: expect.objectContaining({ message: 'b1' }), before: [], after: [] })
+    expect(body).toEqual({ log: expect.objectContaining({ message: 'b1' }), before: [], after: [], truncated: false })
   })
 
   test('an unknown id is a 404', async () => {

@@ -1,7 +1,14 @@
 import { describe, expect, test } from 'bun:test'
-import type { Sql } from '../../../../src/lib/db.ts'
-import { parseSearch } from '../../../../src/lib/log-search.ts'
-import { csvLine, ExportLimits, type ExportRow, exportFilename, ndjsonLine, openExport, parseExportParams } from '../../../../src/lib/query/export.ts'
+import {
+  csvLine,
+  type Emit,
+  ExportLimits,
+  type ExportRow,
+  exportFilename,
+  ndjsonLine,
+  parseExportParams,
+  streamExport,
+} from '../../../../src/lib/query/export.ts'
 import { queryRefusal } from '../../../support/query-refusal.ts'
 
 const parse = (query: string) => parseExportParams(new URLSearchParams(query))
@@ -46,7 +53,7 @@ describe('lines', () => {
     trace_id: null,
     span_id: null,
     message: 'declined, "card"\nretry',
-    tags: '["env:prod"]',
+    tags: ['env:prod'],
     metadata: '{"user": "u1"}',
   }
 
@@ -69,13 +76,12 @@ describe('lines', () => {
 })
 
 /**
- * A stand-in for postgres.js whose every query is a cursor over `batches` batches of `rows` rows, counting
- * the batches handed out and whether it was closed early (the callback returned sql.CLOSE), as
- * postgres.js does: the next batch is fetched only once the callback's promise settles.
+ * A producer of `batches` batches of `rows` rows, as exportBatches would yield them, counting the batches
+ * handed out and whether it stopped early (emit said the reader has gone); it fails with a connection
+ * error before batch `failAfter`, as when the server is restarted mid-export.
  */
-function cursorSql(batches: number, rows: number, failAfter?: number) {
-  const CLOSE = {}
-  const state = { fetched: 0, closed: false, finished: false }
+function producer(batches: number, rows: number, failAfter?: number) {
+  const state = { produced: 0, stopped: false, finished: false }
   const row: ExportRow = {
     timestamp: '2026-11-26T12:07:36.816123Z',
     service: 's',
@@ -84,25 +90,21 @@ function cursorSql(batches: number, rows: number, failAfter?: number) {
     trace_id: null,
     span_id: null,
     message: 'm',
-    tags: '[]',
+    tags: [],
     metadata: '{}',
   }
-  const query = () => ({
-    cursor: async (_size: number, each: (rows: ExportRow[]) => Promise<unknown>) => {
-      for (let batch = 0; batch < batches; batch++) {
-        // The connection dies between two fetches, as when the server is restarted mid-export.
-        if (batch === failAfter) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
-        state.fetched++
-        if ((await each(Array.from({ length: rows }, () => row))) === CLOSE) {
-          state.closed = true
-          return
-        }
+  const produce = async (emit: Emit) => {
+    for (let batch = 0; batch < batches; batch++) {
+      if (batch === failAfter) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+      state.produced++
+      if (!(await emit(Array.from({ length: rows }, () => row)))) {
+        state.stopped = true
+        return
       }
-      state.finished = true
-    },
-  })
-  const sql = Object.assign(query, { CLOSE, begin: async (...args: unknown[]) => (args.at(-1) as (tx: unknown) => unknown)(sql) }) as unknown as Sql
-  return { sql, state }
+    }
+    state.finished = true
+  }
+  return { produce, state }
 }
 
 /** Lets every pending callback and timer-free continuation run: with no I/O in the fake, nothing is left after. */
@@ -110,55 +112,59 @@ const settle = async () => {
   for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve))
 }
 
-describe('openExport (structure, with a fake cursor)', () => {
-  test('fetches the next batch only when the reader takes one: at most three batches in hand however long the export', async () => {
-    const { sql, state } = cursorSql(100, 10)
-    const reader = (await openExport(sql, parseSearch({}), { format: 'ndjson', limit: 1000, batchRows: 10 })).getReader()
+const drainText = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
+  let text = ''
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value)
+  return text
+}
+
+describe('streamExport (with a fake producer)', () => {
+  test('takes the next batch only when the reader takes one: at most three batches in hand however long the export', async () => {
+    const { produce, state } = producer(100, 10)
+    const reader = (await streamExport(produce, 'ndjson')).getReader()
     const first = await reader.read()
     expect(new TextDecoder().decode(first.value).split('\n')).toHaveLength(11)
     await settle()
-    expect(state.fetched).toBeLessThanOrEqual(3)
+    expect(state.produced).toBeLessThanOrEqual(3)
     expect(state.finished).toBe(false)
     await reader.read()
     await settle()
-    expect(state.fetched).toBeLessThanOrEqual(4)
+    expect(state.produced).toBeLessThanOrEqual(4)
   })
 
-  test('a reader that cancels closes the cursor', async () => {
-    const { sql, state } = cursorSql(100, 10)
-    const reader = (await openExport(sql, parseSearch({}), { format: 'csv', limit: 1000, batchRows: 10 })).getReader()
+  test('a reader that cancels stops the producer', async () => {
+    const { produce, state } = producer(100, 10)
+    const reader = (await streamExport(produce, 'csv')).getReader()
     await reader.read()
     await reader.cancel()
     await settle()
-    expect(state.closed).toBe(true)
-    expect(state.fetched).toBeLessThanOrEqual(3)
+    expect(state.stopped).toBe(true)
+    expect(state.produced).toBeLessThanOrEqual(3)
   })
 
   test('read to the end, every batch goes out, one chunk per batch', async () => {
-    const { sql, state } = cursorSql(5, 10)
-    const reader = (await openExport(sql, parseSearch({}), { format: 'ndjson', limit: 1000, batchRows: 10 })).getReader()
+    const { produce, state } = producer(5, 10)
+    const reader = (await streamExport(produce, 'ndjson')).getReader()
     const chunks: number[] = []
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) chunks.push(new TextDecoder().decode(chunk.value).split('\n').length - 1)
     expect(chunks).toEqual([10, 10, 10, 10, 10])
-    expect(state).toEqual({ fetched: 5, closed: false, finished: true })
+    expect(state).toEqual({ produced: 5, stopped: false, finished: true })
+  })
+
+  test('a failure before the first batch rejects, typed, so the route answers from the error alone', async () => {
+    const { produce } = producer(5, 10, 0)
+    await expect(streamExport(produce, 'ndjson')).rejects.toMatchObject({ code: 'DATABASE_UNAVAILABLE', retryable: true })
   })
 
   test('a database failure after the stream began ends NDJSON with an error line naming it', async () => {
-    const { sql } = cursorSql(5, 10, 2)
-    const reader = (await openExport(sql, parseSearch({}), { format: 'ndjson', limit: 1000, batchRows: 10 })).getReader()
-    let text = ''
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value)
-    const lines = text.trimEnd().split('\n')
+    const { produce } = producer(5, 10, 2)
+    const lines = (await drainText((await streamExport(produce, 'ndjson')).getReader())).trimEnd().split('\n')
     expect(lines).toHaveLength(21)
     expect(JSON.parse(lines.at(-1)!)).toEqual({ error: 'DATABASE_UNAVAILABLE', message: expect.any(String) })
   })
 
   test('a database failure after a CSV stream began aborts the stream with the error', async () => {
-    const { sql } = cursorSql(5, 10, 2)
-    const reader = (await openExport(sql, parseSearch({}), { format: 'csv', limit: 1000, batchRows: 10 })).getReader()
-    const drain = async () => {
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read());
-    }
-    await expect(drain()).rejects.toMatchObject({ code: 'DATABASE_UNAVAILABLE' })
+    const { produce } = producer(5, 10, 2)
+    await expect(drainText((await streamExport(produce, 'csv')).getReader())).rejects.toMatchObject({ code: 'DATABASE_UNAVAILABLE' })
   })
 })

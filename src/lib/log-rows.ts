@@ -1,4 +1,5 @@
 import type { Sql } from './db.ts'
+import { noteLargeRead } from './large-reads.ts'
 import type { Level } from './levels.ts'
 
 /**
@@ -102,6 +103,7 @@ export async function withContent(sql: Sql, rows: readonly LogRow[]): Promise<Fu
         ${large.map((row) => row.timestamp)}::text[]::timestamptz[],
         ${large.map((row) => row.kafka_partition)}::integer[],
         ${large.map((row) => row.kafka_offset.toString())}::text[]::bigint[]))`
+  noteLargeRead(large.reduce((sum, row) => sum + row.bytes, 0))
   const byKey = new Map(content.map((row) => [keyOf(row), row]))
   const full: FullLogRow[] = []
   for (const row of rows) {

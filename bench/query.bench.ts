@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import { connect } from '../src/lib/db.ts'
 import { formatMicros } from '../src/lib/log-entry.ts'
 import { BUSY_SERVICE } from './generated-logs.ts'
@@ -29,8 +30,9 @@ import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts'
  *   2. the busy hour of issue 13 (10M rows in one hour, one service holding most, a tag on every log, never
  *      analyzed, autovacuum off): the same one at a time, the same exports, then each shape from 50 concurrent
  *      clients for a fixed time.
- * `--quick`: 1M and 300k rows, 30 iterations, 4 s of load per shape. BENCH_QUERY_PARTS=spread or busy runs one
- * part only (while working on it).
+ * The busy hour runs first (its load is the longest step). `--quick`: 1M and 300k rows, 30 iterations, 4 s of
+ * load per shape. BENCH_QUERY_PARTS=spread or busy runs one part only (while working on it); each part's
+ * section is also written to bench/.work/query-<part>.md when it is done.
  */
 const CLIENTS = 50
 const EXPORT_ROWS = 100_000
@@ -132,80 +134,87 @@ async function codeVersion(): Promise<string> {
   return `commit ${commit}${dirty ? ' with uncommitted changes in src/ or schema.sql' : ''}`
 }
 
+const howMeasured = (s: Settings) =>
+  `Each shape ${s.iterations} times one request at a time (after up to 3 warm-ups; at most ${s.budgetMs / 1000} s per shape: \`n\` says when that cut it short), over real HTTP to a separate \`bun src/query.ts\` process (defaults: pool of 25, 10 s statement timeout), a new random service / window / trace / id / word per request; latency as the client sees it, body read. Exports, after the query shapes and one untimed 10,000-row export: ${s.exportRuns} runs each, body read as fast as the client can, the query process's RSS (VmRSS) sampled every 50 ms; then one export of ten times the rows (its peak against theirs says whether memory grows with the export).`
+
+interface Part {
+  result: PartResult
+  section: string
+  metrics: Record<string, number>
+}
+
+async function spreadPart(context: BenchContext, s: Settings): Promise<Part> {
+  const dataset = await prepareSpreadDataset(context.quick, s.spreadRows, (done, total) => context.progress('query: generating rows', done, total))
+  const result = await measure(context, '6-day table', dataset, DATASET_DAYS * 86_400_000_000, false, s)
+  const sql = connect(dataset.url, { max: 1 })
+  const size = await storageSizes(sql, dataset.rows).finally(() => sql.end())
+  const section = [
+    `### ${dataset.rows.toLocaleString('en-US')} rows over ${DATASET_DAYS} days, analyzed`,
+    '',
+    `Generated rows (8 services, 5 levels, 48 hosts, 3 tags each, traces of 8 logs, templated messages, metadata \`user.id\` / \`http.{method,status}\` / \`region\` / \`duration_ms\`) in \`${new URL(dataset.url).pathname.slice(1)}\`, kept between runs: ${dataset.prepared}${dataset.preparedSeconds ? ` in ${dataset.preparedSeconds} s` : ''}. ${howMeasured(s)}${afterLine(result)}`,
+    '',
+    sequentialTable(result.sequential),
+    '',
+    exportTable(result.exports, result.longExport),
+    '',
+    storageTable(size, dataset.rows),
+  ].join('\n')
+  const metrics = { rows: dataset.rows, bytes_per_row: Math.round(size.perRow * 10) / 10, ...timingMetrics('', result) }
+  return { result, section, metrics }
+}
+
+async function busyPart(context: BenchContext, s: Settings): Promise<Part> {
+  const dataset = await prepareBusyDataset(context.quick, s.busyRows, (done, total) => context.progress('query: busy hour rows', done, total))
+  const sql = connect(dataset.url, { max: 1 })
+  try {
+    const before = await busyState(sql)
+    const result = await measure(context, 'busy hour', dataset, BUSY_HOUR_MICROS, true, s)
+    const after = await busyState(sql)
+    const size = await storageSizes(sql, dataset.rows)
+    const section = [
+      `### Busy hour: ${dataset.rows.toLocaleString('en-US')} rows in one hour, never analyzed`,
+      '',
+      `Rows ${BUSY_DESCRIPTION}, in \`${new URL(dataset.url).pathname.slice(1)}\`, kept between runs: ${dataset.prepared}${dataset.preparedSeconds ? ` in ${dataset.preparedSeconds} s (${Math.round(dataset.rows / dataset.preparedSeconds).toLocaleString('en-US')} rows/s, inserted with every index in place)` : ''}. The benchmark never runs ANALYZE or VACUUM on it, and autovacuum is off on its partitions (a server running with autovacuum off, nothing else maintaining the day's partition).`,
+      '',
+      busyStateLine('Before the queries', before),
+      busyStateLine('After them', after),
+      '',
+      `One at a time: ${howMeasured(s)}${afterLine(result)}`,
+      '',
+      sequentialTable(result.sequential),
+      '',
+      exportTable(result.exports, result.longExport),
+      '',
+      `With ${CLIENTS} concurrent clients (fetch loops in the bench process, a separate process from the query service; the same 2 cores): each shape for ${s.loadMs / 1000} s, one shape at a time, a new random path per request; requests still in flight at the end are awaited and counted. Failed = any answer other than 200, or none within 60 s. Targets: none failed or 503, p99 ≤ ${CONCURRENT_TARGET_MS / 1000} s, full text (\`q\`) ≤ ${CONCURRENT_FULL_TEXT_TARGET_MS / 1000} s. Exports are not in this part (one download holds a pool connection for its whole length; they are measured above).`,
+      '',
+      concurrentTable(result.concurrent),
+      '',
+      storageTable(size, dataset.rows),
+    ].join('\n')
+    return { result, section, metrics: { busy_rows: dataset.rows, busy_bytes_per_row: Math.round(size.perRow * 10) / 10, ...timingMetrics('busy_', result) } }
+  } finally {
+    await sql.end()
+  }
+}
+
 const scenario: Scenario = {
   name: 'query',
   async run(context: BenchContext): Promise<ScenarioResult> {
     const s = settings(context.quick)
-    const parts = (process.env.BENCH_QUERY_PARTS ?? 'spread,busy').split(',')
-    const sections: string[] = []
-    const all: PartResult[] = []
-    let metrics: Record<string, number> = {}
-    const howMeasured = (iterations: number) =>
-      `Each shape ${iterations} times one request at a time (after up to 3 warm-ups; at most ${s.budgetMs / 1000} s per shape: \`n\` says when that cut it short), over real HTTP to a separate \`bun src/query.ts\` process (defaults: pool of 25, 10 s statement timeout), a new random service / window / trace / id / word per request; latency as the client sees it, body read. Exports, after the query shapes and one untimed 10,000-row export: ${s.exportRuns} runs each, body read as fast as the client can, the query process's RSS (VmRSS) sampled every 50 ms; then one export of ten times the rows (its peak against theirs says whether memory grows with the export).`
-
-    if (parts.includes('spread')) {
-      const dataset = await prepareSpreadDataset(context.quick, s.spreadRows, (done, total) => context.progress('query: generating rows', done, total))
-      const result = await measure(context, '6-day table', dataset, DATASET_DAYS * 86_400_000_000, false, s)
-      const sql = connect(dataset.url, { max: 1 })
-      const size = await storageSizes(sql, dataset.rows).finally(() => sql.end())
-      all.push(result)
-      metrics = {
-        ...metrics,
-        rows: dataset.rows,
-        bytes_per_row: Math.round(size.perRow * 10) / 10,
-        ...timingMetrics('', result),
-      }
-      sections.push(
-        [
-          `### ${dataset.rows.toLocaleString('en-US')} rows over ${DATASET_DAYS} days, analyzed`,
-          '',
-          `Generated rows (8 services, 5 levels, 48 hosts, 3 tags each, traces of 8 logs, templated messages, metadata \`user.id\` / \`http.{method,status}\` / \`region\` / \`duration_ms\`) in \`${new URL(dataset.url).pathname.slice(1)}\`, kept between runs: ${dataset.prepared}${dataset.preparedSeconds ? ` in ${dataset.preparedSeconds} s` : ''}. ${howMeasured(s.iterations)}${afterLine(result)}`,
-          '',
-          sequentialTable(result.sequential),
-          '',
-          exportTable(result.exports, result.longExport),
-          '',
-          storageTable(size, dataset.rows),
-        ].join('\n'),
-      )
+    const only = (process.env.BENCH_QUERY_PARTS ?? 'spread,busy').split(',')
+    // The busy hour first: its load is the longest step, and its rate says early whether a full run is worth finishing.
+    // Each part's section is also written as soon as it is done, so a long run that fails later keeps it.
+    const keep = (name: string) => (part: Part) => {
+      writeFileSync(`${context.workDir}/query-${name}.md`, `${part.section}\n`)
+      return part
     }
-
-    if (parts.includes('busy')) {
-      const dataset = await prepareBusyDataset(context.quick, s.busyRows, (done, total) => context.progress('query: busy hour rows', done, total))
-      const sql = connect(dataset.url, { max: 1 })
-      try {
-        const before = await busyState(sql)
-        const result = await measure(context, 'busy hour', dataset, BUSY_HOUR_MICROS, true, s)
-        const after = await busyState(sql)
-        all.push(result)
-        metrics = { ...metrics, busy_rows: dataset.rows, ...timingMetrics('busy_', result) }
-        sections.push(
-          [
-            `### Busy hour: ${dataset.rows.toLocaleString('en-US')} rows in one hour, never analyzed`,
-            '',
-            `Rows ${BUSY_DESCRIPTION}, in \`${new URL(dataset.url).pathname.slice(1)}\`, kept between runs: ${dataset.prepared}${dataset.preparedSeconds ? ` in ${dataset.preparedSeconds} s (${Math.round(dataset.rows / dataset.preparedSeconds).toLocaleString('en-US')} rows/s, inserted with every index in place)` : ''}. The benchmark never runs ANALYZE or VACUUM on it, and autovacuum is off on its partitions (a server running with autovacuum off, nothing else maintaining the day's partition).`,
-            '',
-            busyStateLine('Before the queries', before),
-            busyStateLine('After them', after),
-            '',
-            `One at a time: ${howMeasured(s.iterations)}${afterLine(result)}`,
-            '',
-            sequentialTable(result.sequential),
-            '',
-            exportTable(result.exports, result.longExport),
-            '',
-            `With ${CLIENTS} concurrent clients (fetch loops in the bench process, a separate process from the query service; the same 2 cores): each shape for ${s.loadMs / 1000} s, one shape at a time, a new random path per request; requests still in flight at the end are awaited and counted. Failed = any answer other than 200, or none within 60 s. Targets: none failed or 503, p99 ≤ ${CONCURRENT_TARGET_MS / 1000} s, full text (\`q\`) ≤ ${CONCURRENT_FULL_TEXT_TARGET_MS / 1000} s. Exports are not in this part (one download holds a pool connection for its whole length; they are measured above).`,
-            '',
-            concurrentTable(result.concurrent),
-          ].join('\n'),
-        )
-      } finally {
-        await sql.end()
-      }
-    }
-
-    const markdown = [`Query service: ${await codeVersion()}. ${targetSummary(all)}`, ...sections].join('\n\n')
-    return { title: 'Query API on a generated table', markdown, metrics }
+    const busy = only.includes('busy') ? await busyPart(context, s).then(keep('busy')) : undefined
+    const spread = only.includes('spread') ? await spreadPart(context, s).then(keep('spread')) : undefined
+    const parts = [spread, busy].filter((part) => part !== undefined)
+    const markdown = [`Query service: ${await codeVersion()}. ${targetSummary(parts.map((part) => part.result))}`, ...parts.map((part) => part.section)].join(
+      '\n\n',
+    )
+    return { title: 'Query API on a generated table', markdown, metrics: Object.assign({}, ...parts.map((part) => part.metrics)) }
   },
 }
 

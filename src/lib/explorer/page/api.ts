@@ -1,0 +1,69 @@
+/** Calls to the query API, with its error bodies ({"error","message","parameter"}) turned into ApiError. */
+import type { HistogramAnswer } from './histogram-layout.ts'
+
+export interface Log {
+  id: string
+  timestamp: string
+  service: string
+  level: string
+  message: string
+  metadata: Record<string, unknown>
+  trace_id: string | null
+  span_id: string | null
+  host: string | null
+  tags: string[]
+  ingested_at: string
+}
+
+export interface QueryAnswer {
+  logs: Log[]
+  pagination: { limit: number; has_more: boolean; next_cursor: string | null }
+}
+
+export interface TraceAnswer {
+  trace_id: string
+  logs: Log[]
+  pagination: { truncated: boolean }
+}
+
+export interface ContextAnswer {
+  log: Log
+  before: Log[]
+  after: Log[]
+  truncated: boolean
+}
+
+export interface FacetsAnswer {
+  fields: Record<string, { values: { value: string | null; count: number }[]; other: number }>
+  total: number
+}
+
+export type { HistogramAnswer }
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code?: string,
+    readonly parameter?: string,
+  ) {
+    super(message)
+  }
+}
+
+export async function getJson<T>(path: string, params: URLSearchParams | undefined, signal?: AbortSignal): Promise<T> {
+  const query = params?.toString()
+  const response = await fetch(query ? `${path}?${query}` : path, { signal, headers: { accept: 'application/json' } })
+  const text = await response.text()
+  let body: unknown
+  try {
+    body = text ? JSON.parse(text) : undefined
+  } catch {
+    body = undefined
+  }
+  if (!response.ok) {
+    const error = (body ?? {}) as { error?: string; message?: string; parameter?: string }
+    throw new ApiError(error.message ?? `${path} answered ${response.status}`, response.status, error.error, error.parameter)
+  }
+  return body as T
+}

@@ -1,0 +1,36 @@
+import type { Sql } from '../../../src/lib/db.ts'
+import { explorerRoutes } from '../../../src/lib/explorer/routes.ts'
+import { createQueryApp } from '../../../src/lib/query-app.ts'
+
+export interface ExplorerServer {
+  url: string
+  stop(): Promise<void>
+}
+
+export interface ServeOptions {
+  /** More options for createQueryApp (e.g. the live tail's hub), passed as they are. */
+  app?: Record<string, unknown>
+  /**
+   * Answers some requests before the app does (a stand-in /tail). With it the app is served through
+   * Bun.serve and app.handle; without it, by the app's own listen(), as src/query.ts serves it.
+   */
+  intercept?: (request: Request) => Response | undefined
+}
+
+/** The query API with the explorer mounted, on a free loopback port. */
+export function serveExplorer(sql: Sql, options: ServeOptions = {}): ExplorerServer {
+  const app = createQueryApp({ sql, ...options.app } as Parameters<typeof createQueryApp>[0]).use(explorerRoutes())
+  const { intercept } = options
+  if (intercept) {
+    const server = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      idleTimeout: 0,
+      fetch: (request) => intercept(request) ?? app.handle(request),
+    })
+    return { url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) }
+  }
+  const server = app.listen({ hostname: '127.0.0.1', port: 0 }).server
+  if (!server) throw new Error('the explorer did not start listening')
+  return { url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) }
+}

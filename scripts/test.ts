@@ -107,8 +107,18 @@ async function unitTier(): Promise<boolean> {
   return verdict('unit tier', await bunTest(['./tests/unit'], UNIT_LIMIT_MS))
 }
 
+/**
+ * The explorer's browser tests (tests/browser) drive Debian's chromium, which a fresh machine lacks:
+ * scripts/install-chromium.sh installs it (as root, with apt-get) or says what to install.
+ */
+function ensureChromium(): boolean {
+  const { exitCode } = Bun.spawnSync(['sh', resolve(repoRoot, 'scripts/install-chromium.sh')], { stdio: ['ignore', 'inherit', 'inherit'] })
+  return exitCode === 0
+}
+
 async function withInfrastructure(tier: string, argv: string[]): Promise<boolean> {
   process.stderr.write(`== ${tier} (Kafka and PostgreSQL)\n`)
+  if (!ensureChromium()) return false
   const started = await infraUp()
   try {
     return verdict(tier, await bunTest([...integrationTimeout, ...argv]))

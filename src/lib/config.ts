@@ -31,6 +31,17 @@ export interface Config {
   /** The ingest service's HTTP listener (OTLP/HTTP, Loki push, Elasticsearch bulk, JSON lines); its host is grpc.host. */
   intakeHttp: { port: number; maxBodyBytes: number }
   http: { host: string; port: number; queryTimeoutMs: number }
+  /** The query process's live tail, GET /tail (src/lib/tail/). */
+  tail: {
+    /** Clients streamed to at once; one more is answered 429. */
+    maxClients: number
+    /** Frames waiting for one client, in bytes, before logs that match are dropped for it (and counted). */
+    clientQueueBytes: number
+    /** Recent frames kept in memory for resuming (Last-Event-ID) and catching up, in bytes. */
+    ringBytes: number
+    /** Longest an idle stream goes without a byte (a comment), for proxies that close silent connections. */
+    heartbeatMs: number
+  }
   ingest: {
     batchMaxCount: number
     batchMaxBytes: number
@@ -160,6 +171,14 @@ export function loadConfig(env: Env = process.env): Config {
       host: string('HTTP_HOST', '0.0.0.0'),
       port: port('HTTP_PORT', 8080),
       queryTimeoutMs: int('QUERY_TIMEOUT_MS', 10_000, 100, 600_000),
+    },
+    tail: {
+      maxClients: int('TAIL_MAX_CLIENTS', 100, 1, 100_000),
+      // A slow client's bytes held here; a single frame larger than this is still sent alone.
+      clientQueueBytes: int('TAIL_CLIENT_QUEUE_BYTES', 1 * MiB, 16 * 1024, 1024 * MiB),
+      ringBytes: int('TAIL_RING_BYTES', 32 * MiB, 1 * MiB, 4096 * MiB),
+      // Proxies close a connection silent for their read timeout (nginx: 60 s by default); well below that.
+      heartbeatMs: int('TAIL_HEARTBEAT_MS', 5000, 100, 25_000),
     },
     ingest: {
       batchMaxCount: int('INGEST_BATCH_MAX_COUNT', 2000, 1, 1_000_000),

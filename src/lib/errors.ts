@@ -19,6 +19,8 @@ export const ErrorCodes = {
   NOT_FOUND: 'NOT_FOUND',
   INTERNAL: 'INTERNAL',
   BATCH_ABANDONED: 'BATCH_ABANDONED',
+  TAIL_LIMIT: 'TAIL_LIMIT',
+  TAIL_UNAVAILABLE: 'TAIL_UNAVAILABLE',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -219,5 +221,23 @@ export class BatchAbandonedError extends LogStreamError {
       grpcStatus: GrpcStatus.UNAVAILABLE,
       cause,
     })
+  }
+}
+
+/** The query process already streams to TAIL_MAX_CLIENTS /tail clients; another may connect once one leaves. */
+export class TailLimitError extends LogStreamError {
+  constructor(maxClients: number) {
+    super(ErrorCodes.TAIL_LIMIT, `this server already streams to ${maxClients} /tail clients (TAIL_MAX_CLIENTS); retry later`, {
+      retryable: true,
+      httpStatus: 429,
+      grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED,
+    })
+  }
+}
+
+/** The query process is shutting down and opens no new /tail stream; another instance (or this one, restarted) will. */
+export class TailUnavailableError extends LogStreamError {
+  constructor(message = 'the live tail is shutting down; retry') {
+    super(ErrorCodes.TAIL_UNAVAILABLE, message, { retryable: true, httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE })
   }
 }

@@ -3,6 +3,7 @@ import postgres from 'postgres'
 import { classifyDatabaseError } from './database-errors.ts'
 import type { Sql } from './db.ts'
 import { formatMicros, type LogRecord } from './log-entry.ts'
+import { announcements, LOGS_STORED_CHANNEL, type StoredKey } from './tail/announcement.ts'
 
 /** A decoded Kafka message on its way to a row: (partition, offset) is its idempotency key. */
 export interface PendingRow {
@@ -29,7 +30,9 @@ export interface LogWriter {
    * writing a re-delivered batch again is a no-op. Throws DatabaseUnavailableError when the server or
    * connection is gone (or on a transient conflict such as a deadlock), with nothing known about what was
    * stored (re-writing is then safe); any other failure is narrowed down to the offending rows, which
-   * come back in `rejected`.
+   * come back in `rejected`. The rows it inserts are announced to the query processes' live tail
+   * (tail/announcement.ts) in the same transaction, so an announcement arrives exactly when its rows are
+   * committed, and a re-delivered row, inserting nothing, is not announced again.
    */
   write<T extends PendingRow>(rows: T[]): Promise<WriteResult<T>>
 }
@@ -60,6 +63,9 @@ const INSERT_UNNEST = `
   from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::bigint[])
     as u(t, s, l, m, md, tr, sp, h, tg, p, o)
   on conflict do nothing`
+
+/** The same, saying which rows it inserted: a conflicting (already stored) row is not returned. */
+const INSERT_UNNEST_RETURNING = `${INSERT_UNNEST} returning kafka_partition, kafka_offset`
 
 const NEEDS_QUOTING = /[\\"]/g
 
@@ -199,10 +205,41 @@ function replyBoundedSocket(socket: Socket, silenceLimitMs: number): Socket {
   return socket
 }
 
-export function createLogWriter(sql: Sql): LogWriter {
+/** The inserted keys of `rows` with their timestamps, as announcements name them. */
+function storedKeys(rows: readonly PendingRow[], inserted: readonly { kafka_partition: number; kafka_offset: bigint }[]): StoredKey[] {
+  const micros = new Map<string, number>()
+  for (const { partition, offset, record } of rows) micros.set(`${partition}:${offset}`, record.timestampMicros)
+  return inserted.map(({ kafka_partition: partition, kafka_offset: offset }) => ({ partition, offset, micros: micros.get(`${partition}:${offset}`)! }))
+}
+
+/**
+ * PostgreSQL refuses a commit that would overflow its notification queue (8 GB by default), which only a
+ * listener stuck for a very long time can cause. Storing the rows matters more than announcing them.
+ */
+const isNotifyQueueFull = (error: unknown) => (error as { code?: unknown })?.code === '54000' && /notif/i.test(String((error as Error).message))
+
+export interface LogWriterOptions {
+  /** Announce inserted rows to the live tail (default true); off, a write is one plain statement. */
+  announce?: boolean
+}
+
+export function createLogWriter(sql: Sql, { announce = true }: LogWriterOptions = {}): LogWriter {
+  const insertOnly = async (literals: string[]): Promise<number> => (await sql.unsafe(INSERT_UNNEST, literals)).count
+
   const insert = async (rows: readonly PendingRow[]): Promise<number> => {
-    const result = await sql.unsafe(INSERT_UNNEST, columnLiterals(rows))
-    return result.count
+    const literals = columnLiterals(rows)
+    if (!announce) return insertOnly(literals)
+    try {
+      return await sql.begin(async (tx) => {
+        const inserted = await tx.unsafe<{ kafka_partition: number; kafka_offset: bigint }[]>(INSERT_UNNEST_RETURNING, literals)
+        const payloads = announcements(storedKeys(rows, inserted))
+        if (payloads.length > 0) await tx`select pg_notify(${LOGS_STORED_CHANNEL}, payload) from unnest(${payloads}::text[]) as payload`
+        return inserted.length
+      })
+    } catch (error) {
+      if (!isNotifyQueueFull(error)) throw error
+      return insertOnly(literals)
+    }
   }
 
   // Halving keeps a batch with one bad row to about 2·log2(n) extra statements; every retried half

@@ -7,6 +7,8 @@ import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
 import { contextExportRoutes } from './query/context-export-routes.ts'
 import { facetRoutes, histogramRoutes } from './query/routes.ts'
+import type { TailHub } from './tail/tail-hub.ts'
+import { tailRoutes } from './tail/tail-routes.ts'
 import { TIME_FORMAT_HINT } from './time-range.ts'
 import { withTimeout } from './timeout.ts'
 
@@ -15,6 +17,8 @@ export interface QueryAppOptions {
   log?: Logger
   /** How long /health waits for PostgreSQL before calling it down. */
   healthTimeoutMs?: number
+  /** The process's live tail, which GET /tail streams from; without one /tail answers 503. */
+  tail?: TailHub
 }
 
 /** What each parameter accepts, used both in the OpenAPI description and in 400 bodies. */
@@ -122,7 +126,7 @@ function validationFailure(request: Request, error: { all?: { path?: string }[] 
  * our error classes, the data layer already throws typed database errors (log-search.ts), and the
  * status and body then follow from the error alone (httpError); anything untyped is an INTERNAL 500.
  */
-export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOptions) {
+export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail }: QueryAppOptions) {
   return new Elysia()
     .use(
       openapi({
@@ -225,6 +229,7 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000 }: QueryAppOpt
     .use(histogramRoutes(sql))
     .use(facetRoutes(sql))
     .use(contextExportRoutes({ sql, log }))
+    .use(tailRoutes(tail))
 }
 
 export type QueryApp = ReturnType<typeof createQueryApp>

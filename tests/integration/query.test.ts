@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { createLogWriter } from '../../src/lib/log-writer.ts'
 import { eventually, freshDatabase } from '../support/infra.ts'
+import { readSse } from '../support/sse-reader.ts'
 
 /** `bun src/query.ts` as a process: listens where configured, answers, and stops cleanly on SIGTERM. */
 const database = await freshDatabase()
@@ -46,6 +48,36 @@ describe('src/query.ts', () => {
     expect(body.logs.map((log) => log.message)).toEqual(['hello from the entrypoint test'])
 
     child.kill('SIGTERM')
+    expect(await child.exited).toBe(0)
+    expect(events().map((event) => event.event)).toContain('shutdown.done')
+  })
+
+  test("streams /tail from the consumers' announcements, and on SIGTERM ends every stream cleanly and exits 0", async () => {
+    const { child, events } = start()
+    running.push(child)
+    const port = await eventually(() => events().find((event) => event.event === 'query.listening')?.port, 20_000, 'query.listening')
+    await eventually(() => (events().some((event) => event.event === 'tail.listening') ? true : undefined), 20_000, 'tail.listening')
+    const response = await fetch(`http://127.0.0.1:${port}/tail?service=tailed`)
+    expect(response.headers.get('content-type')).toStartWith('text/event-stream')
+    const stream = readSse(response.body!)
+    const record = {
+      timestampMicros: Date.now() * 1000,
+      service: 'tailed',
+      level: 'INFO' as const,
+      message: 'seen live',
+      metadata: '{}',
+      traceId: '',
+      spanId: '',
+      host: '',
+      tags: [],
+    }
+    await createLogWriter(database.sql).write([{ partition: 0, offset: 2n, record }])
+    await eventually(() => stream.parser.events[0], 20_000, 'the log on the stream')
+    expect(JSON.parse(stream.parser.events[0]!.data).message).toBe('seen live')
+
+    child.kill('SIGTERM')
+    // The stream ends as a stream does (the reader reports done), not with a reset connection.
+    await stream.done
     expect(await child.exited).toBe(0)
     expect(events().map((event) => event.event)).toContain('shutdown.done')
   })

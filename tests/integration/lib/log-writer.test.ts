@@ -4,7 +4,8 @@ import { connect } from '../../../src/lib/db.ts'
 import { DatabaseUnavailableError, QueryTimeoutError } from '../../../src/lib/errors.ts'
 import type { LogRecord } from '../../../src/lib/log-entry.ts'
 import { connectForWrites, createLogWriter, type PendingRow } from '../../../src/lib/log-writer.ts'
-import { freshDatabase } from '../../support/infra.ts'
+import { LOGS_STORED_CHANNEL, parseAnnouncement } from '../../../src/lib/tail/announcement.ts'
+import { eventually, freshDatabase } from '../../support/infra.ts'
 import { startTcpProxy } from '../../support/tcp-proxy.ts'
 
 const db = await freshDatabase()
@@ -86,6 +87,45 @@ describe('createLogWriter', () => {
     expect((await writer.write(input)).inserted).toBe(3)
     expect(await writer.write(input)).toEqual({ inserted: 0, rejected: [] })
     expect(await stored(input.map((r) => r.offset))).toHaveLength(3)
+  })
+
+  test('each write announces on logs_stored, at commit, exactly the rows it inserted; writing them again announces nothing', async () => {
+    const heard: string[] = []
+    const listening = await db.sql.listen(LOGS_STORED_CHANNEL, (payload) => heard.push(payload))
+    try {
+      const input = rows(record(), record({ timestampMicros: Date.now() * 1000 - 3_600_000_000 }), record())
+      const bad = rows(record({ metadata: '{"x":"\\ud800"}' }))[0]!
+      await writer.write([...input, bad])
+      // Notifications arrive in commit order: once a later write's has come, every earlier one has.
+      const marker = rows(record())
+      await writer.write(marker)
+      const markerHeard = (payload: string) => parseAnnouncement(payload)!.runs.some((run) => run.first === marker[0]!.offset)
+      await eventually(() => (heard.some(markerHeard) ? true : undefined), 10_000, 'the marker')
+      const named = heard
+        .filter((payload) => !markerHeard(payload))
+        .flatMap((payload) => {
+          const { spans, runs } = parseAnnouncement(payload)!
+          return runs.flatMap((run) => {
+            const offsets = []
+            for (let offset = run.first; offset <= run.last; offset++) offsets.push(offset)
+            return offsets.map((offset) => ({ offset, spans }))
+          })
+        })
+      expect(named.map((item) => item.offset).sort()).toEqual(input.map((row) => row.offset))
+      for (const row of input) {
+        const spans = named.find((item) => item.offset === row.offset)!.spans
+        expect(spans.some(([from, to]) => from <= row.record.timestampMicros && row.record.timestampMicros <= to)).toBe(true)
+      }
+
+      heard.length = 0
+      await writer.write(input)
+      const second = rows(record())
+      await writer.write(second)
+      await eventually(() => (heard.length > 0 ? true : undefined), 10_000, 'the second marker')
+      expect(heard.flatMap((payload) => parseAnnouncement(payload)!.runs.map((run) => run.first))).toEqual([second[0]!.offset])
+    } finally {
+      await listening.unlisten()
+    }
   })
 
   test('a row the database refuses is rejected alone and its neighbours are stored', async () => {

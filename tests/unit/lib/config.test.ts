@@ -68,3 +68,24 @@ describe('loadConfig: CONSUME_BATCH_MAX_BYTES', () => {
     expect(() => loadConfig({ CONSUME_BATCH_MAX_BYTES: String(2 * 1024 ** 3) })).toThrow(/CONSUME_BATCH_MAX_BYTES/)
   })
 })
+
+describe('loadConfig: the live tail (TAIL_*)', () => {
+  test('defaults: 100 clients, 1 MiB per client, 32 MiB of recent logs, a heartbeat at least every 5 s', () => {
+    expect(loadConfig({}).tail).toEqual({ maxClients: 100, clientQueueBytes: 1024 * 1024, ringBytes: 32 * 1024 * 1024, heartbeatMs: 5000 })
+  })
+
+  test('each is read from its variable', () => {
+    const env = { TAIL_MAX_CLIENTS: '7', TAIL_CLIENT_QUEUE_BYTES: '65536', TAIL_RING_BYTES: '2097152', TAIL_HEARTBEAT_MS: '1000' }
+    expect(loadConfig(env).tail).toEqual({ maxClients: 7, clientQueueBytes: 65536, ringBytes: 2097152, heartbeatMs: 1000 })
+  })
+
+  test.each([
+    ['TAIL_MAX_CLIENTS', '0'],
+    ['TAIL_CLIENT_QUEUE_BYTES', '1024'],
+    ['TAIL_RING_BYTES', '1000'],
+    ['TAIL_HEARTBEAT_MS', '30000'],
+    ['TAIL_HEARTBEAT_MS', 'soon'],
+  ])('%s=%s is refused, naming the variable', (variable, value) => {
+    expect(() => loadConfig({ [variable]: value })).toThrow(variable)
+  })
+})

@@ -18,6 +18,8 @@ import {
   QueryTimeoutError,
   RequestInvalidError,
   RequestTooLargeError,
+  TailLimitError,
+  TailUnavailableError,
   UndecodableMessageError,
 } from '../../../src/lib/errors.ts'
 
@@ -37,6 +39,8 @@ const classes: [LogStreamError, string, boolean, number, number][] = [
   [new NotFoundError('no such route'), 'NOT_FOUND', false, 404, GrpcStatus.NOT_FOUND],
   [new InternalError(new Error('bug')), 'INTERNAL', false, 500, GrpcStatus.INTERNAL],
   [new BatchAbandonedError(), 'BATCH_ABANDONED', true, 503, GrpcStatus.UNAVAILABLE],
+  [new TailLimitError(100), 'TAIL_LIMIT', true, 429, GrpcStatus.RESOURCE_EXHAUSTED],
+  [new TailUnavailableError(), 'TAIL_UNAVAILABLE', true, 503, GrpcStatus.UNAVAILABLE],
 ]
 
 describe('error classes', () => {
@@ -102,6 +106,7 @@ describe('httpError', () => {
     ['DATABASE_UNAVAILABLE', new DatabaseUnavailableError('cannot search logs: connect ECONNREFUSED'), 503],
     ['QUERY_TIMEOUT', new QueryTimeoutError('cannot search logs: canceling statement due to statement timeout'), 503],
     ['INGEST_OVERLOADED', new IngestOverloadedError('full'), 429],
+    ['TAIL_LIMIT', new TailLimitError(2), 429],
   ] as const)('answers %s from the status, code and message of the error alone', (code, error, status) => {
     expect(httpError(error)).toEqual({ status, body: { error: code, message: error.message } })
   })

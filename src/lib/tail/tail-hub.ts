@@ -1,0 +1,413 @@
+import { asLogStreamError, TailLimitError, TailUnavailableError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { type FullLogRow, type LogView, logView } from '../log-rows.ts'
+import type { Search } from '../log-search.ts'
+import { sleep } from '../retry.ts'
+import { type Announcement, parseAnnouncement } from './announcement.ts'
+import { frameBytes, type GapReason, GapReasons, sse } from './sse.ts'
+import { type FilterInput, filterInput, matchesFields, queryMayMatch, tailFilter } from './tail-filter.ts'
+import { type LogEntry, type RingEntry, TailRing } from './tail-ring.ts'
+import type { LogKey, TailStore } from './tail-store.ts'
+import { Tailer } from './tailer.ts'
+
+export interface TailSettings {
+  /** Clients at once; one more is refused with TailLimitError (429). */
+  maxClients: number
+  /** Frames waiting for one client, in bytes, before matching logs are dropped for it. */
+  clientQueueBytes: number
+  /** Frames kept for resuming and catching up, in bytes. */
+  ringBytes: number
+  /** Longest an idle client goes without a byte (a comment), for proxies that close silent connections. */
+  heartbeatMs: number
+}
+
+export interface TailHubOptions extends TailSettings {
+  store: TailStore
+  log: Logger
+  /** How long logs are still read after the last client left, so that a reconnect within it resumes without a gap. */
+  lingerMs?: number
+  /** EventSource's reconnection delay, sent to each client. */
+  retryMs?: number
+}
+
+export interface TailStats {
+  clients: number
+  ringEntries: number
+  ringBytes: number
+  queuedBytes: number
+  dropped: number
+  pendingAnnouncements: number
+}
+
+export interface TailHub {
+  /**
+   * A new client with `search`'s filters, resuming after `lastEventId` if that log is still held (else it
+   * is told so with a gap event and starts from now). Throws TailLimitError at the limit,
+   * TailUnavailableError once stopping, a retryable database error if q cannot be read.
+   */
+  open(search: Search, lastEventId?: string): Promise<Tailer>
+  /** A notification payload from the consumers (tail-listener.ts). */
+  announce(payload: string): void
+  /** Logs may have been stored without being announced here, from now back to some unknown point. */
+  gap(reason: GapReason): void
+  stats(): TailStats
+  /** Ends every client's stream (what is queued is still written) and stops reading. */
+  stop(): Promise<void>
+}
+
+type Item = { kind: 'announce'; announcement: Announcement; rows: number } | { kind: 'gap'; reason: GapReason }
+
+export const TailLimits = {
+  /** Announced rows read in one round: several announcements are read together when they pile up. */
+  rowsPerRound: 5000,
+  /**
+   * Announced rows waiting to be read beyond which the process has fallen too far behind: they are
+   * dropped and clients told (a gap), rather than queued without bound.
+   */
+  pendingRows: 200_000,
+  /** Ring entries a catch-up takes at a time. */
+  catchUpEntries: 1000,
+  lingerMs: 60_000,
+  retryMs: 1000,
+} as const
+
+const STOP_WAIT_MS = 2000
+
+/** Lets pending I/O run: each client's stream hands its queue to its socket. */
+const yieldToSockets = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+interface Fresh {
+  entry: LogEntry
+  input: FilterInput
+}
+
+const runRows = (announcement: Announcement) => announcement.runs.reduce((sum, run) => sum + Number(run.last - run.first) + 1, 0)
+
+function answersOf(entry: LogEntry): Map<string, boolean> {
+  if (!entry.queries) entry.queries = new Map()
+  return entry.queries
+}
+
+/** Parses a ring entry's frame back into the view the filters read (only when catching up). */
+function replayInput(entry: LogEntry): FilterInput {
+  const data = entry.frame.slice(entry.frame.indexOf('\ndata: ') + 7, -2)
+  return filterInput(JSON.parse(data) as LogView)
+}
+
+/**
+ * One per query process: hears about new logs (announce), reads each batch of them once, and feeds every
+ * /tail client from memory. New logs go into a ring of recent frames and to each client that is caught
+ * up; a client that resumes, or that needs a q answered that the round did not ask, catches up from the
+ * ring at its own pace until it is live again. Rounds run one at a time, in the order announcements came.
+ */
+export function createTailHub(options: TailHubOptions): TailHub {
+  const { store, log } = options
+  const lingerMs = options.lingerMs ?? TailLimits.lingerMs
+  const retryMs = options.retryMs ?? TailLimits.retryMs
+  const ring = new TailRing(options.ringBytes)
+  const sliceBytes = Math.max(1, Math.floor(options.clientQueueBytes / 2))
+  const tailers = new Set<Tailer>()
+  let opening = 0
+  let pending: Item[] = []
+  let pendingRows = 0
+  let wake: (() => void) | undefined
+  let stopped = false
+  let lastLeftAt: number | undefined
+  let dropped = 0
+
+  const reading = () => tailers.size > 0 || opening > 0 || (lastLeftAt !== undefined && Date.now() - lastLeftAt < lingerMs)
+
+  const push = (item: Item) => {
+    if (stopped) return
+    pending.push(item)
+    wake?.()
+  }
+
+  /** Which of `fresh` need PostgreSQL's answer for a q, asked once per log for every q that needs it. */
+  async function answerQueries(fresh: readonly Fresh[], clients: Iterable<Tailer>): Promise<void> {
+    const texts: string[] = []
+    const indexOf = new Map<string, number>()
+    const keys: LogKey[] = []
+    const asked: Fresh[] = []
+    for (const item of fresh) {
+      let needed = false
+      for (const tailer of clients) {
+        const query = tailer.filter.query
+        if (!query || item.entry.queries?.has(query.text)) continue
+        // Ruled out without asking is not remembered: decide() rules it out again as cheaply.
+        if (!matchesFields(tailer.filter, item.input) || !queryMayMatch(query, item.input)) continue
+        if (!indexOf.has(query.text)) {
+          indexOf.set(query.text, texts.length)
+          texts.push(query.text)
+        }
+        needed = true
+      }
+      if (needed) {
+        asked.push(item)
+        const [partition, offset] = item.entry.id.split('-')
+        keys.push({ timestamp: item.input.view.timestamp, partition: Number(partition), offset: BigInt(offset!) })
+      }
+    }
+    if (asked.length === 0) return
+    const matched = await store.matchQueries(keys, texts)
+    asked.forEach((item, index) => {
+      const answers = answersOf(item.entry)
+      const hits = new Set(matched[index])
+      texts.forEach((text, n) => {
+        if (!answers.has(text)) answers.set(text, hits.has(n))
+      })
+    })
+  }
+
+  /** true / false when known; undefined when PostgreSQL has not been asked for this client's q yet. */
+  function decide(tailer: Tailer, entry: LogEntry, input: FilterInput): boolean | undefined {
+    if (!matchesFields(tailer.filter, input)) return false
+    const query = tailer.filter.query
+    if (!query) return true
+    if (!queryMayMatch(query, input)) return false
+    return entry.queries?.get(query.text)
+  }
+
+  /** Brings `tailer` from its position to the end of the ring, then marks it live. */
+  async function catchUp(tailer: Tailer): Promise<void> {
+    if (tailer.catchingUp) return
+    tailer.catchingUp = true
+    try {
+      while (tailer.open && !stopped) {
+        if (tailer.position < ring.firstSeq - 1) {
+          tailer.gap(GapReasons.fellBehind)
+          tailer.position = ring.firstSeq - 1
+        }
+        if (tailer.position >= ring.lastSeq) {
+          tailer.live = true
+          return
+        }
+        const entries = ring.slice(tailer.position + 1, TailLimits.catchUpEntries)
+        const inputs = new Map<LogEntry, FilterInput>()
+        for (const entry of entries) if (entry.kind === 'log') inputs.set(entry, replayInput(entry))
+        await answerQueries(
+          [...inputs].map(([entry, input]) => ({ entry, input })),
+          [tailer],
+        )
+        for (const entry of entries) {
+          if (entry.kind === 'gap') {
+            tailer.gap(entry.reason)
+            tailer.position = entry.seq
+          } else tailer.consider(entry, decide(tailer, entry, inputs.get(entry)!) === true)
+        }
+      }
+    } catch (error) {
+      log.warn('tail.catch_up_failed', { error: asLogStreamError(error) })
+      // What could not be decided is skipped, and said so; the client goes on from the end.
+      tailer.gap(GapReasons.readFailed)
+      tailer.position = ring.lastSeq
+      tailer.live = true
+    } finally {
+      tailer.catchingUp = false
+    }
+  }
+
+  /** Appends a gap to the stream and tells every live client. */
+  function streamGap(reason: GapReason): void {
+    const entry = ring.gap(reason)
+    for (const tailer of tailers) {
+      if (!tailer.live) continue
+      tailer.gap(reason)
+      tailer.position = entry.seq
+    }
+  }
+
+  /** Appends `fresh` to the stream and offers it to every live client (synchronously, so no client sees half). */
+  function deliver(fresh: readonly Fresh[], asked: ReadonlySet<Tailer>): void {
+    const before = ring.lastSeq
+    for (const item of fresh) ring.append(item.entry)
+    for (const tailer of tailers) {
+      if (!tailer.live) continue
+      if (tailer.position !== before || (tailer.filter.query && !asked.has(tailer))) {
+        tailer.live = false
+        void catchUp(tailer)
+        continue
+      }
+      const decisions = fresh.map((item) => decide(tailer, item.entry, item.input))
+      if (decisions.includes(undefined)) {
+        tailer.live = false
+        void catchUp(tailer)
+        continue
+      }
+      for (const [index, item] of fresh.entries()) tailer.consider(item.entry, decisions[index] === true)
+    }
+  }
+
+  function toFresh(rows: readonly FullLogRow[]): Fresh[] {
+    return rows.map((row) => {
+      const view = logView(row)
+      const id = view.id
+      const frame = sse.log(id, JSON.stringify(view))
+      const input = filterInput(view)
+      return { entry: { kind: 'log', id, frame, bytes: frameBytes(frame) } as LogEntry, input }
+    })
+  }
+
+  async function readRound(announcements: Announcement[]): Promise<void> {
+    try {
+      for await (const page of store.read(announcements)) {
+        if (stopped) return
+        const fresh = toFresh(page)
+        // The clients whose q this round asks about; one that joins meanwhile catches up from the ring.
+        const asked = new Set([...tailers].filter((tailer) => tailer.live && tailer.filter.query))
+        try {
+          await answerQueries(fresh, asked)
+        } catch (error) {
+          log.warn('tail.query_failed', { error: asLogStreamError(error) })
+          asked.clear()
+        }
+        // Delivered in slices of half a client's queue, letting the sockets take each slice before the
+        // next: a page given at once could overflow the queue of a client that reads as fast as it can.
+        for (let start = 0; start < fresh.length && !stopped; ) {
+          let end = start
+          let bytes = 0
+          while (end < fresh.length && (end === start || bytes + fresh[end]!.entry.bytes <= sliceBytes)) bytes += fresh[end++]!.entry.bytes
+          deliver(fresh.slice(start, end), asked)
+          start = end
+          if (start < fresh.length) await yieldToSockets()
+        }
+      }
+    } catch (error) {
+      log.warn('tail.read_failed', { error: asLogStreamError(error) })
+      streamGap(GapReasons.readFailed)
+    }
+  }
+
+  async function run(): Promise<void> {
+    while (!stopped) {
+      if (pending.length === 0) {
+        await new Promise<void>((resolve) => {
+          wake = () => {
+            wake = undefined
+            resolve()
+          }
+        })
+        continue
+      }
+      if (!reading()) {
+        // Nobody to feed: what is announced now is not read, so nothing held may be resumed across it.
+        pending = []
+        pendingRows = 0
+        ring.clear()
+        continue
+      }
+      const item = pending[0]!
+      if (item.kind === 'gap') {
+        pending.shift()
+        streamGap(item.reason)
+        continue
+      }
+      const round: Announcement[] = []
+      let rows = 0
+      while (pending[0]?.kind === 'announce' && (round.length === 0 || rows + pending[0].rows <= TailLimits.rowsPerRound)) {
+        const next = pending.shift() as Extract<Item, { kind: 'announce' }>
+        round.push(next.announcement)
+        rows += next.rows
+      }
+      pendingRows -= rows
+      await readRound(round)
+      // Each round leaves its rows, views and joined chunks behind; as in the consumer (README, Consumer),
+      // an asynchronous hint keeps the garbage from piling up to several times what is held.
+      Bun.gc(false)
+    }
+  }
+
+  const running = run().catch((error: unknown) => log.error('tail.hub_failed', { error }))
+
+  // Ticks at half the interval, and a client that was sent nothing for half of it gets a heartbeat: none
+  // goes longer than heartbeatMs without a byte.
+  const heartbeats = setInterval(() => {
+    const now = performance.now()
+    for (const tailer of tailers) tailer.heartbeat(now, options.heartbeatMs / 2)
+  }, options.heartbeatMs / 2)
+
+  return {
+    async open(search, lastEventId) {
+      if (stopped) throw new TailUnavailableError()
+      if (tailers.size + opening >= options.maxClients) throw new TailLimitError(options.maxClients)
+      opening++
+      let tailer: Tailer
+      try {
+        const tsquery = search.q === undefined ? undefined : await store.tsquery(search.q)
+        if (stopped) throw new TailUnavailableError()
+        tailer = new Tailer({
+          filter: tailFilter(search, tsquery),
+          maxQueueBytes: options.clientQueueBytes,
+          retryMs,
+          onClose: (closed) => {
+            tailers.delete(closed)
+            dropped += closed.droppedTotal
+            if (tailers.size === 0) lastLeftAt = Date.now()
+          },
+        })
+      } finally {
+        opening--
+      }
+      tailers.add(tailer)
+      lastLeftAt = undefined
+      const resumeAt = lastEventId === undefined ? undefined : ring.seqOf(lastEventId)
+      if (lastEventId !== undefined && resumeAt === undefined) tailer.gap(GapReasons.resumeUnavailable)
+      tailer.position = resumeAt ?? ring.lastSeq
+      if (tailer.position === ring.lastSeq && !tailer.filter.query) tailer.live = true
+      else void catchUp(tailer)
+      return tailer
+    },
+
+    announce(payload) {
+      const announcement = parseAnnouncement(payload)
+      if (!announcement) {
+        log.warn('tail.announcement_unreadable', { payload: payload.slice(0, 200) })
+        push({ kind: 'gap', reason: GapReasons.readFailed })
+        return
+      }
+      const rows = runRows(announcement)
+      if (pendingRows + rows > TailLimits.pendingRows) {
+        log.warn('tail.fell_behind', { pendingRows })
+        pending = pending.filter((item) => item.kind === 'gap')
+        pendingRows = 0
+        push({ kind: 'gap', reason: GapReasons.fellBehind })
+        return
+      }
+      pendingRows += rows
+      push({ kind: 'announce', announcement, rows })
+    },
+
+    gap(reason) {
+      push({ kind: 'gap', reason })
+    },
+
+    stats() {
+      let queuedBytes = 0
+      let clientDrops = 0
+      for (const tailer of tailers) {
+        queuedBytes += tailer.queuedBytes
+        clientDrops += tailer.droppedTotal
+      }
+      return {
+        clients: tailers.size,
+        ringEntries: ring.size,
+        ringBytes: ring.heldBytes,
+        queuedBytes,
+        dropped: dropped + clientDrops,
+        pendingAnnouncements: pending.length,
+      }
+    },
+
+    async stop() {
+      if (stopped) return
+      stopped = true
+      clearInterval(heartbeats)
+      wake?.()
+      for (const tailer of [...tailers]) tailer.end()
+      // A read in progress is abandoned rather than waited for: its clients are gone.
+      await Promise.race([running, sleep(STOP_WAIT_MS)])
+    },
+  }
+}
+
+export type { RingEntry }

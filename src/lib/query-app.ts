@@ -2,6 +2,7 @@ import { openapi } from '@elysiajs/openapi'
 import { Elysia, t } from 'elysia'
 import type { Sql } from './db.ts'
 import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
+import { explorerRoutes } from './explorer/routes.ts'
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
@@ -230,6 +231,7 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail }: Query
     .use(facetRoutes(sql))
     .use(contextExportRoutes({ sql, log }))
     .use(tailRoutes(tail))
+    .use(explorerRoutes({ log }))
 }
 
 export type QueryApp = ReturnType<typeof createQueryApp>

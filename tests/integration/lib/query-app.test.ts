@@ -328,6 +328,18 @@ describe('GET /health', () => {
   })
 })
 
+describe('GET /', () => {
+  test('is the log explorer: an HTML page whose script and style the same app serves', async () => {
+    const page = await app.handle(new Request('http://localhost/'))
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toContain('text/html')
+    const html = await page.text()
+    const assets = [...html.matchAll(/(?:src|href)="(\/explorer\/[^"]+)"/g)].map((match) => match[1]!)
+    expect(assets.length).toBeGreaterThanOrEqual(2)
+    for (const asset of assets) expect((await app.handle(new Request(`http://localhost${asset}`))).status).toBe(200)
+  })
+})
+
 describe('an unreachable database', () => {
   // Nothing listens on port 1: every connection attempt is refused at once.
   const dead = connect('postgres://postgres@127.0.0.1:1/logstream', { max: 1, connectTimeout: 2 })

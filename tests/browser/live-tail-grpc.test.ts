@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { createLogger } from '../../src/lib/log.ts'
+import { startLiveTail } from '../../src/lib/tail/live-tail.ts'
 import { ingest, ingestClient } from '../support/ingest-client.ts'
 import { startIntakeStack } from '../support/intake-stack.ts'
 import { launchChromium, openPage, type PageUnderTest, type RunningBrowser } from './support/browser.ts'
@@ -10,42 +11,31 @@ import { serveExplorer } from './support/server.ts'
  * consumer into PostgreSQL (tests/support/intake-stack.ts, all in this process), and must appear at the top
  * of the explorer's list, with the live tail on, within a few seconds. The query app serves GET /tail from a
  * live tail of its own (src/lib/tail/live-tail.ts), as src/query.ts runs it.
- *
- * GET /tail (issue 14) is being built beside the page: until src/lib/tail/live-tail.ts is in the tree this
- * test is skipped, saying so. The module is imported by a computed path so that this file compiles without it.
  */
-interface LiveTailModule {
-  startLiveTail(options: { sql: unknown; databaseUrl: string; settings: unknown; log: unknown }): { hub: unknown; ready: Promise<void>; stop(): Promise<void> }
-}
-const LIVE_TAIL = '../../src/lib/tail/live-tail.ts'
-const liveTail = (await import(LIVE_TAIL).catch(() => undefined)) as LiveTailModule | undefined
-if (!liveTail) console.warn(`live-tail-grpc.test.ts: skipped: ${LIVE_TAIL} (GET /tail, issue 14) is not in this tree yet`)
-
-const stack = liveTail ? await startIntakeStack() : undefined
+const stack = await startIntakeStack()
 const log = createLogger({ service: 'explorer-test' }, { level: 'error' })
-const tail =
-  stack && liveTail?.startLiveTail({ sql: stack.db.sql, databaseUrl: stack.db.url, settings: (stack.config as unknown as { tail: unknown }).tail, log })
-const server = stack && tail ? serveExplorer(stack.db.sql, { app: { tail: tail.hub } }) : undefined
+const tail = startLiveTail({ sql: stack.db.sql, databaseUrl: stack.db.url, settings: stack.config.tail, log })
+const server = serveExplorer(stack.db.sql, { tail: tail.hub })
 let chromium: RunningBrowser | undefined
 let under: PageUnderTest | undefined
 beforeAll(async () => {
-  await tail?.ready
-  if (liveTail) chromium = await launchChromium()
+  await tail.ready
+  chromium = await launchChromium()
 })
 afterAll(async () => {
   await under?.context.close().catch(() => {})
   await chromium?.close()
   // The tail's streams never end by themselves: end them first, or stopping the server would wait on them.
-  await tail?.stop()
-  await server?.stop()
+  await tail.stop()
+  await server.stop()
 })
 
-test.skipIf(!liveTail)('a log sent through gRPC appears in the live tail within a few seconds', async () => {
+test('a log sent through gRPC appears in the live tail within a few seconds', async () => {
   const run = Math.random().toString(36).slice(2, 8)
   const service = `tail-${run}`
   under = await openPage(chromium!.browser)
   const { page, problems } = under
-  await page.goto(`${server!.url}/?service=${service}`)
+  await page.goto(`${server.url}/?service=${service}`)
   await page.waitForFunction((search) => document.body.dataset.loaded === search, `?service=${service}&from=1h`)
   expect(await page.isVisible('#empty')).toBe(true)
   await page.click('#live')
@@ -56,7 +46,7 @@ test.skipIf(!liveTail)('a log sent through gRPC appears in the live tail within 
   if (await page.isVisible('#message')) throw new Error(`the live tail did not connect: ${await page.textContent('#message')}`)
 
   const message = `hello through gRPC ${run}`
-  const client = ingestClient(stack!.ingest.port)
+  const client = ingestClient(stack.ingest.port)
   try {
     const sentAt = performance.now()
     const outcome = await ingest(client, [{ service, level: 'WARN', message, host: 'grpc-host', tags: ['live:test'] }])

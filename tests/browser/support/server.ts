@@ -1,6 +1,6 @@
 import type { Sql } from '../../../src/lib/db.ts'
-import { explorerRoutes } from '../../../src/lib/explorer/routes.ts'
 import { createQueryApp } from '../../../src/lib/query-app.ts'
+import type { TailHub } from '../../../src/lib/tail/tail-hub.ts'
 
 export interface ExplorerServer {
   url: string
@@ -8,8 +8,8 @@ export interface ExplorerServer {
 }
 
 export interface ServeOptions {
-  /** More options for createQueryApp (e.g. the live tail's hub), passed as they are. */
-  app?: Record<string, unknown>
+  /** The live tail GET /tail streams from (without one it answers 503). */
+  tail?: TailHub
   /**
    * Answers some requests before the app does (a stand-in /tail). With it the app is served through
    * Bun.serve and app.handle; without it, by the app's own listen(), as src/query.ts serves it.
@@ -17,9 +17,9 @@ export interface ServeOptions {
   intercept?: (request: Request) => Response | undefined
 }
 
-/** The query API with the explorer mounted, on a free loopback port. */
+/** The query API, which serves the explorer at /, on a free loopback port. */
 export function serveExplorer(sql: Sql, options: ServeOptions = {}): ExplorerServer {
-  const app = createQueryApp({ sql, ...options.app } as Parameters<typeof createQueryApp>[0]).use(explorerRoutes())
+  const app = createQueryApp({ sql, tail: options.tail })
   const { intercept } = options
   if (intercept) {
     const server = Bun.serve({

@@ -1,4 +1,3 @@
-import { openapi } from '@elysiajs/openapi'
 import { Elysia, t } from 'elysia'
 import type { Sql } from './db.ts'
 import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
@@ -6,6 +5,7 @@ import { explorerRoutes } from './explorer/routes.ts'
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
+import { openapiDocs } from './openapi-docs.ts'
 import { contextExportRoutes } from './query/context-export-routes.ts'
 import { facetRoutes, histogramRoutes } from './query/routes.ts'
 import type { TailHub } from './tail/tail-hub.ts'
@@ -129,14 +129,7 @@ function validationFailure(request: Request, error: { all?: { path?: string }[] 
  */
 export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail }: QueryAppOptions) {
   return new Elysia()
-    .use(
-      openapi({
-        path: '/openapi',
-        documentation: {
-          info: { title: 'LogStream query API', version: '1.0.0', description: 'Filtered, paginated search over stored logs, and trace look-ups.' },
-        },
-      }),
-    )
+    .use(openapiDocs())
     .onError(({ code, error, set, request }) => {
       const failure =
         code === 'VALIDATION'

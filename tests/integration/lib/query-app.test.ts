@@ -340,6 +340,26 @@ describe('GET /', () => {
   })
 })
 
+describe('GET /openapi', () => {
+  test('the docs page loads its UI from this process, never from another host', async () => {
+    const page = await app.handle(new Request('http://localhost/openapi'))
+    expect(page.status).toBe(200)
+    const html = await page.text()
+    const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!)
+    expect(urls.length).toBeGreaterThanOrEqual(2)
+    for (const url of urls) {
+      expect(url.startsWith('/')).toBe(true)
+      expect((await app.handle(new Request(`http://localhost${url}`))).status).toBe(200)
+    }
+    expect(html).not.toMatch(/https?:\/\//)
+  })
+
+  test('/openapi/json describes every endpoint', async () => {
+    const spec = (await (await app.handle(new Request('http://localhost/openapi/json'))).json()) as { paths: Record<string, unknown> }
+    for (const path of ['/query', '/histogram', '/facets', '/export', '/tail']) expect(Object.keys(spec.paths)).toContain(path)
+  })
+})
+
 describe('an unreachable database', () => {
   // Nothing listens on port 1: every connection attempt is refused at once.
   const dead = connect('postgres://postgres@127.0.0.1:1/logstream', { max: 1, connectTimeout: 2 })

@@ -12,6 +12,8 @@ import { mayMatch, parseTsQuery, type TsQuery } from './tsquery.ts'
  */
 export interface TailFilter {
   search: Search
+  /** Equal for filters that select the same logs (same parameters, same q), so their decisions can be shared. */
+  key: string
   /** The tsquery text of `q` (websearch_to_tsquery('simple', q)::text), when there is a q. */
   query?: { text: string; tree: TsQuery | undefined }
 }
@@ -35,7 +37,9 @@ export function filterInput(view: LogView): FilterInput {
 }
 
 export function tailFilter(search: Search, tsquery?: string): TailFilter {
-  return tsquery === undefined ? { search } : { search, query: { text: tsquery, tree: parseTsQuery(tsquery) } }
+  const { limit: _limit, page: _page, cursor: _cursor, q: _q, ...selecting } = search
+  const key = JSON.stringify([selecting, tsquery ?? null])
+  return tsquery === undefined ? { search, key } : { search, key, query: { text: tsquery, tree: parseTsQuery(tsquery) } }
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)

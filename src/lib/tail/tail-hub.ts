@@ -73,6 +73,9 @@ export const TailLimits = {
 
 const STOP_WAIT_MS = 2000
 
+/** Frame bytes handed to clients (and read) between two synchronous garbage collections. */
+const COLLECT_EVERY = 64 * 1024 * 1024
+
 /** Lets pending I/O run: each client's stream hands its queue to its socket. */
 const yieldToSockets = () => new Promise<void>((resolve) => setImmediate(resolve))
 
@@ -114,6 +117,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
   let stopped = false
   let lastLeftAt: number | undefined
   let dropped = 0
+  let sinceCollection = 0
 
   const reading = () => tailers.size > 0 || opening > 0 || (lastLeftAt !== undefined && Date.now() - lastLeftAt < lingerMs)
 
@@ -220,6 +224,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
   /** Appends `fresh` to the stream and offers it to every live client (synchronously, so no client sees half). */
   function deliver(fresh: readonly Fresh[], asked: ReadonlySet<Tailer>): void {
     const before = ring.lastSeq
+    const shared = new Map<string, (boolean | undefined)[]>()
     for (const item of fresh) ring.append(item.entry)
     for (const tailer of tailers) {
       if (!tailer.live) continue
@@ -228,13 +233,22 @@ export function createTailHub(options: TailHubOptions): TailHub {
         void catchUp(tailer)
         continue
       }
-      const decisions = fresh.map((item) => decide(tailer, item.entry, item.input))
+      // Clients with the same filters (several people tailing errors) share one pass over the slice.
+      let decisions = shared.get(tailer.filter.key)
+      if (!decisions) {
+        decisions = fresh.map((item) => decide(tailer, item.entry, item.input))
+        shared.set(tailer.filter.key, decisions)
+      }
       if (decisions.includes(undefined)) {
         tailer.live = false
         void catchUp(tailer)
         continue
       }
-      for (const [index, item] of fresh.entries()) tailer.consider(item.entry, decisions[index] === true)
+      for (const [index, item] of fresh.entries()) {
+        const matches = decisions[index] === true
+        if (matches) sinceCollection += item.entry.bytes
+        tailer.consider(item.entry, matches)
+      }
     }
   }
 
@@ -253,6 +267,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
       for await (const page of store.read(announcements)) {
         if (stopped) return
         const fresh = toFresh(page)
+        for (const item of fresh) sinceCollection += item.entry.bytes
         // The clients whose q this round asks about; one that joins meanwhile catches up from the ring.
         const asked = new Set([...tailers].filter((tailer) => tailer.live && tailer.filter.query))
         try {
@@ -311,19 +326,23 @@ export function createTailHub(options: TailHubOptions): TailHub {
       }
       pendingRows -= rows
       await readRound(round)
-      // Each round leaves its rows, views and joined chunks behind; as in the consumer (README, Consumer),
-      // an asynchronous hint keeps the garbage from piling up to several times what is held.
-      Bun.gc(false)
+      // Every frame handed to a client becomes a copy in the chunk its stream writes, and each round leaves
+      // rows and views behind; Bun's collector counts strings as little heap growth and collects them late
+      // (large-reads.ts says the same of large content). A synchronous collection per COLLECT_EVERY bytes
+      // handed out keeps the peak near what is held, at the cost of one collection per that many bytes.
+      if (sinceCollection >= COLLECT_EVERY) {
+        sinceCollection = 0
+        Bun.gc(true)
+      }
     }
   }
 
   const running = run().catch((error: unknown) => log.error('tail.hub_failed', { error }))
 
-  // Ticks at half the interval, and a client that was sent nothing for half of it gets a heartbeat: none
+  // Ticks at half the interval; a client sent nothing since the previous tick gets a heartbeat, so none
   // goes longer than heartbeatMs without a byte.
   const heartbeats = setInterval(() => {
-    const now = performance.now()
-    for (const tailer of tailers) tailer.heartbeat(now, options.heartbeatMs / 2)
+    for (const tailer of tailers) tailer.heartbeat()
   }, options.heartbeatMs / 2)
 
   return {

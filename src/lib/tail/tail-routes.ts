@@ -34,6 +34,8 @@ export function tailRoutes(hub: TailHub | undefined) {
       const lastEventId = request.headers.get('last-event-id') ?? fromQuery ?? undefined
       const search = parseSearch(searchInput(params), { extra: [RESUME_PARAMETER] })
       const tailer = await hub.open(search, lastEventId?.trim() || undefined)
+      // A client that leaves before the stream is read frees its place too (the stream's cancel covers the rest).
+      request.signal.addEventListener('abort', () => tailer.end(), { once: true })
       // Bun.serve's idleTimeout (30 s as Elysia starts it) closes a streaming response even while it is
       // being written to, heartbeats included (seen with Bun 1.4.5): lifted for this request alone.
       server?.timeout(request, 0)

@@ -39,7 +39,8 @@ export class Tailer {
   private dropped = 0
   /** The id the client will have once it has read everything queued. */
   private sentId: string | undefined
-  private lastQueuedAt = performance.now()
+  /** Something was queued since the last heartbeat tick. */
+  private busy = true
   private controller: ReadableStreamDefaultController<string> | undefined
   private wake: (() => void) | undefined
   private state: 'open' | 'ending' | 'closed' = 'open'
@@ -103,14 +104,18 @@ export class Tailer {
   }
 
   /**
-   * Sends a comment when nothing was queued for `silenceMs` and nothing is waiting, carrying the position
-   * when the client has been offered logs it was not sent. `now` is performance.now().
+   * Called on a timer: sends a comment when nothing was queued since the previous call and nothing is
+   * waiting, carrying the position when the client has been offered logs it was not sent. Called every
+   * half heartbeat interval, no client goes longer than the interval without a byte.
    */
-  heartbeat(now: number, silenceMs: number): void {
-    if (now - this.lastQueuedAt < silenceMs || this.state !== 'open' || this.queue.length > 0 || this.dropped > 0) return
+  heartbeat(): void {
+    const idle = !this.busy
+    this.busy = false
+    if (!idle || this.state !== 'open' || this.queue.length > 0 || this.dropped > 0) return
     const id = this.positionId !== this.sentId ? this.positionId : undefined
     this.enqueue(sse.heartbeat(id), 32)
     this.sentId = this.positionId
+    this.busy = false
   }
 
   /** Ends the response once what is queued has been handed to the socket. */
@@ -126,7 +131,7 @@ export class Tailer {
     if (this.dropped > 0) this.pushDropped()
     this.queue.push(frame)
     this.queued += bytes
-    this.lastQueuedAt = performance.now()
+    this.busy = true
     this.wake?.()
   }
 

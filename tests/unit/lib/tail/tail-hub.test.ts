@@ -154,6 +154,14 @@ describe('TailHub: one reader feeding every client', () => {
     expect(all.parser.events.map((event) => event.lastEventId)).toEqual(['0-0', '0-1', '0-2'])
   })
 
+  test('clients with the same filters each get every log they match (their decisions are shared)', async () => {
+    const { open, announce, insert } = hub()
+    const clients = await Promise.all([open({ level: 'error' }), open({ level: 'error' }), open({ level: 'ERROR,fatal' })])
+    announce(insert({ message: 'e1', level: 'ERROR' }, { message: 'i1' }, { message: 'f1', level: 'FATAL' }))
+    await until(() => clients[0]!.parser.events.length === 1 && clients[1]!.parser.events.length === 1 && clients[2]!.parser.events.length === 2)
+    expect(clients.map((client) => messages(client.parser))).toEqual([['e1'], ['e1'], ['e1', 'f1']])
+  })
+
   test('Last-Event-ID resumes with what followed it (filtered), nothing before it again', async () => {
     const { open, announce, insert } = hub()
     const first = await open({ service: 'api' })

@@ -73,22 +73,29 @@ describe('Tailer: one client’s queue and stream', () => {
   test('an idle client gets a heartbeat; past logs it was not sent move its Last-Event-ID, without an event', async () => {
     const { client, parser, read } = tailer()
     await read()
-    client.heartbeat(performance.now() + 10_000, 1000)
+    client.heartbeat()
+    client.heartbeat()
     await read()
     expect([parser.comments, parser.lastEventId]).toEqual([2, ''])
     client.consider(entry(7), false)
-    client.heartbeat(performance.now() + 10_000, 1000)
+    client.heartbeat()
     await read()
     expect([parser.comments, parser.lastEventId, parser.events.length]).toEqual([3, '0-7', 0])
   })
 
-  test('no heartbeat right after something was queued, nor while frames wait', async () => {
+  test('no heartbeat at the first tick after something was queued, one at the next', async () => {
     const { client, read, parser } = tailer()
     await read()
-    client.consider(entry(1), true)
-    client.heartbeat(performance.now(), 1000)
+    client.heartbeat()
+    client.heartbeat()
     await read()
-    expect(parser.comments).toBe(1)
+    client.consider(entry(1), true)
+    await read()
+    client.heartbeat()
+    expect(client.queuedBytes).toBe(0)
+    client.heartbeat()
+    await read()
+    expect(parser.comments).toBe(3)
   })
 
   test('gap events say logs may be missing, once for a run of them', async () => {

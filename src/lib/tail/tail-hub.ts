@@ -37,6 +37,8 @@ export interface TailStats {
   queuedBytes: number
   dropped: number
   pendingAnnouncements: number
+  /** Age of the oldest announcement not yet read: how far behind the stored logs this process is. */
+  behindMs: number
 }
 
 export interface TailHub {
@@ -55,7 +57,7 @@ export interface TailHub {
   stop(): Promise<void>
 }
 
-type Item = { kind: 'announce'; announcement: Announcement; rows: number } | { kind: 'gap'; reason: GapReason }
+type Item = { kind: 'announce'; announcement: Announcement; rows: number; at: number } | { kind: 'gap'; reason: GapReason }
 
 export const TailLimits = {
   /** Announced rows read in one round: several announcements are read together when they pile up. */
@@ -221,14 +223,16 @@ export function createTailHub(options: TailHubOptions): TailHub {
     }
   }
 
-  /** Appends `fresh` to the stream and offers it to every live client (synchronously, so no client sees half). */
-  function deliver(fresh: readonly Fresh[], asked: ReadonlySet<Tailer>): void {
-    const before = ring.lastSeq
+  /**
+   * Offers `fresh`, already in the ring right after seq `before`, to the live clients `which` selects,
+   * synchronously so no client sees half of it. A client not exactly at `before`, or whose q has not been
+   * answered for every log it needs, catches up from the ring instead.
+   */
+  function offer(fresh: readonly Fresh[], before: number, which: (tailer: Tailer) => boolean): void {
     const shared = new Map<string, (boolean | undefined)[]>()
-    for (const item of fresh) ring.append(item.entry)
     for (const tailer of tailers) {
-      if (!tailer.live) continue
-      if (tailer.position !== before || (tailer.filter.query && !asked.has(tailer))) {
+      if (!tailer.live || !which(tailer)) continue
+      if (tailer.position !== before) {
         tailer.live = false
         void catchUp(tailer)
         continue
@@ -262,30 +266,63 @@ export function createTailHub(options: TailHubOptions): TailHub {
     })
   }
 
+  /** `fresh` in slices of at most half a client's queue (one log at least). */
+  function slices(fresh: readonly Fresh[]): Fresh[][] {
+    const out: Fresh[][] = []
+    for (let start = 0; start < fresh.length; ) {
+      let end = start
+      let bytes = 0
+      while (end < fresh.length && (end === start || bytes + fresh[end]!.entry.bytes <= sliceBytes)) bytes += fresh[end++]!.entry.bytes
+      out.push(fresh.slice(start, end))
+      start = end
+    }
+    return out
+  }
+
+  /**
+   * One page of new logs: appended to the ring and offered to the clients without q at once, then to
+   * those with a q once PostgreSQL has answered, so that only they wait for it. Slices go out one at a
+   * time, letting the sockets take each before the next: a page given at once could overflow the queue of
+   * a client that reads as fast as it can.
+   */
+  async function deliverPage(fresh: readonly Fresh[]): Promise<void> {
+    const parts = slices(fresh)
+    const starts: number[] = []
+    for (const part of parts) {
+      if (stopped) return
+      const before = ring.lastSeq
+      for (const item of part) ring.append(item.entry)
+      starts.push(before)
+      offer(part, before, (tailer) => !tailer.filter.query)
+      await yieldToSockets()
+    }
+    // The clients with a q still at the page's start; one that joined meanwhile catches up from the ring.
+    const asked = new Set([...tailers].filter((tailer) => tailer.live && tailer.filter.query && tailer.position === starts[0]))
+    try {
+      await answerQueries(fresh, asked)
+    } catch (error) {
+      log.warn('tail.query_failed', { error: asLogStreamError(error) })
+      asked.clear()
+    }
+    for (const [index, part] of parts.entries()) {
+      if (stopped) return
+      offer(part, starts[index]!, (tailer) => asked.has(tailer))
+      if (index < parts.length - 1) await yieldToSockets()
+    }
+    for (const tailer of tailers) {
+      if (!tailer.live || !tailer.filter.query || asked.has(tailer) || tailer.position === ring.lastSeq) continue
+      tailer.live = false
+      void catchUp(tailer)
+    }
+  }
+
   async function readRound(announcements: Announcement[]): Promise<void> {
     try {
       for await (const page of store.read(announcements)) {
         if (stopped) return
         const fresh = toFresh(page)
         for (const item of fresh) sinceCollection += item.entry.bytes
-        // The clients whose q this round asks about; one that joins meanwhile catches up from the ring.
-        const asked = new Set([...tailers].filter((tailer) => tailer.live && tailer.filter.query))
-        try {
-          await answerQueries(fresh, asked)
-        } catch (error) {
-          log.warn('tail.query_failed', { error: asLogStreamError(error) })
-          asked.clear()
-        }
-        // Delivered in slices of half a client's queue, letting the sockets take each slice before the
-        // next: a page given at once could overflow the queue of a client that reads as fast as it can.
-        for (let start = 0; start < fresh.length && !stopped; ) {
-          let end = start
-          let bytes = 0
-          while (end < fresh.length && (end === start || bytes + fresh[end]!.entry.bytes <= sliceBytes)) bytes += fresh[end++]!.entry.bytes
-          deliver(fresh.slice(start, end), asked)
-          start = end
-          if (start < fresh.length) await yieldToSockets()
-        }
+        await deliverPage(fresh)
       }
     } catch (error) {
       log.warn('tail.read_failed', { error: asLogStreamError(error) })
@@ -393,7 +430,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
         return
       }
       pendingRows += rows
-      push({ kind: 'announce', announcement, rows })
+      push({ kind: 'announce', announcement, rows, at: Date.now() })
     },
 
     gap(reason) {
@@ -414,6 +451,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
         queuedBytes,
         dropped: dropped + clientDrops,
         pendingAnnouncements: pending.length,
+        behindMs: pending[0]?.kind === 'announce' ? Date.now() - pending[0].at : 0,
       }
     },
 

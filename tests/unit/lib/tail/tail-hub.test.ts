@@ -195,18 +195,43 @@ describe('TailHub: one reader feeding every client', () => {
     expect(asked).toEqual([['0-0', '0-2']])
   })
 
-  test('a q client that joins while a round waits for PostgreSQL gets that round too, from memory, once', async () => {
+  test('clients without q get a page before PostgreSQL has answered for the clients with one', async () => {
+    const fake = hub()
+    const plain = await fake.open()
+    const searching = await fake.open({ q: 'timeout' })
+    const release = fake.holdQueries()
+    fake.announce(fake.insert({ message: 'timeout one' }, { message: 'fine' }))
+    await until(() => plain.parser.events.length === 2)
+    expect(searching.parser.events).toHaveLength(0)
+    release()
+    await until(() => searching.parser.events.length === 1)
+    expect(messages(searching.parser)).toEqual(['timeout one'])
+  })
+
+  test('a q client that joins while a page waits for PostgreSQL starts after it and misses nothing later', async () => {
     const fake = hub()
     const first = await fake.open({ q: 'timeout' })
     const release = fake.holdQueries()
-    fake.announce(fake.insert({ message: 'timeout one' }, { message: 'fine' }))
+    fake.announce(fake.insert({ message: 'timeout one' }, { message: 'one before' }))
     await until(() => fake.hub.stats().pendingAnnouncements === 0)
     const client = await fake.open({ q: 'one' })
     release()
-    await until(() => first.parser.events.length === 1 && client.parser.events.length === 1)
+    await until(() => first.parser.events.length === 1)
     fake.announce(fake.insert({ message: 'timeout two' }, { message: 'one more' }))
+    await until(() => client.parser.events.length === 1 && first.parser.events.length === 2)
+    expect(messages(client.parser)).toEqual(['one more'])
+  })
+
+  test('a q client resuming with Last-Event-ID catches up from memory, PostgreSQL asked about its own q', async () => {
+    const fake = hub()
+    const all = await fake.open()
+    fake.announce(fake.insert({ message: 'one a' }, { message: 'two' }, { message: 'one b' }))
+    await until(() => all.parser.events.length === 3)
+    const client = await fake.open({ q: 'one' }, all.parser.events[0]!.lastEventId)
+    await until(() => client.parser.events.length === 1)
+    fake.announce(fake.insert({ message: 'one c' }))
     await until(() => client.parser.events.length === 2)
-    expect(messages(client.parser)).toEqual(['timeout one', 'one more'])
+    expect(messages(client.parser)).toEqual(['one b', 'one c'])
   })
 
   test(`a gap from the listener reaches live clients, and a resume across it`, async () => {

@@ -7,8 +7,8 @@
 export interface QueryServer {
   pid: number
   origin: string
-  /** Log lines at level error the service wrote so far (e.g. query.failed), by event. */
-  errorEvents(): Record<string, number>
+  /** Log lines at level error the service wrote so far (e.g. query.failed), by event: how many, and the first one's `error`. */
+  errorEvents(): Record<string, { count: number; first: string }>
   stop(): Promise<number>
 }
 
@@ -34,7 +34,7 @@ export async function startQueryServer(databaseUrl: string, env: Record<string, 
   } finally {
     clearTimeout(startup)
   }
-  const errors: Record<string, number> = {}
+  const errors: Record<string, { count: number; first: string }> = {}
   // Keep draining its stdout (so it never blocks on a full pipe), counting error lines.
   void (async () => {
     let rest = ''
@@ -46,7 +46,9 @@ export async function startQueryServer(databaseUrl: string, env: Record<string, 
       for (const line of lines) {
         if (!line.includes('"level":"error"')) continue
         const event = /"event":"([^"]*)"/.exec(line)?.[1] ?? 'unknown'
-        errors[event] = (errors[event] ?? 0) + 1
+        const seen = errors[event]
+        if (seen) seen.count += 1
+        else errors[event] = { count: 1, first: JSON.stringify((JSON.parse(line) as { error?: unknown }).error ?? line).slice(0, 300) }
       }
     }
   })()

@@ -15,6 +15,8 @@ export interface Latencies {
   unavailable: number
   /** Answers by status, and `error <code>` for requests without one. */
   statuses: Record<string, number>
+  /** Requests sent again after a reset of a stale kept-alive connection (counted once, by their second outcome). */
+  staleRetries: number
   p50: number
   p95: number
   p99: number
@@ -40,18 +42,34 @@ interface Outcome {
   /** The HTTP status, or `error <code>` for a request that got no answer (e.g. the connection closed, the client's timeout). */
   status: number | string
   body?: string
+  /** Sent again after a reset of a stale kept-alive connection (STALE_RESET_MS). */
+  staleRetry?: boolean
 }
 
-async function request(url: string, timeoutMs: number, keepBody: boolean): Promise<Outcome> {
+/**
+ * A reset this soon after sending comes from a kept-alive connection the server had already closed (Bun.serve
+ * closes connections idle for 10 s, and the bench pauses between shapes while earlier statements end), not
+ * from the request: browsers and most HTTP clients resend an idempotent GET then, and so does the bench, once.
+ */
+const STALE_RESET_MS = 20
+
+async function attempt(url: string, timeoutMs: number, keepBody: boolean): Promise<Outcome> {
   const began = performance.now()
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
     const body = await response.text()
     return { ms: performance.now() - began, status: response.status, body: keepBody ? body : undefined }
   } catch (error) {
-    const { code, name } = error as { code?: string; name?: string }
-    return { ms: performance.now() - began, status: `error ${code ?? name ?? 'unknown'}` }
+    const { code, name } = error as { code?: string | number; name?: string }
+    const status = name === 'TimeoutError' ? `error: no answer in ${timeoutMs / 1000} s` : `error ${code ?? name ?? 'unknown'}`
+    return { ms: performance.now() - began, status }
   }
+}
+
+async function request(url: string, timeoutMs: number, keepBody: boolean): Promise<Outcome> {
+  const first = await attempt(url, timeoutMs, keepBody)
+  if (first.status !== 'error ECONNRESET' || first.ms >= STALE_RESET_MS) return first
+  return { ...(await attempt(url, timeoutMs, keepBody)), staleRetry: true }
 }
 
 function summarise(outcomes: Outcome[]): Latencies {
@@ -63,6 +81,7 @@ function summarise(outcomes: Outcome[]): Latencies {
     failures: outcomes.filter((outcome) => outcome.status !== 200).length,
     unavailable: statuses['503'] ?? 0,
     statuses,
+    staleRetries: outcomes.filter((outcome) => outcome.staleRetry).length,
     p50: percentile(times, 50),
     p95: percentile(times, 95),
     p99: percentile(times, 99),

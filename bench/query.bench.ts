@@ -52,7 +52,7 @@ const settings = (quick: boolean): Settings =>
     : { spreadRows: 10_000_000, busyRows: 10_000_000, iterations: 100, budgetMs: 60_000, loadMs: 15_000, exportRuns: 3 }
 
 interface PartResult extends PartTargets {
-  errorEvents: Record<string, number>
+  errorEvents: Record<string, { count: number; first: string }>
   /** Seconds spent waiting, before a measurement, for statements of earlier requests to end. */
   idleWaitSeconds: number
 }
@@ -123,15 +123,17 @@ async function measure(context: BenchContext, label: string, dataset: Dataset, s
 /** What the service logged as errors, and how long measurements waited for earlier statements to end. */
 const afterLine = (result: PartResult) => {
   const entries = Object.entries(result.errorEvents)
-  const errors = entries.length ? ` The query service logged errors: ${entries.map(([event, count]) => `${event} × ${count}`).join(', ')}.` : ''
+  const errors = entries.length
+    ? ` The query service logged errors: ${entries.map(([event, { count, first }]) => `${event} × ${count} (the first: \`${first}\`)`).join(', ')}.`
+    : ''
   return `${errors} Before each measurement the bench waited until the database ran no statement of an earlier request: ${result.idleWaitSeconds} s in all.`
 }
 
 /** The commit the query service ran, and whether src/ or schema.sql differed from it (other work in the same tree). */
 async function codeVersion(): Promise<string> {
   const commit = (await Bun.$`git rev-parse --short HEAD`.nothrow().quiet().text()).trim() || 'unknown'
-  const dirty = (await Bun.$`git status --porcelain -- src schema.sql`.nothrow().quiet().text()).trim()
-  return `commit ${commit}${dirty ? ' with uncommitted changes in src/ or schema.sql' : ''}`
+  const dirty = (await Bun.$`git status --porcelain -- src schema.sql`.nothrow().quiet().text()).split('\n').filter((line) => line.trim())
+  return `commit ${commit}${dirty.length ? ` with uncommitted changes in ${dirty.map((line) => line.slice(3)).join(', ')}` : ''}`
 }
 
 const howMeasured = (s: Settings) =>
@@ -201,6 +203,8 @@ const scenario: Scenario = {
   name: 'query',
   async run(context: BenchContext): Promise<ScenarioResult> {
     const s = settings(context.quick)
+    // Read at the start: the services load src/ when they start, and other work may commit meanwhile.
+    const code = await codeVersion()
     const only = (process.env.BENCH_QUERY_PARTS ?? 'spread,busy').split(',')
     // The busy hour first: its load is the longest step, and its rate says early whether a full run is worth finishing.
     // Each part's section is also written as soon as it is done, so a long run that fails later keeps it.
@@ -211,7 +215,7 @@ const scenario: Scenario = {
     const busy = only.includes('busy') ? await busyPart(context, s).then(keep('busy')) : undefined
     const spread = only.includes('spread') ? await spreadPart(context, s).then(keep('spread')) : undefined
     const parts = [spread, busy].filter((part) => part !== undefined)
-    const markdown = [`Query service: ${await codeVersion()}. ${targetSummary(parts.map((part) => part.result))}`, ...parts.map((part) => part.section)].join(
+    const markdown = [`Query service: ${code} at the start. ${targetSummary(parts.map((part) => part.result))}`, ...parts.map((part) => part.section)].join(
       '\n\n',
     )
     return { title: 'Query API on a generated table', markdown, metrics: Object.assign({}, ...parts.map((part) => part.metrics)) }

@@ -1,19 +1,9 @@
 /** Calls to the query API, with its error bodies ({"error","message","parameter"}) turned into ApiError. */
+import type { LogView } from '../../log-rows.ts'
 import type { HistogramAnswer } from './histogram-layout.ts'
 
-export interface Log {
-  id: string
-  timestamp: string
-  service: string
-  level: string
-  message: string
-  metadata: Record<string, unknown>
-  trace_id: string | null
-  span_id: string | null
-  host: string | null
-  tags: string[]
-  ingested_at: string
-}
+/** One log as every endpoint returns it: the server's own type (a type-only import, so nothing of it is bundled). */
+export type Log = LogView
 
 export interface QueryAnswer {
   logs: Log[]

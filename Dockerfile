@@ -4,11 +4,14 @@
 ARG BUN_VERSION=1.4.5
 
 # Stage 1: production dependencies only, exactly as the committed package-lock.json pins them (Bun reads
-# npm's lockfile). Install scripts are skipped: no production dependency needs one to work.
+# npm's lockfile). Dependencies' install scripts are skipped: none is needed to work.
 FROM oven/bun:${BUN_VERSION}-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN bun install --production --frozen-lockfile --ignore-scripts
+# The one install step we need: the driver fix package.json's postinstall applies (scripts/patch-postgres.ts).
+COPY scripts/patch-postgres.ts ./scripts/
+RUN bun scripts/patch-postgres.ts
 
 # Stage 2: the runtime. Code and dependencies belong to root and the process runs as the image's
 # unprivileged `bun` user, so a compromised service cannot rewrite its own code.

@@ -18,7 +18,7 @@ const dockerignore = (await Bun.file(join(repoRoot, '.dockerignore')).text())
   .split('\n')
   .map((line) => line.trim())
   .filter((line) => line && !line.startsWith('#'))
-const packageJson = (await Bun.file(join(repoRoot, 'package.json')).json()) as { devDependencies: Record<string, string> }
+const packageJson = (await Bun.file(join(repoRoot, 'package.json')).json()) as { devDependencies: Record<string, string>; scripts: Record<string, string> }
 
 interface Instruction {
   keyword: string
@@ -65,10 +65,17 @@ describe('Dockerfile', () => {
     expect(globalArgs).toContainEqual({ keyword: 'ARG', args: `BUN_VERSION=${packageJson.devDependencies.bun}` })
   })
 
-  test('installs production dependencies only, exactly as the lockfile pins them', () => {
+  test('installs production dependencies only, exactly as the lockfile pins them, then applies the driver fix', () => {
     const deps = stage('deps')
-    expect(all(deps, 'COPY').map((item) => item.args)).toEqual(['package.json package-lock.json ./'])
-    expect(all(deps, 'RUN').map((item) => item.args)).toEqual([expect.stringMatching(/^bun install --production --frozen-lockfile\b/)])
+    expect(all(deps, 'COPY').map((item) => item.args)).toEqual(['package.json package-lock.json ./', 'scripts/patch-postgres.ts ./scripts/'])
+    const runs = all(deps, 'RUN').map((item) => item.args)
+    expect(runs).toHaveLength(2)
+    expect(runs[0]).toMatch(/^bun install --production --frozen-lockfile\b/)
+    expect(runs[1]).toBe('bun scripts/patch-postgres.ts')
+  })
+
+  test('applies the same install step as package.json postinstall', () => {
+    expect(packageJson.scripts.postinstall).toBe('bun scripts/patch-postgres.ts')
   })
 
   test('the runtime takes node_modules from the deps stage and nothing else from it', () => {

@@ -92,6 +92,17 @@ describe('live tail in Chromium (against a stand-in /tail)', () => {
     await page.waitForFunction(() => document.querySelector('#live-status')?.textContent?.includes('12 logs dropped by the server'))
   })
 
+  test("a gap in the stream is announced with the server's reason, and logs after it still arrive", async () => {
+    const { page } = await live('/', '?from=1h')
+    tail.gap('listen_interrupted', 'the server lost its connection to the database for a while')
+    await page.waitForFunction(() =>
+      document.querySelector('#live-status')?.textContent?.includes('some logs may be missing: the server lost its connection to the database'),
+    )
+    const after = tailLog({ message: 'after the gap' })
+    tail.send(after)
+    await firstRowIs(page, after.id)
+  })
+
   test('keeps at most 1000 rows, the newest; "load older" goes away once older rows were let go', async () => {
     const { page } = await live('/', '?from=1h')
     expect(await page.isVisible('#older')).toBe(true)

@@ -53,6 +53,10 @@ export class FakeTail {
   dropped(count: number): void {
     this.write(`event: dropped\ndata: ${JSON.stringify({ dropped: count })}\n\n`)
   }
+
+  gap(reason: string, message: string): void {
+    this.write(`event: gap\ndata: ${JSON.stringify({ reason, message })}\n\n`)
+  }
 }
 
 let sequence = 0

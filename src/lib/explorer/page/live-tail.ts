@@ -1,7 +1,8 @@
 /**
  * The live tail: GET /tail (Server-Sent Events) with the view's filters. Each event's data is one log in
  * the /query shape and its id the log id (EventSource sends it back as Last-Event-ID when it reconnects);
- * `event: dropped` with {"dropped": n} says the server dropped logs for this client. When the connection is
+ * `event: dropped` with {"dropped": n} says the server dropped logs for this client; `event: gap` with
+ * {"reason", "message"} says logs may be missing from here on (how many is not known). When the connection is
  * refused (404: no /tail on this server; 429: too many tails; 400: a filter), EventSource only says
  * "error", so the status is read with a plain request and said in words.
  */
@@ -10,6 +11,8 @@ import type { Log } from './api.ts'
 export interface TailHandlers {
   onLog(log: Log): void
   onDropped(count: number): void
+  /** The stream may be missing logs from here on; `message` says why, in the server's words. */
+  onGap(message: string): void
   onState(state: 'connecting' | 'open' | 'reconnecting'): void
   /** The tail stopped for good, with the reason in words. */
   onClosed(reason: string): void
@@ -58,6 +61,15 @@ export function openTail(params: URLSearchParams, handlers: TailHandlers): Tail 
     } catch {
       handlers.onDropped(0)
     }
+  })
+  source.addEventListener('gap', (event) => {
+    let message = ''
+    try {
+      message = String((JSON.parse((event as MessageEvent<string>).data) as { message?: unknown }).message ?? '')
+    } catch {
+      // An unreadable gap still means logs may be missing: say so without the reason.
+    }
+    handlers.onGap(message)
   })
   source.addEventListener('error', () => {
     if (closed) return

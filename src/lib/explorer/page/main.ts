@@ -365,10 +365,15 @@ function setLiveStatus(text: string): void {
   el.liveStatus.hidden = text === ''
 }
 
+/** Set when the server said the stream may be missing logs (`event: gap`); kept until the tail restarts. */
+let gapNote = ''
+
 function droppedText(): string {
-  return buffer.dropped > 0
-    ? ` · ${count(buffer.dropped)} log${buffer.dropped === 1 ? '' : 's'} dropped by the server (this page fell behind); they are stored: search to see them`
-    : ''
+  const dropped =
+    buffer.dropped > 0
+      ? ` · ${count(buffer.dropped)} log${buffer.dropped === 1 ? '' : 's'} dropped by the server (this page fell behind); they are stored: search to see them`
+      : ''
+  return dropped + (gapNote ? ` · some logs may be missing: ${gapNote}` : '')
 }
 
 function startTail(): void {
@@ -385,6 +390,11 @@ function startTail(): void {
       setLiveStatus(`Live${droppedText()}`)
       announce(`The server dropped ${dropped} logs for this page`)
     },
+    onGap(message) {
+      gapNote = message || 'the server did not say why; search to see every stored log'
+      setLiveStatus(`Live${droppedText()}`)
+      announce('Some logs may be missing from the live tail')
+    },
     onClosed(reason) {
       tail = undefined
       setLive(false)
@@ -396,6 +406,7 @@ function startTail(): void {
 function stopTail(): void {
   tail?.close()
   tail = undefined
+  gapNote = ''
   incoming = []
   if (buffer.paused) {
     buffer.resume()

@@ -4,14 +4,15 @@
  * queryable, ack-to-queryable lag, ack latency below saturation, each service's peak RSS, and that a
  * consumer SIGKILLed mid-run loses and duplicates nothing.
  */
+
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Admin } from '@platformatic/kafka'
 import { forEachLine, freePort, type Service, type ServiceName, spawnService } from '../scripts/services.ts'
 import { encodeLogRecord } from '../src/lib/codec.ts'
 import { loadConfig } from '../src/lib/config.ts'
-import { applySchema, connect, ensureDatabase, maintenanceUrl, type Sql } from '../src/lib/db.ts'
+import type { Sql } from '../src/lib/db.ts'
 import { ensureTopics } from '../src/lib/kafka.ts'
-import { maintainPartitions } from '../src/lib/retention.ts'
+import { freshBenchDatabase } from './bench-database.ts'
 import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
 import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
 import { percentile } from './percentile.ts'
@@ -133,15 +134,8 @@ const scenario: Scenario = {
     const id = Date.now().toString(36)
     const topic = `bench.e2e.${id}`
     const dlq = `bench.e2e.dlq.${id}`
-    const dbUrl = new URL(base.databaseUrl)
-    dbUrl.pathname = '/logstream_bench_e2e'
-
-    const adminSql = connect(maintenanceUrl(base.databaseUrl), { max: 1 })
-    await adminSql`drop database if exists logstream_bench_e2e with (force)`
-    await ensureDatabase(dbUrl.toString())
-    const sql = connect(dbUrl.toString(), { max: 4 })
-    await applySchema(sql)
-    await maintainPartitions(sql, { retentionDays: 2, aheadDays: 1 })
+    const database = await freshBenchDatabase(base.databaseUrl, 'logstream_bench_e2e', 4)
+    const { sql } = database
     const admin = new Admin({ clientId: 'bench', bootstrapBrokers: base.kafka.brokers })
     await ensureTopics(admin, [
       { topic, partitions: base.kafka.partitions, retentionMs: 3_600_000 },
@@ -160,7 +154,7 @@ const scenario: Scenario = {
       KAFKA_TOPIC: topic,
       KAFKA_DLQ_TOPIC: dlq,
       KAFKA_CONSUMER_GROUP: `bench-${id}`,
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       CONSUME_STATS_INTERVAL_MS: '5000',
     }
     const errors: string[] = []
@@ -258,9 +252,7 @@ const scenario: Scenario = {
 
     await admin.deleteTopics({ topics: [topic, dlq, ceilingTopic] }).catch(() => {})
     await admin.close()
-    await sql.end()
-    await adminSql`drop database if exists logstream_bench_e2e with (force)`
-    await adminSql.end()
+    await database.drop()
 
     const rate = sustained.acceptedLogs / sustained.seconds
     const queryableRate = storageRate

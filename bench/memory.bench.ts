@@ -13,13 +13,14 @@
  * Targets: ingest ≤ 400 MB under the 32 clients; consumer ≤ 400 MB under the 8 clients with everything
  * acknowledged stored; each exits 0 within 10 s of SIGTERM. A scenario measures; it never asserts.
  */
-import { readFileSync } from 'node:fs'
+
 import { Admin } from '@platformatic/kafka'
 import { forEachLine, freePort, type Service, type ServiceName, spawnService } from '../scripts/services.ts'
 import { loadConfig } from '../src/lib/config.ts'
-import { applySchema, connect, ensureDatabase, maintenanceUrl, type Sql } from '../src/lib/db.ts'
-import { maintainPartitions } from '../src/lib/retention.ts'
+import type { Sql } from '../src/lib/db.ts'
+import { freshBenchDatabase } from './bench-database.ts'
 import type { LargeLoadOptions, LargeLoadSummary, Refusals } from './large-load.ts'
+import { memoryMb, rssSampler } from './process-memory.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
 
 const MB = 1024 * 1024
@@ -29,41 +30,6 @@ const TARGET_EXIT_S = 10
 const EXIT_LIMIT_MS = 30_000
 // One per run, so two runs at once (or a test beside one) never drop each other's rows.
 const DATABASE = `logstream_bench_memory_${process.pid}`
-
-/** Resident set size of `pid` in MB (VmRSS), or VmHWM: the kernel's high-water mark since the process started. */
-function memoryMb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kb = new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]
-    return kb === undefined ? undefined : Math.round(Number(kb) / 1024)
-  } catch {
-    return undefined
-  }
-}
-
-/** Samples a process's RSS every `intervalMs` until stopped; keeps the peak. */
-function rssSampler(pid: number, intervalMs = 150) {
-  let peak = 0
-  let samples = 0
-  const sample = () => {
-    const rss = memoryMb(pid, 'VmRSS')
-    if (rss === undefined) return
-    samples += 1
-    peak = Math.max(peak, rss)
-  }
-  sample()
-  const timer = setInterval(sample, intervalMs)
-  return {
-    get peakMb() {
-      return peak
-    },
-    stop() {
-      clearInterval(timer)
-      sample()
-      return { peakMb: peak, samples }
-    },
-  }
-}
 
 /** Sends SIGTERM and waits for the exit; kills the process if it has not exited after EXIT_LIMIT_MS. */
 async function timedStop(service: Service): Promise<{ seconds: number; code: number | undefined; before?: number }> {
@@ -135,14 +101,8 @@ const scenario: Scenario = {
     const id = Date.now().toString(36)
     const topics = { consumer: `bench.memory.${id}`, ingest: `bench.memory.ingest.${id}`, dlq: `bench.memory.dlq.${id}` }
     const group = `bench-memory-${id}`
-    const dbUrl = new URL(base.databaseUrl)
-    dbUrl.pathname = `/${DATABASE}`
-    const adminSql = connect(maintenanceUrl(base.databaseUrl), { max: 1 })
-    await adminSql`drop database if exists ${adminSql(DATABASE)} with (force)`
-    await ensureDatabase(dbUrl.toString())
-    const sql = connect(dbUrl.toString(), { max: 2 })
-    await applySchema(sql)
-    await maintainPartitions(sql, { retentionDays: 2, aheadDays: 1 })
+    const database = await freshBenchDatabase(base.databaseUrl, DATABASE)
+    const { sql } = database
     const admin = new Admin({ clientId: 'bench-memory', bootstrapBrokers: base.kafka.brokers })
     // Short retention and small segments: these topics take GBs in seconds. Deleted at the end of the run anyway.
     const topicConfigs = [
@@ -169,7 +129,7 @@ const scenario: Scenario = {
         KAFKA_TOPIC: topic,
         KAFKA_DLQ_TOPIC: topics.dlq,
         KAFKA_CONSUMER_GROUP: group,
-        DATABASE_URL: dbUrl.toString(),
+        DATABASE_URL: database.url,
         CONSUME_STATS_INTERVAL_MS: '2000',
       }
       const service = spawnService(name, {
@@ -191,8 +151,8 @@ const scenario: Scenario = {
       const ingest1 = start('ingest', topics.consumer)
       const consume = start('consume', topics.consumer)
       const readiness = await Promise.all([ingest1.whenReady, consume.whenReady])
-      const consumeRss = rssSampler(consume.service.pid)
-      const ingest1Rss = rssSampler(ingest1.service.pid)
+      const consumeRss = rssSampler(consume.service.pid, { intervalMs: 150 })
+      const ingest1Rss = rssSampler(ingest1.service.pid, { intervalMs: 150 })
       let consumeLoadPeak = 0
       context.progress('memory: consumer load', 0, consumerPhase.seconds)
       const load1 = await runLargeLoad(
@@ -217,7 +177,7 @@ const scenario: Scenario = {
       const consumeStop = await timedStop(consume.service)
       const consume2 = start('consume', topics.consumer)
       await consume2.whenReady
-      const consume2Rss = rssSampler(consume2.service.pid)
+      const consume2Rss = rssSampler(consume2.service.pid, { intervalMs: 150 })
       const drain = await waitForRows(sql, load1.acceptedLogs, drainTimeoutMs, stored)
       if (drain.stored < load1.acceptedLogs) process.stderr.write('\n')
       const secondPeaks = { ...consume2Rss.stop(), hwm: memoryMb(consume2.service.pid, 'VmHWM') }
@@ -231,7 +191,7 @@ const scenario: Scenario = {
       // 2. Ingest load, on a fresh process and topic (nothing consumes it).
       const ingest2 = start('ingest', topics.ingest)
       const ingest2Ready = await ingest2.whenReady
-      const ingest2Rss = rssSampler(ingest2.service.pid)
+      const ingest2Rss = rssSampler(ingest2.service.pid, { intervalMs: 150 })
       let sigterm: ReturnType<typeof timedStop> | undefined
       let loadPeakIngest = 0
       let loadHwmIngest: number | undefined
@@ -305,9 +265,7 @@ const scenario: Scenario = {
       await admin.deleteTopics({ topics: [topics.consumer, topics.ingest, topics.dlq] }).catch(() => {})
       await admin.deleteGroups({ groups: [group] }).catch(() => {})
       await admin.close()
-      await sql.end({ timeout: 5 })
-      await adminSql`drop database if exists ${adminSql(DATABASE)} with (force)`
-      await adminSql.end()
+      await database.drop()
     }
   },
 }

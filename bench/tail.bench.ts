@@ -8,15 +8,15 @@
  * 10k logs/s with 50 streams, query RSS ≤ 300 MB. BENCH_TAIL_SECONDS sets the first phase's length,
  * BENCH_TAIL_STREAMS the number of streams (0: the same load with nobody tailing).
  */
+
 import { readdirSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { Admin } from '@platformatic/kafka'
 import { forEachLine, freePort, type Service, type ServiceName, spawnService } from '../scripts/services.ts'
 import { loadConfig } from '../src/lib/config.ts'
-import { applySchema, connect, ensureDatabase, maintenanceUrl } from '../src/lib/db.ts'
 import { ensureTopics } from '../src/lib/kafka.ts'
 import { parseSearch, searchConditions, searchInput } from '../src/lib/log-search.ts'
-import { maintainPartitions } from '../src/lib/retention.ts'
+import { freshBenchDatabase } from './bench-database.ts'
 import { type IngestProcess, startIngestProcess } from './ingest-process.ts'
 import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
 import { percentile } from './percentile.ts'
@@ -169,16 +169,10 @@ const scenario: Scenario = {
     const id = Date.now().toString(36)
     const topic = `bench.tail.${id}`
     const dlq = `bench.tail.dlq.${id}`
-    const dbUrl = new URL(base.databaseUrl)
-    dbUrl.pathname = `/${DATABASE}`
     const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ')[0]
 
-    const adminSql = connect(maintenanceUrl(base.databaseUrl), { max: 1 })
-    await adminSql`drop database if exists ${adminSql(DATABASE)} with (force)`
-    await ensureDatabase(dbUrl.toString())
-    const sql = connect(dbUrl.toString(), { max: 2 })
-    await applySchema(sql)
-    await maintainPartitions(sql, { retentionDays: 2, aheadDays: 1 })
+    const database = await freshBenchDatabase(base.databaseUrl, DATABASE)
+    const { sql } = database
     const admin = new Admin({ clientId: 'bench-tail', bootstrapBrokers: base.kafka.brokers })
     await ensureTopics(admin, [
       { topic, partitions: base.kafka.partitions, retentionMs: 3_600_000 },
@@ -192,7 +186,7 @@ const scenario: Scenario = {
       KAFKA_TOPIC: topic,
       KAFKA_DLQ_TOPIC: dlq,
       KAFKA_CONSUMER_GROUP: `bench-tail-${id}`,
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       CONSUME_STATS_INTERVAL_MS: '600000',
     }
     const errors: string[] = []
@@ -378,9 +372,7 @@ const scenario: Scenario = {
       await ingest?.stop().catch(() => 0)
       await admin.deleteTopics({ topics: [topic, dlq] }).catch(() => {})
       await admin.close()
-      await sql.end()
-      await adminSql`drop database if exists ${adminSql(DATABASE)} with (force)`
-      await adminSql.end()
+      await database.drop()
     }
   },
 }

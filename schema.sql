@@ -68,3 +68,68 @@ CREATE INDEX IF NOT EXISTS logs_metadata_idx ON logs USING gin (metadata jsonb_p
 DROP INDEX IF EXISTS logs_level_time_idx;
 DROP INDEX IF EXISTS logs_host_time_idx;
 DROP INDEX IF EXISTS logs_trace_idx;
+
+-- Log counts per minute, service, level and host: /histogram and /facets read whole minutes here instead of
+-- counting rows (src/lib/query/log-counts.ts). host '' stands for "no host" (NULL or '' in logs), which both
+-- endpoints already report as one value. Kept by the statement triggers below, in the same transaction as the
+-- rows, from the rows each statement actually changed: a re-delivered row that ON CONFLICT DO NOTHING skips
+-- is not in the transition table, so it is not counted again, and every write path (the consumer's bulk and
+-- row-by-row inserts, COPY, fixtures) counts alike. Retention removes the minutes it empties
+-- (src/lib/retention.ts): dropping a partition or deleting from logs_default fires no trigger on logs.
+-- A database created before this table gets it filled from the rows already stored, with writers held off
+-- (the lock) so that no row lands between that count and the trigger.
+DO $$
+BEGIN
+  IF to_regclass('log_counts') IS NULL THEN
+    LOCK TABLE logs IN SHARE ROW EXCLUSIVE MODE;
+    CREATE TABLE log_counts (
+      minute  timestamptz NOT NULL,
+      service text        NOT NULL,
+      level   text        NOT NULL,
+      host    text        NOT NULL DEFAULT '',
+      n       bigint      NOT NULL,
+      PRIMARY KEY (minute, service, level, host)
+    );
+    INSERT INTO log_counts (minute, service, level, host, n)
+    SELECT date_bin('1 minute', timestamp, '2000-01-01 00:00:00+00'), service, level, coalesce(host, ''), count(*)
+    FROM logs GROUP BY 1, 2, 3, 4;
+  END IF;
+END $$;
+
+-- Adds the rows a statement inserted to their groups' counts (UPDATE and DELETE, rare and administrative,
+-- move or remove them). Keys are upserted in sorted order, so two writers updating the same keys lock them in
+-- the same order and cannot deadlock each other. date_bin, not date_trunc: date_trunc('minute', timestamptz)
+-- depends on the session's time zone. A group whose count falls to 0 keeps its row; readers skip it.
+CREATE OR REPLACE FUNCTION log_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO log_counts AS c (minute, service, level, host, n)
+    SELECT date_bin('1 minute', timestamp, '2000-01-01 00:00:00+00'), service, level, coalesce(host, ''), count(*)
+    FROM new_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (minute, service, level, host) DO UPDATE SET n = c.n + excluded.n;
+  ELSIF TG_OP = 'UPDATE' THEN
+    INSERT INTO log_counts AS c (minute, service, level, host, n)
+    SELECT minute, service, level, host, sum(n) FROM (
+      SELECT date_bin('1 minute', timestamp, '2000-01-01 00:00:00+00') AS minute, service, level, coalesce(host, '') AS host, -1 AS n FROM old_rows
+      UNION ALL
+      SELECT date_bin('1 minute', timestamp, '2000-01-01 00:00:00+00'), service, level, coalesce(host, ''), 1 FROM new_rows
+    ) d GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (minute, service, level, host) DO UPDATE SET n = c.n + excluded.n;
+  ELSE
+    INSERT INTO log_counts AS c (minute, service, level, host, n)
+    SELECT date_bin('1 minute', timestamp, '2000-01-01 00:00:00+00'), service, level, coalesce(host, ''), -count(*)
+    FROM old_rows GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+    ON CONFLICT (minute, service, level, host) DO UPDATE SET n = c.n + excluded.n;
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER logs_counted_insert AFTER INSERT ON logs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION log_counts_add();
+CREATE OR REPLACE TRIGGER logs_counted_update AFTER UPDATE ON logs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION log_counts_add();
+CREATE OR REPLACE TRIGGER logs_counted_delete AFTER DELETE ON logs REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION log_counts_add();
+CREATE OR REPLACE FUNCTION log_counts_clear() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE log_counts;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER logs_counted_truncate AFTER TRUNCATE ON logs FOR EACH STATEMENT EXECUTE FUNCTION log_counts_clear();

@@ -1,7 +1,9 @@
 import { toDatabaseError } from '../database-errors.ts'
 import type { Sql } from '../db.ts'
 import { QueryInvalidError } from '../errors.ts'
-import { type Search, searchConditions } from '../log-search.ts'
+import type { Search } from '../log-search.ts'
+import { searchConditions } from '../log-search.ts'
+import { type CountSources, countable, countFilters, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const FacetLimits = {
   limitDefault: 10,
@@ -84,21 +86,49 @@ export function planFacets(input: FacetInput): FacetPlan {
   return { facets: (names.length > 0 ? names : [...FacetFields]).map(facet), limit }
 }
 
+/** Where service, level and host counts and the total come from, or undefined when only logs' rows can answer (see countable). */
+export function facetSources(search: Search): CountSources | undefined {
+  if (!countable(search)) return undefined
+  const sources = splitByMinute([{ fromMicros: search.fromMicros, toMicros: search.toMicros === undefined ? undefined : search.toMicros + 1 }])
+  return sources.minutes.length > 0 ? sources : undefined
+}
+
+const fromCounts = (facet: Facet): facet is { name: string; column: 'service' | 'level' | 'host' } => 'column' in facet && facet.column !== 'tags'
+
+/** Counts per value of a column, from log_counts' whole minutes and logs' rows of the partial ones (see histogramQuery). */
+function countedValues(sql: Sql, search: Search, sources: CountSources, column: 'service' | 'level' | 'host') {
+  const value = column === 'host' ? sql`nullif(host, '')` : sql`${sql(column)}`
+  return sql`
+    select value, sum(n) as n from (
+      select ${value} as value, count(*) as n from logs
+      where ${searchConditions(sql, search)} and (${spansCondition(sql, 'timestamp', sources.rows)}) group by 1
+      union all
+      select ${value} as value, sum(n) as n from log_counts
+      where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)}) group by 1
+    ) parts
+    group by 1
+    having sum(n) <> 0`
+}
+
 /**
  * The top `limit` values of one field among the logs matching `search`, most frequent first (ties by value),
  * with the sum over all values. host counts logs without one as the value null; tags counts each tag of each
- * log; an attribute counts only logs that have it (as text: metadata #>> path).
+ * log; an attribute counts only logs that have it (as text: metadata #>> path). service, level and host come
+ * from log_counts when the filters allow it (facetSources).
  */
 export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number) {
   const where = searchConditions(sql, search)
+  const sources = fromCounts(facet) ? facetSources(search) : undefined
   const grouped =
-    'attrPath' in facet
-      ? sql`select metadata #>> ${facet.attrPath}::text[] as value, count(*) as n from logs where ${where} and metadata #>> ${facet.attrPath}::text[] is not null group by 1`
-      : facet.column === 'tags'
-        ? sql`select tag as value, count(*) as n from logs cross join lateral unnest(logs.tags) as tag where ${where} group by 1`
-        : facet.column === 'host'
-          ? sql`select nullif(host, '') as value, count(*) as n from logs where ${where} group by 1`
-          : sql`select ${sql(facet.column)} as value, count(*) as n from logs where ${where} group by 1`
+    sources && fromCounts(facet)
+      ? countedValues(sql, search, sources, facet.column)
+      : 'attrPath' in facet
+        ? sql`select metadata #>> ${facet.attrPath}::text[] as value, count(*) as n from logs where ${where} and metadata #>> ${facet.attrPath}::text[] is not null group by 1`
+        : facet.column === 'tags'
+          ? sql`select tag as value, count(*) as n from logs cross join lateral unnest(logs.tags) as tag where ${where} group by 1`
+          : facet.column === 'host'
+            ? sql`select nullif(host, '') as value, count(*) as n from logs where ${where} group by 1`
+            : sql`select ${sql(facet.column)} as value, count(*) as n from logs where ${where} group by 1`
   return sql<{ value: string | null; n: number; overall: number }[]>`
     select value, n::float8 as n, (sum(n) over ())::float8 as overall from (${grouped}) g
     order by g.n desc, value nulls last
@@ -106,7 +136,11 @@ export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number
 }
 
 export function totalQuery(sql: Sql, search: Search) {
-  return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`
+  const sources = facetSources(search)
+  if (!sources) return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`
+  return sql<{ total: number }[]>`
+    select ((select count(*) from logs where ${searchConditions(sql, search)} and (${spansCondition(sql, 'timestamp', sources.rows)}))
+      + (select coalesce(sum(n), 0) from log_counts where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)})))::float8 as total`
 }
 
 export function shapeFacet(rows: readonly { value: string | null; n: number; overall: number }[]): FieldFacet {

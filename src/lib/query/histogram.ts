@@ -3,7 +3,9 @@ import type { Sql } from '../db.ts'
 import { QueryInvalidError } from '../errors.ts'
 import { Levels } from '../levels.ts'
 import { formatMicros } from '../log-entry.ts'
-import { type Search, searchConditions } from '../log-search.ts'
+import type { Search } from '../log-search.ts'
+import { searchConditions } from '../log-search.ts'
+import { type CountSources, countable, countFilters, type Span, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const HistogramLimits = {
   bucketsDefault: 60,
@@ -115,23 +117,62 @@ const groupColumn = (sql: Sql, groupBy: GroupBy) =>
   groupBy === 'level' ? sql`level` : groupBy === 'service' ? sql`service` : sql`coalesce(nullif(host, ''), ${NO_HOST})`
 
 /**
+ * The buckets as consecutive half-open spans: bucket i from from + i·step, the last one up to and including
+ * `to`; a bucket that would start after `to` (buckets=N over a short range) is empty and left out.
+ */
+export function bucketSpans(plan: HistogramPlan): Span[] {
+  const end = plan.toMicros + 1
+  const spans: Span[] = []
+  for (let index = 0; index < plan.count; index++) {
+    const fromMicros = plan.fromMicros + index * plan.stepMicros
+    if (fromMicros >= end) break
+    spans.push({ fromMicros, toMicros: index === plan.count - 1 ? end : Math.min(fromMicros + plan.stepMicros, end) })
+  }
+  return spans
+}
+
+/** Where a histogram's counts come from, or undefined when only logs' rows can answer it (see countable). */
+export function histogramSources(search: Search, plan: HistogramPlan): CountSources | undefined {
+  if (!countable(search)) return undefined
+  const sources = splitByMinute(bucketSpans(plan))
+  return sources.minutes.length > 0 ? sources : undefined
+}
+
+/**
  * Counts per (bucket, group), with each group's rank by its count over the whole range. The bucket index is
  * computed exactly (extract(epoch) of an interval is numeric): floor((timestamp - from) / step), with a log at
  * exactly `to` put in the last bucket. `search` must carry the plan's from and to, so the WHERE clause (the
  * same as /query's) bounds the scan to that range: partition pruning and the primary key's time order.
+ * When the filters are only service, level, host and time, whole minutes inside a bucket are read from
+ * log_counts (a minute lies in one bucket, so its bucket is its start's) and only the minutes a bucket edge
+ * cuts are counted from logs' rows: the same answer, exactly.
  */
 export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan) {
   const from = formatMicros(plan.fromMicros)
-  return sql<HistogramRow[]>`
-    with counted as (
-      select
-        least(floor(extract(epoch from (timestamp - ${from}::text::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer) as bucket,
-        ${groupColumn(sql, plan.groupBy)} as key,
-        count(*) as n
-      from logs
-      where ${searchConditions(sql, search)}
+  const bucketOf = (column: 'timestamp' | 'minute') =>
+    sql`least(floor(extract(epoch from (${sql(column)} - ${from}::text::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer)`
+  const sources = histogramSources(search, plan)
+  const rowsCondition = sources ? sql`and (${spansCondition(sql, 'timestamp', sources.rows)})` : sql``
+  const fromRows = sql`
+    select ${bucketOf('timestamp')} as bucket, ${groupColumn(sql, plan.groupBy)} as key, count(*) as n
+    from logs
+    where ${searchConditions(sql, search)} ${rowsCondition}
+    group by 1, 2`
+  const counted = sources
+    ? sql`
+      select bucket, key, sum(n) as n from (
+        ${fromRows}
+        union all
+        select ${bucketOf('minute')} as bucket, ${groupColumn(sql, plan.groupBy)} as key, sum(n) as n
+        from log_counts
+        where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)})
+        group by 1, 2
+      ) parts
       group by 1, 2
-    ), ranked as (
+      having sum(n) <> 0`
+    : fromRows
+  return sql<HistogramRow[]>`
+    with counted as (${counted}), ranked as (
       select key, row_number() over (order by sum(n) desc, key) as rank from counted group by key
     )
     select c.bucket, c.key, r.rank::integer as rank, c.n::float8 as n

@@ -6,6 +6,7 @@ import type { LogRecord } from '../../../src/lib/log-entry.ts'
 import { connectForWrites, createLogWriter, type PendingRow } from '../../../src/lib/log-writer.ts'
 import { LOGS_STORED_CHANNEL, parseAnnouncement } from '../../../src/lib/tail/announcement.ts'
 import { eventually, freshDatabase } from '../../support/infra.ts'
+import { countMismatches } from '../../support/log-counts.ts'
 import { startTcpProxy } from '../../support/tcp-proxy.ts'
 
 const db = await freshDatabase()
@@ -137,6 +138,28 @@ describe('createLogWriter', () => {
     expect(result.rejected.map((r) => r.row.offset)).toEqual([input[2]!.offset])
     expect(result.rejected[0]!.error.message).toMatch(/json/i)
     expect((await stored(input.map((r) => r.offset))).map((r) => r.kafka_offset)).toEqual(input.filter((r) => r.record !== bad).map((r) => r.offset))
+  })
+
+  test('log_counts (schema.sql) counts exactly the rows each write inserted: a re-delivered batch adds nothing, rows stored while narrowing down a bad one are counted, the bad one is not', async () => {
+    const counted = async () => (await db.sql<{ n: number }[]>`select coalesce(sum(n), 0)::int as n from log_counts where service = 'counted'`)[0]!.n
+    const minute = Math.floor(Date.now() / 60_000) * 60_000_000
+    const batch = rows(
+      ...Array.from({ length: 40 }, (_, i) =>
+        record({ service: 'counted', timestampMicros: minute - (i % 3) * 60_000_000 + i, level: i % 2 ? 'WARN' : 'INFO', host: i % 5 ? `h${i % 4}` : '' }),
+      ),
+    )
+    for (const announce of [true, false]) {
+      const one = createLogWriter(db.sql, { announce })
+      expect((await one.write(batch)).inserted).toBe(announce ? 40 : 0)
+      expect(await counted()).toBe(40)
+      expect(await countMismatches(db.sql)).toEqual([])
+    }
+    const bad = record({ service: 'counted', metadata: '{"x":"\\ud800"}' })
+    const withBad = rows(record({ service: 'counted' }), record({ service: 'counted' }), bad, record({ service: 'counted', host: '' }))
+    const result = await createLogWriter(db.sql, { announce: false }).write([...batch.slice(0, 5), ...withBad])
+    expect({ inserted: result.inserted, rejected: result.rejected.length }).toEqual({ inserted: 3, rejected: 1 })
+    expect(await counted()).toBe(43)
+    expect(await countMismatches(db.sql)).toEqual([])
   })
 
   test('a lost connection surfaces as DatabaseUnavailableError, not as rejected rows', async () => {

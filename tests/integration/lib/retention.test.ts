@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { maintainPartitions, partitionName } from '../../../src/lib/retention.ts'
 import { freshDatabase } from '../../support/infra.ts'
+import { countMismatches } from '../../support/log-counts.ts'
 
 const DAY = 86_400_000
 const partitionsOf = async (sql: Awaited<ReturnType<typeof freshDatabase>>['sql']) =>
@@ -58,5 +59,25 @@ describe('maintainPartitions', () => {
     const result = await maintainPartitions(sql, { retentionDays: 7, aheadDays: 1, now: new Date('2026-01-01T00:00:00Z') })
     expect(result.purgedDefaultRows).toBe(1)
     expect(await sql`select 1 from logs where message = 'ancient'`).toHaveLength(0)
+  })
+
+  test('log_counts keeps exactly the counts of the rows that remain: a dropped day, purged default-partition rows and rows moved out of the default partition', async () => {
+    const { sql } = await freshDatabase({ partitions: false })
+    const now = new Date('2026-04-10T12:00:00Z')
+    await maintainPartitions(sql, { retentionDays: 5, aheadDays: 1, now })
+    const at = (daysAgo: number, minutes: number) => new Date(now.getTime() - daysAgo * DAY + minutes * 60_000 + 1234)
+    // Two days later: the first two days expire; 20 days ago is in logs_default (purged), 3 days ahead too (moved into its new partition).
+    const times = [at(4, 0), at(4, 1), at(3, 0), at(2, 5), at(0, 0), at(0, 0), at(20, 0), at(-3, 7)]
+    await sql`
+      insert into logs (timestamp, service, level, message, host, kafka_partition, kafka_offset)
+      select t, 'a', 'INFO', 'm', case when o % 2 = 0 then 'h' end, 0, o
+      from unnest(${times.map((time) => time.toISOString())}::text[]::timestamptz[], ${times.map((_, i) => i)}::bigint[]) as r(t, o)`
+    expect(await countMismatches(sql)).toEqual([])
+    const result = await maintainPartitions(sql, { retentionDays: 5, aheadDays: 1, now: new Date(now.getTime() + 2 * DAY) })
+    expect({ dropped: result.dropped.length, purged: result.purgedDefaultRows }).toEqual({ dropped: 2, purged: 1 })
+    const [remaining] = await sql<{ logs: number; counted: number }[]>`
+      select (select count(*) from logs)::int as logs, (select sum(n) from log_counts)::int as counted`
+    expect(remaining).toEqual({ logs: 4, counted: 4 })
+    expect(await countMismatches(sql)).toEqual([])
   })
 })

@@ -263,9 +263,9 @@ describe('GET /facets query plans (100k logs over three days)', () => {
     for (const { name } of await planDatabase.sql<{ name: string }[]>`select distinct tableoid::regclass::text as name from logs`) partitionsWithRows.add(name)
   }, 60_000)
 
-  test('facet counts over one hour read that range through an index, only from the day partition(s) the hour lies in, never a sequential scan', async () => {
+  test('facet counts over one hour read that range through an index, only from the day partition(s) the hour lies in (and log_counts), never a sequential scan', async () => {
     expect(partitionsWithRows.size).toBeGreaterThan(2)
-    const rangePartitions = new Set([partitionName(new Date(hour.fromMicros / 1000)), partitionName(new Date(hour.toMicros / 1000))])
+    const rangePartitions = new Set([partitionName(new Date(hour.fromMicros / 1000)), partitionName(new Date(hour.toMicros / 1000)), 'log_counts'])
     for (const { query, plan } of await facetPlans({ ...parseSearch({}), ...hour })) {
       expect({ query, seqScans: seqScansOnData(plan) }).toEqual({ query, seqScans: [] })
       expect({ query, indexed: plan.some((node) => /Index/.test(node['Node Type'])) }).toEqual({ query, indexed: true })
@@ -276,6 +276,50 @@ describe('GET /facets query plans (100k logs over three days)', () => {
         outsideTheHour: [],
       })
     }
+  })
+
+  test('with only service, level, host and time filters, the total and the service, level and host counts read whole minutes from log_counts through its primary key (never analyzed); tags and attributes count rows', async () => {
+    const half = { fromMicros: hour.fromMicros + 30_000_000, toMicros: hour.toMicros - 30_000_000 }
+    for (const filters of [{}, { service: 'bulk-3' }, { level: 'error,warn', host: 'host-7' }]) {
+      for (const range of [hour, half, {}]) {
+        for (const { query, plan } of await facetPlans({ ...parseSearch(filters), ...range })) {
+          const countsRead = plan.filter((node) => node['Relation Name'] === 'log_counts')
+          const expected = ['total', 'service', 'level', 'host'].includes(query)
+          expect({ filters, range, query, readsCounts: countsRead.length > 0 }).toEqual({ filters, range, query, readsCounts: expected })
+          if (!expected || 'fromMicros' in range === false) continue
+          const throughKey = plan.some((node) => node['Index Name'] === 'log_counts_pkey')
+          const seqScan = countsRead.some((node) => /Seq Scan/.test(node['Node Type']))
+          expect({ filters, range, query, throughKey, seqScan }).toEqual({ filters, range, query, throughKey: true, seqScan: false })
+          expect({ query, seqScans: seqScansOnData(plan) }).toEqual({ query, seqScans: [] })
+        }
+      }
+    }
+  })
+
+  test('counts from log_counts equal counts from rows, over ranges whose ends cut minutes and over everything', async () => {
+    const MINUTE = 60_000_000
+    const ranges = [
+      {},
+      hour,
+      { fromMicros: hour.fromMicros + 7_000_123, toMicros: hour.toMicros + 2 * MINUTE + 31_000_001 },
+      { toMicros: END - 50 * HOUR + 12_345 },
+    ]
+    let compared = 0
+    for (const range of ranges) {
+      for (const filters of [{}, { service: 'bulk-3' }, { level: 'error,warn', host: 'host-8' }, { host: 'host-3', service: 'bulk-3' }]) {
+        const search = { ...parseSearch(filters), ...range }
+        const counted = await facets(planSql, search, planFacets({ fields: 'service,level,host', limit: '100' }))
+        // A negated attribute filter every log passes: the same logs, counted from rows.
+        const fromRows = await facets(
+          planSql,
+          { ...search, attr: parseSearch({ '-attr.never': 'x' }).attr },
+          planFacets({ fields: 'service,level,host', limit: '100' }),
+        )
+        expect({ range, filters, counted }).toEqual({ range, filters, counted: fromRows })
+        compared += counted.total > 0 ? 1 : 0
+      }
+    }
+    expect(compared).toBe(16)
   })
 
   test('facets with attr.<path>=value find the matching logs through the GIN index logs_metadata_idx (Bitmap Index Scan), over one hour and over every stored log', async () => {

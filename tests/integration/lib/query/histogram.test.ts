@@ -4,6 +4,7 @@ import { formatMicros } from '../../../../src/lib/log-entry.ts'
 import { parseSearch, queryDatabaseUrl } from '../../../../src/lib/log-search.ts'
 import { histogramQuery, planHistogram } from '../../../../src/lib/query/histogram.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
+import { partitionName } from '../../../../src/lib/retention.ts'
 import { answerWithDatabaseDown } from '../../../support/database-down.ts'
 import { freshDatabase } from '../../../support/infra.ts'
 
@@ -81,6 +82,10 @@ beforeAll(async () => {
 interface PlanNode {
   'Node Type': string
   'Relation Name'?: string
+  'Index Name'?: string
+  'Index Cond'?: string
+  'Recheck Cond'?: string
+  Filter?: string
   Plans?: PlanNode[]
 }
 const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)]
@@ -207,5 +212,40 @@ describe('GET /histogram', () => {
     const read = new Set(plan.map((node) => node['Relation Name']).filter((name) => name !== undefined && partitionsWithRows.has(name)))
     expect(read.size).toBeGreaterThanOrEqual(1)
     expect(read.size).toBeLessThanOrEqual(2)
+  })
+})
+
+describe('GET /histogram from log_counts', () => {
+  const explain = async (search: ReturnType<typeof parseSearch>, input: { step?: string; buckets?: string }) => {
+    const plan = planHistogram(input, search.fromMicros!, search.toMicros!)
+    const [row] = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${histogramQuery(sql, search, plan)}`
+    return nodes(row!['QUERY PLAN'][0]!.Plan)
+  }
+  const conditionsOn = (plan: PlanNode[], relation: RegExp) =>
+    plan.filter((node) => relation.test(node['Relation Name'] ?? '')).map((node) => JSON.stringify([node['Index Cond'], node['Recheck Cond'], node.Filter]))
+
+  test('with service, level and host filters over a day, whole minutes come from log_counts through its primary key and only the minute after the last whole one from logs', async () => {
+    const to = FROM - 3 * HOUR
+    for (const filters of [{}, { service: 'bulk-3' }, { level: 'error,warn' }, { host: 'host-7', service: 'bulk-7' }]) {
+      const search = { ...parseSearch(filters), fromMicros: to - 24 * HOUR, toMicros: to }
+      const plan = await explain(search, { step: '5m' })
+      expect({ filters, countsByKey: plan.some((node) => node['Index Name'] === 'log_counts_pkey') }).toEqual({ filters, countsByKey: true })
+      expect({ filters, seqScans: plan.filter((node) => node['Node Type'] === 'Seq Scan').map((node) => node['Relation Name']) }).toEqual({
+        filters,
+        seqScans: [],
+      })
+      // The rows read from logs: the one partition holding `to`, over [to, to + 1 µs).
+      const logsRead = new Set(plan.map((node) => node['Relation Name']).filter((name) => name !== undefined && partitionsWithRows.has(name)))
+      expect({ filters, logsRead: [...logsRead] }).toEqual({ filters, logsRead: [partitionName(new Date(to / 1000))] })
+      expect(conditionsOn(plan, /^logs_/).join()).toContain(formatMicros(to + 1).slice(0, 19))
+    }
+  })
+
+  test('q, tags, attributes and trace_id count rows only', async () => {
+    const to = FROM - 3 * HOUR
+    for (const filters of [{ q: 'request' }, { tags: 'env:prod' }, { 'attr.user': 'x' }, { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736' }]) {
+      const plan = await explain({ ...parseSearch(filters), fromMicros: to - HOUR, toMicros: to }, { step: '1m' })
+      expect({ filters, counts: plan.some((node) => node['Relation Name'] === 'log_counts') }).toEqual({ filters, counts: false })
+    }
   })
 })

@@ -1,5 +1,15 @@
 import { describe, expect, test } from 'bun:test'
-import { HistogramLimits, type HistogramRow, histogramRange, parseStep, planHistogram, shapeHistogram } from '../../../../src/lib/query/histogram.ts'
+import { parseSearch } from '../../../../src/lib/log-search.ts'
+import {
+  bucketSpans,
+  HistogramLimits,
+  type HistogramRow,
+  histogramRange,
+  histogramSources,
+  parseStep,
+  planHistogram,
+  shapeHistogram,
+} from '../../../../src/lib/query/histogram.ts'
 import { splitQuery } from '../../../../src/lib/query/routes.ts'
 import { queryRefusal } from '../../../support/query-refusal.ts'
 
@@ -132,5 +142,44 @@ describe('splitQuery', () => {
       own: { step: '1m', group_by: 'host' },
       search: { service: 'api', tags: ['a', 'b'], 'attr.user': '1' },
     })
+  })
+})
+
+describe('bucketSpans and histogramSources', () => {
+  const MINUTE = 60e6
+  test('the buckets as consecutive spans, the last one up to and including to', () => {
+    expect(bucketSpans(planHistogram({ step: '20m' }, FROM, TO))).toEqual([
+      { fromMicros: FROM, toMicros: FROM + 20 * MINUTE },
+      { fromMicros: FROM + 20 * MINUTE, toMicros: FROM + 40 * MINUTE },
+      { fromMicros: FROM + 40 * MINUTE, toMicros: TO + 1 },
+    ])
+  })
+
+  test('buckets that would start after to are left out', () => {
+    expect(bucketSpans(planHistogram({ buckets: '4' }, FROM, FROM + 5))).toEqual([
+      { fromMicros: FROM, toMicros: FROM + 2 },
+      { fromMicros: FROM + 2, toMicros: FROM + 4 },
+      { fromMicros: FROM + 4, toMicros: FROM + 6 },
+    ])
+  })
+
+  test('from a whole minute with whole-minute steps, only the minute starting at to is counted from rows', () => {
+    for (const input of [{ step: '1m' }, { step: '5m' }, { buckets: '60' }, { buckets: '12' }, {}]) {
+      const search = { ...parseSearch({ service: 'api' }), fromMicros: FROM, toMicros: TO }
+      expect({ input, sources: histogramSources(search, planHistogram(input, FROM, TO)) }).toEqual({
+        input,
+        sources: { minutes: [{ fromMicros: FROM, toMicros: TO }], rows: [{ fromMicros: TO, toMicros: TO + 1 }] },
+      })
+    }
+  })
+
+  test('a step that is not whole minutes reads the minutes bucket edges cut from rows; under a minute, only rows', () => {
+    const search = { ...parseSearch({}), fromMicros: FROM, toMicros: TO }
+    expect(histogramSources(search, planHistogram({ step: '90s' }, FROM, TO))!.rows).toHaveLength(21)
+    expect(histogramSources(search, planHistogram({ step: '30s' }, FROM, TO))).toBeUndefined()
+  })
+
+  test('searches with q, tags, attributes, trace_id or a cursor count rows only', () => {
+    expect(histogramSources({ ...parseSearch({ q: 'timeout' }), fromMicros: FROM, toMicros: TO }, planHistogram({}, FROM, TO))).toBeUndefined()
   })
 })

@@ -76,13 +76,14 @@ DROP INDEX IF EXISTS logs_trace_idx;
 -- is not in the transition table, so it is not counted again, and every write path (the consumer's bulk and
 -- row-by-row inserts, COPY, fixtures) counts alike. Retention removes the minutes it empties
 -- (src/lib/retention.ts): dropping a partition or deleting from logs_default fires no trigger on logs.
--- A database created before this table gets it filled from the rows already stored, with writers held off
--- (the lock) so that no row lands between that count and the trigger.
+-- Whenever logs has no counting trigger yet (a new database, one created before this table, or logs dropped
+-- and created again, which leaves log_counts behind), the counts are rebuilt from the rows stored, with
+-- writers held off (the lock, until commit) so that no row lands between that count and the trigger.
 DO $$
 BEGIN
-  IF to_regclass('log_counts') IS NULL THEN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'logs'::regclass AND tgname = 'logs_counted_insert') THEN
     LOCK TABLE logs IN SHARE ROW EXCLUSIVE MODE;
-    CREATE TABLE log_counts (
+    CREATE TABLE IF NOT EXISTS log_counts (
       minute  timestamptz NOT NULL,
       service text        NOT NULL,
       level   text        NOT NULL,
@@ -90,6 +91,7 @@ BEGIN
       n       bigint      NOT NULL,
       PRIMARY KEY (minute, service, level, host)
     );
+    TRUNCATE log_counts;
     INSERT INTO log_counts (minute, service, level, host, n)
     SELECT date_bin('1 minute', timestamp, '2000-01-01 00:00:00+00'), service, level, coalesce(host, ''), count(*)
     FROM logs GROUP BY 1, 2, 3, 4;

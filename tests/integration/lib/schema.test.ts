@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { applySchema } from '../../../src/lib/db.ts'
 import { freshDatabase } from '../../support/infra.ts'
+import { countMismatches } from '../../support/log-counts.ts'
 
 const row = (timestamp: string, offset: number) => ({
   timestamp,
@@ -67,5 +68,25 @@ describe('schema.sql', () => {
   test('rejects a level outside the canonical set', async () => {
     const { sql } = await freshDatabase()
     await expect(sql`insert into logs ${sql({ ...row(new Date().toISOString(), 5), level: 'LOUD' })}`).rejects.toThrow(/logs_level_check/)
+  })
+
+  test('log_counts is built from the rows already stored when logs has no counting trigger: a database from before it, or logs created again', async () => {
+    const { sql } = await freshDatabase()
+    // As before log_counts existed: rows stored with no trigger to count them.
+    await sql`drop table log_counts`
+    for (const op of ['insert', 'update', 'delete', 'truncate']) await sql.unsafe(`drop trigger logs_counted_${op} on logs`)
+    await sql`insert into logs ${sql([row('2026-01-01T00:00:01Z', 1), row('2026-01-01T00:00:59Z', 2), row(new Date().toISOString(), 3)])}`
+    await applySchema(sql)
+    expect(await sql`select minute::text, n::int from log_counts where minute < '2026-02-01' order by 1`).toEqual([{ minute: '2026-01-01 00:00:00+00', n: 2 }])
+    expect(await countMismatches(sql)).toEqual([])
+    // logs dropped and created again leaves log_counts behind, counting rows that are gone.
+    await sql`drop table logs cascade`
+    await applySchema(sql)
+    expect(await sql`select * from log_counts`).toEqual([])
+    await sql`insert into logs ${sql(row('2199-01-01T00:00:00Z', 4))}`
+    await sql`update logs set service = 'web'`
+    expect(await sql`select service, n::int from log_counts where n <> 0`).toEqual([{ service: 'web', n: 1 }])
+    await sql`delete from logs`
+    expect(await countMismatches(sql)).toEqual([])
   })
 })

@@ -4,10 +4,12 @@ import { type FullLogRow, type LogView, logView } from '../log-rows.ts'
 import type { Search } from '../log-search.ts'
 import { sleep } from '../retry.ts'
 import { type Announcement, parseAnnouncement } from './announcement.ts'
+import { AnnouncementQueue, AnnouncementQueueLimits } from './announcement-queue.ts'
+import { answerQueries, decide, type Fresh } from './query-answers.ts'
 import { frameBytes, type GapReason, GapReasons, sse } from './sse.ts'
-import { type FilterInput, filterInput, matchesFields, queryMayMatch, tailFilter } from './tail-filter.ts'
+import { type FilterInput, filterInput, tailFilter } from './tail-filter.ts'
 import { type LogEntry, type RingEntry, TailRing } from './tail-ring.ts'
-import type { LogKey, TailStore } from './tail-store.ts'
+import type { TailStore } from './tail-store.ts'
 import { Tailer } from './tailer.ts'
 
 export interface TailSettings {
@@ -57,16 +59,7 @@ export interface TailHub {
   stop(): Promise<void>
 }
 
-type Item = { kind: 'announce'; announcement: Announcement; rows: number; at: number } | { kind: 'gap'; reason: GapReason }
-
 export const TailLimits = {
-  /** Announced rows read in one round: several announcements are read together when they pile up. */
-  rowsPerRound: 5000,
-  /**
-   * Announced rows waiting to be read beyond which the process has fallen too far behind: they are
-   * dropped and clients told (a gap), rather than queued without bound.
-   */
-  pendingRows: 200_000,
   /** Ring entries a catch-up takes at a time. */
   catchUpEntries: 1000,
   lingerMs: 60_000,
@@ -80,18 +73,6 @@ const COLLECT_EVERY = 64 * 1024 * 1024
 
 /** Lets pending I/O run: each client's stream hands its queue to its socket. */
 const yieldToSockets = () => new Promise<void>((resolve) => setImmediate(resolve))
-
-interface Fresh {
-  entry: LogEntry
-  input: FilterInput
-}
-
-const runRows = (announcement: Announcement) => announcement.runs.reduce((sum, run) => sum + Number(run.last - run.first) + 1, 0)
-
-function answersOf(entry: LogEntry): Map<string, boolean> {
-  if (!entry.queries) entry.queries = new Map()
-  return entry.queries
-}
 
 /** Parses a ring entry's frame back into the view the filters read (only when catching up). */
 function replayInput(entry: LogEntry): FilterInput {
@@ -113,66 +94,13 @@ export function createTailHub(options: TailHubOptions): TailHub {
   const sliceBytes = Math.max(1, Math.floor(options.clientQueueBytes / 2))
   const tailers = new Set<Tailer>()
   let opening = 0
-  let pending: Item[] = []
-  let pendingRows = 0
-  let wake: (() => void) | undefined
+  const queue = new AnnouncementQueue()
   let stopped = false
   let lastLeftAt: number | undefined
   let dropped = 0
   let sinceCollection = 0
 
   const reading = () => tailers.size > 0 || opening > 0 || (lastLeftAt !== undefined && Date.now() - lastLeftAt < lingerMs)
-
-  const push = (item: Item) => {
-    if (stopped) return
-    pending.push(item)
-    wake?.()
-  }
-
-  /** Which of `fresh` need PostgreSQL's answer for a q, asked once per log for every q that needs it. */
-  async function answerQueries(fresh: readonly Fresh[], clients: Iterable<Tailer>): Promise<void> {
-    const texts: string[] = []
-    const indexOf = new Map<string, number>()
-    const keys: LogKey[] = []
-    const asked: Fresh[] = []
-    for (const item of fresh) {
-      let needed = false
-      for (const tailer of clients) {
-        const query = tailer.filter.query
-        if (!query || item.entry.queries?.has(query.text)) continue
-        // Ruled out without asking is not remembered: decide() rules it out again as cheaply.
-        if (!matchesFields(tailer.filter, item.input) || !queryMayMatch(query, item.input)) continue
-        if (!indexOf.has(query.text)) {
-          indexOf.set(query.text, texts.length)
-          texts.push(query.text)
-        }
-        needed = true
-      }
-      if (needed) {
-        asked.push(item)
-        const [partition, offset] = item.entry.id.split('-')
-        keys.push({ timestamp: item.input.view.timestamp, partition: Number(partition), offset: BigInt(offset!) })
-      }
-    }
-    if (asked.length === 0) return
-    const matched = await store.matchQueries(keys, texts)
-    asked.forEach((item, index) => {
-      const answers = answersOf(item.entry)
-      const hits = new Set(matched[index])
-      texts.forEach((text, n) => {
-        if (!answers.has(text)) answers.set(text, hits.has(n))
-      })
-    })
-  }
-
-  /** true / false when known; undefined when PostgreSQL has not been asked for this client's q yet. */
-  function decide(tailer: Tailer, entry: LogEntry, input: FilterInput): boolean | undefined {
-    if (!matchesFields(tailer.filter, input)) return false
-    const query = tailer.filter.query
-    if (!query) return true
-    if (!queryMayMatch(query, input)) return false
-    return entry.queries?.get(query.text)
-  }
 
   /** Brings `tailer` from its position to the end of the ring, then marks it live. */
   async function catchUp(tailer: Tailer): Promise<void> {
@@ -192,6 +120,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
         const inputs = new Map<LogEntry, FilterInput>()
         for (const entry of entries) if (entry.kind === 'log') inputs.set(entry, replayInput(entry))
         await answerQueries(
+          store,
           [...inputs].map(([entry, input]) => ({ entry, input })),
           [tailer],
         )
@@ -299,7 +228,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
     // The clients with a q still at the page's start; one that joined meanwhile catches up from the ring.
     const asked = new Set([...tailers].filter((tailer) => tailer.live && tailer.filter.query && tailer.position === starts[0]))
     try {
-      await answerQueries(fresh, asked)
+      await answerQueries(store, fresh, asked)
     } catch (error) {
       log.warn('tail.query_failed', { error: asLogStreamError(error) })
       asked.clear()
@@ -331,38 +260,18 @@ export function createTailHub(options: TailHubOptions): TailHub {
   }
 
   async function run(): Promise<void> {
-    while (!stopped) {
-      if (pending.length === 0) {
-        await new Promise<void>((resolve) => {
-          wake = () => {
-            wake = undefined
-            resolve()
-          }
-        })
-        continue
-      }
+    for (let turn = await queue.next(); turn && !stopped; turn = await queue.next()) {
       if (!reading()) {
         // Nobody to feed: what is announced now is not read, so nothing held may be resumed across it.
-        pending = []
-        pendingRows = 0
+        queue.clear()
         ring.clear()
         continue
       }
-      const item = pending[0]!
-      if (item.kind === 'gap') {
-        pending.shift()
-        streamGap(item.reason)
+      if (turn.kind === 'gap') {
+        streamGap(turn.reason)
         continue
       }
-      const round: Announcement[] = []
-      let rows = 0
-      while (pending[0]?.kind === 'announce' && (round.length === 0 || rows + pending[0].rows <= TailLimits.rowsPerRound)) {
-        const next = pending.shift() as Extract<Item, { kind: 'announce' }>
-        round.push(next.announcement)
-        rows += next.rows
-      }
-      pendingRows -= rows
-      await readRound(round)
+      await readRound(turn.announcements)
       // Every frame handed to a client becomes a copy in the chunk its stream writes, and each round leaves
       // rows and views behind; Bun's collector counts strings as little heap growth and collects them late
       // (large-reads.ts says the same of large content). A synchronous collection per COLLECT_EVERY bytes
@@ -418,23 +327,14 @@ export function createTailHub(options: TailHubOptions): TailHub {
       const announcement = parseAnnouncement(payload)
       if (!announcement) {
         log.warn('tail.announcement_unreadable', { payload: payload.slice(0, 200) })
-        push({ kind: 'gap', reason: GapReasons.readFailed })
+        queue.gap(GapReasons.readFailed)
         return
       }
-      const rows = runRows(announcement)
-      if (pendingRows + rows > TailLimits.pendingRows) {
-        log.warn('tail.fell_behind', { pendingRows })
-        pending = pending.filter((item) => item.kind === 'gap')
-        pendingRows = 0
-        push({ kind: 'gap', reason: GapReasons.fellBehind })
-        return
-      }
-      pendingRows += rows
-      push({ kind: 'announce', announcement, rows, at: Date.now() })
+      if (!queue.add(announcement)) log.warn('tail.fell_behind', { pendingRows: AnnouncementQueueLimits.pendingRows })
     },
 
     gap(reason) {
-      push({ kind: 'gap', reason })
+      queue.gap(reason)
     },
 
     stats() {
@@ -450,8 +350,8 @@ export function createTailHub(options: TailHubOptions): TailHub {
         ringBytes: ring.heldBytes,
         queuedBytes,
         dropped: dropped + clientDrops,
-        pendingAnnouncements: pending.length,
-        behindMs: pending[0]?.kind === 'announce' ? Date.now() - pending[0].at : 0,
+        pendingAnnouncements: queue.length,
+        behindMs: queue.behindMs(),
       }
     },
 
@@ -459,7 +359,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
       if (stopped) return
       stopped = true
       clearInterval(heartbeats)
-      wake?.()
+      queue.close()
       for (const tailer of [...tailers]) tailer.end()
       // A read in progress is abandoned rather than waited for: its clients are gone.
       await Promise.race([running, sleep(STOP_WAIT_MS)])

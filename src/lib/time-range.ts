@@ -37,6 +37,9 @@ export function parseRfc3339(value: string): number | undefined {
   return micros >= MIN_MICROS && micros < END_MICROS ? micros : undefined
 }
 
+/** True for a time relative to now (`15m`, `24h`), which parseTime resolves against its `nowMicros`. */
+export const isRelativeTime = (value: string): boolean => RELATIVE.test(value.trim())
+
 /** Epoch microseconds for an RFC 3339 or relative time, or undefined if `value` is neither. */
 export function parseTime(value: string, nowMicros: number = Date.now() * 1000): number | undefined {
   const trimmed = value.trim()

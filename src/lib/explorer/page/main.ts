@@ -13,7 +13,19 @@ import { openTail, type Tail } from './live-tail.ts'
 import { isOpen, type RowActions, renderRow, toggleRow } from './rows-view.ts'
 import { applyValue, type FacetAction, formatSearchText, parseSearchText } from './search-syntax.ts'
 import { TailBuffer } from './tail-buffer.ts'
-import { apiParams, readState, resolveTime, rfc3339, TimePresets, tailParams, type ViewState, withFilters, withParams, writeState } from './url-state.ts'
+import {
+  apiParams,
+  histogramParams,
+  readState,
+  resolveTime,
+  rfc3339,
+  TimePresets,
+  tailParams,
+  type ViewState,
+  withFilters,
+  withParams,
+  writeState,
+} from './url-state.ts'
 
 const PAGE = '100'
 const CONTEXT = '25'
@@ -207,7 +219,7 @@ async function loadSearch(signal: AbortSignal): Promise<void> {
   el.banner.hidden = true
   const [page, bars, fields] = await Promise.allSettled([
     getJson<QueryAnswer>('/query', withParams(params, { limit: PAGE }), signal),
-    getJson<HistogramAnswer>('/histogram', withParams(params, { buckets: '60', group_by: 'level' }), signal),
+    getJson<HistogramAnswer>('/histogram', histogramParams(params), signal),
     getJson<FacetsAnswer>('/facets', withParams(params, { fields: FacetFields.join(','), limit: '10' }), signal),
   ])
   if (signal.aborted) return

@@ -10,7 +10,7 @@
  * Pure: no DOM.
  */
 import { formatMicros } from '../../log-entry.ts'
-import { parseTime } from '../../time-range.ts'
+import { isRelativeTime, parseRfc3339, parseTime } from '../../time-range.ts'
 import { type Filters, filtersFromParams, filtersToParams, isFilterParameter } from './search-syntax.ts'
 
 export interface ViewState {
@@ -76,18 +76,39 @@ export function resolveTime(value: string | undefined, nowMicros: number): numbe
   return parseTime(value, nowMicros)
 }
 
+const MINUTE_MICROS = 60e6
+
 /**
  * The parameters every API call of one view shares: its filters, and its range as absolute times resolved
- * once, so that the histogram, the facets, the list and the export describe exactly the same logs.
+ * once, so that the histogram, the facets, the list and the export describe exactly the same logs. A
+ * relative `from` ("the last hour") starts on a whole minute: the histogram's buckets then start on whole
+ * minutes too (histogramParams), which the server counts from its per-minute totals instead of the rows.
  */
 export function apiParams(state: ViewState, nowMicros: number): URLSearchParams {
   const params = filtersToParams(state.filters)
   for (const [name, value] of state.extra) params.append(name, value)
-  const from = resolveTime(state.from, nowMicros)
+  const resolved = resolveTime(state.from, nowMicros)
+  const from = resolved !== undefined && isRelativeTime(state.from) ? Math.floor(resolved / MINUTE_MICROS) * MINUTE_MICROS : resolved
   const to = resolveTime(state.to, nowMicros)
   params.set('from', from === undefined ? state.from : rfc3339(from))
   params.set('to', to === undefined ? (state.to ?? '') : rfc3339(to))
   return params
+}
+
+/** Bars the histogram aims for; a step of whole minutes makes it up to one more. */
+export const HISTOGRAM_BARS = 60
+
+/**
+ * The /histogram parameters of a view (`params` from apiParams): over an hour or more, a step of whole
+ * minutes giving about HISTOGRAM_BARS bars, so that bucket edges fall on whole minutes when `from` does;
+ * shorter ranges (or unreadable times, which the API will name) HISTOGRAM_BARS buckets.
+ */
+export function histogramParams(params: URLSearchParams): URLSearchParams {
+  const from = parseRfc3339(params.get('from') ?? '')
+  const to = parseRfc3339(params.get('to') ?? '')
+  const minutes = from === undefined || to === undefined ? 0 : (to - from) / MINUTE_MICROS
+  const bars: Record<string, string> = minutes >= HISTOGRAM_BARS ? { step: `${Math.ceil(minutes / HISTOGRAM_BARS)}m` } : { buckets: String(HISTOGRAM_BARS) }
+  return withParams(params, { ...bars, group_by: 'level' })
 }
 
 /** The parameters of a live tail: the filters only (a tail starts now). */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { apiParams, DEFAULT_FROM, readState, tailParams, writeState } from '../../../../../src/lib/explorer/page/url-state.ts'
+import { apiParams, DEFAULT_FROM, histogramParams, readState, tailParams, writeState } from '../../../../../src/lib/explorer/page/url-state.ts'
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0) * 1000
 
@@ -38,6 +38,12 @@ describe('API parameters', () => {
     expect(params.has('log')).toBe(false)
   })
 
+  test('a relative from starts on a whole minute; to stays now', () => {
+    const params = apiParams(readState('?from=1h'), NOW + 30_500_000)
+    expect(params.get('from')).toBe('2026-11-26T11:00:00.000000Z')
+    expect(params.get('to')).toBe('2026-11-26T12:00:30.500000Z')
+  })
+
   test('absolute times pass through, kept to the microsecond', () => {
     const params = apiParams(readState('?from=2026-11-26T10:00:00.123456Z&to=2026-11-26T11:00:00Z'), NOW)
     expect(params.get('from')).toBe('2026-11-26T10:00:00.123456Z')
@@ -46,6 +52,22 @@ describe('API parameters', () => {
 
   test('an unreadable time is sent as it is, for the API to name', () => {
     expect(apiParams(readState('?from=yesterday'), NOW).get('from')).toBe('yesterday')
+  })
+
+  test('the histogram over an hour or more asks for a step of whole minutes, about 60 bars', () => {
+    const at = NOW + 30_500_000
+    expect(histogramParams(apiParams(readState('?service=web&from=1h'), at)).toString()).toBe(
+      'service=web&from=2026-11-26T11%3A00%3A00.000000Z&to=2026-11-26T12%3A00%3A30.500000Z&step=2m&group_by=level',
+    )
+    expect(histogramParams(apiParams(readState('?from=24h'), NOW)).get('step')).toBe('24m')
+    expect(histogramParams(apiParams(readState('?from=7d'), NOW)).get('step')).toBe('168m')
+    expect(histogramParams(apiParams(readState('?from=60m'), NOW)).get('step')).toBe('1m')
+  })
+
+  test('the histogram of a shorter range, or of times the API will refuse, asks for 60 buckets', () => {
+    const short = histogramParams(apiParams(readState('?from=15m'), NOW))
+    expect([short.get('buckets'), short.has('step'), short.get('group_by')]).toEqual(['60', false, 'level'])
+    expect(histogramParams(apiParams(readState('?from=yesterday'), NOW)).get('buckets')).toBe('60')
   })
 
   test('the live tail takes the filters and no range', () => {

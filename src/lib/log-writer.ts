@@ -32,7 +32,8 @@ export interface LogWriter {
    * stored (re-writing is then safe); any other failure is narrowed down to the offending rows, which
    * come back in `rejected`. The rows it inserts are announced to the query processes' live tail
    * (tail/announcement.ts) in the same transaction, so an announcement arrives exactly when its rows are
-   * committed, and a re-delivered row, inserting nothing, is not announced again.
+   * committed, and a re-delivered row, inserting nothing, is not announced again. Nor is it counted twice:
+   * log_counts (schema.sql) is kept by triggers on logs from the rows each statement actually inserted.
    */
   write<T extends PendingRow>(rows: T[]): Promise<WriteResult<T>>
 }

@@ -3,7 +3,7 @@ import type { Sql } from '../db.ts'
 import { QueryInvalidError } from '../errors.ts'
 import type { Search } from '../log-search.ts'
 import { searchConditions } from '../log-search.ts'
-import { type CountSources, countable, countFilters, spansCondition, splitByMinute } from './log-counts.ts'
+import { type CountSources, countable, countFilters, countsReady, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const FacetLimits = {
   limitDefault: 10,
@@ -87,8 +87,8 @@ export function planFacets(input: FacetInput): FacetPlan {
 }
 
 /** Where service, level and host counts and the total come from, or undefined when only logs' rows can answer (see countable). */
-export function facetSources(search: Search): CountSources | undefined {
-  if (!countable(search)) return undefined
+export function facetSources(search: Search, useCounts = true): CountSources | undefined {
+  if (!useCounts || !countable(search)) return undefined
   const sources = splitByMinute([{ fromMicros: search.fromMicros, toMicros: search.toMicros === undefined ? undefined : search.toMicros + 1 }])
   return sources.minutes.length > 0 ? sources : undefined
 }
@@ -116,9 +116,9 @@ function countedValues(sql: Sql, search: Search, sources: CountSources, column: 
  * log; an attribute counts only logs that have it (as text: metadata #>> path). service, level and host come
  * from log_counts when the filters allow it (facetSources).
  */
-export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number) {
+export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number, useCounts = true) {
   const where = searchConditions(sql, search)
-  const sources = fromCounts(facet) ? facetSources(search) : undefined
+  const sources = fromCounts(facet) ? facetSources(search, useCounts) : undefined
   const grouped =
     sources && fromCounts(facet)
       ? countedValues(sql, search, sources, facet.column)
@@ -135,8 +135,8 @@ export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number
     limit ${limit}`
 }
 
-export function totalQuery(sql: Sql, search: Search) {
-  const sources = facetSources(search)
+export function totalQuery(sql: Sql, search: Search, useCounts = true) {
+  const sources = facetSources(search, useCounts)
   if (!sources) return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`
   return sql<{ total: number }[]>`
     select ((select count(*) from logs where ${searchConditions(sql, search)} and (${spansCondition(sql, 'timestamp', sources.rows)}))
@@ -152,7 +152,11 @@ export function shapeFacet(rows: readonly { value: string | null; n: number; ove
 /** Facets of `search` (one query per field and one for the total, run concurrently). Database failures as in searchLogs. */
 export async function facets(sql: Sql, search: Search, plan: FacetPlan): Promise<Facets> {
   try {
-    const [totalRows, ...fieldRows] = await Promise.all([totalQuery(sql, search), ...plan.facets.map((one) => facetQuery(sql, search, one, plan.limit))])
+    const useCounts = await countsReady(sql)
+    const [totalRows, ...fieldRows] = await Promise.all([
+      totalQuery(sql, search, useCounts),
+      ...plan.facets.map((one) => facetQuery(sql, search, one, plan.limit, useCounts)),
+    ])
     const fields: Record<string, FieldFacet> = {}
     plan.facets.forEach((one, index) => {
       fields[one.name] = shapeFacet(fieldRows[index] ?? [])

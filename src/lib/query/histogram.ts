@@ -5,7 +5,7 @@ import { Levels } from '../levels.ts'
 import { formatMicros } from '../log-entry.ts'
 import type { Search } from '../log-search.ts'
 import { searchConditions } from '../log-search.ts'
-import { type CountSources, countable, countFilters, type Span, spansCondition, splitByMinute } from './log-counts.ts'
+import { type CountSources, countable, countFilters, countsReady, type Span, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const HistogramLimits = {
   bucketsDefault: 60,
@@ -132,8 +132,8 @@ export function bucketSpans(plan: HistogramPlan): Span[] {
 }
 
 /** Where a histogram's counts come from, or undefined when only logs' rows can answer it (see countable). */
-export function histogramSources(search: Search, plan: HistogramPlan): CountSources | undefined {
-  if (!countable(search)) return undefined
+export function histogramSources(search: Search, plan: HistogramPlan, useCounts = true): CountSources | undefined {
+  if (!useCounts || !countable(search)) return undefined
   const sources = splitByMinute(bucketSpans(plan))
   return sources.minutes.length > 0 ? sources : undefined
 }
@@ -147,11 +147,11 @@ export function histogramSources(search: Search, plan: HistogramPlan): CountSour
  * log_counts (a minute lies in one bucket, so its bucket is its start's) and only the minutes a bucket edge
  * cuts are counted from logs' rows: the same answer, exactly.
  */
-export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan) {
+export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan, useCounts = true) {
   const from = formatMicros(plan.fromMicros)
   const bucketOf = (column: 'timestamp' | 'minute') =>
     sql`least(floor(extract(epoch from (${sql(column)} - ${from}::text::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer)`
-  const sources = histogramSources(search, plan)
+  const sources = histogramSources(search, plan, useCounts)
   const rowsCondition = sources ? sql`and (${spansCondition(sql, 'timestamp', sources.rows)})` : sql``
   const fromRows = sql`
     select ${bucketOf('timestamp')} as bucket, ${groupColumn(sql, plan.groupBy)} as key, count(*) as n
@@ -215,7 +215,7 @@ export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[
 export async function histogram(sql: Sql, search: Search, plan: HistogramPlan): Promise<Histogram> {
   let rows: HistogramRow[]
   try {
-    rows = await histogramQuery(sql, search, plan)
+    rows = await histogramQuery(sql, search, plan, await countsReady(sql))
   } catch (error) {
     throw toDatabaseError(error, 'cannot count logs')
   }

@@ -75,3 +75,19 @@ export function countFilters(sql: Sql, search: Search) {
   if (search.host !== undefined) where.push(sql`host = ${search.host}`)
   return where.reduce((all, condition) => sql`${all} and ${condition}`)
 }
+
+const ready = new WeakMap<Sql, true>()
+
+/**
+ * True once the database counts logs in log_counts (schema.sql's trigger is on logs). The schema is applied
+ * by the consumer and init at start, not by the query service: until then (an upgrade where the query
+ * service starts first, a database prepared by an older version) every count is read from rows. A yes is
+ * remembered per connection pool; a no is asked again next time.
+ */
+export async function countsReady(sql: Sql): Promise<boolean> {
+  if (ready.has(sql)) return true
+  const [row] = await sql<{ ready: boolean }[]>`
+    select exists (select 1 from pg_trigger where tgrelid = to_regclass('logs') and tgname = 'logs_counted_insert') as ready`
+  if (row?.ready) ready.set(sql, true)
+  return row?.ready ?? false
+}

@@ -77,15 +77,17 @@ describe('schema.sql', () => {
     for (const op of ['insert', 'update', 'delete', 'truncate']) await sql.unsafe(`drop trigger logs_counted_${op} on logs`)
     await sql`insert into logs ${sql([row('2026-01-01T00:00:01Z', 1), row('2026-01-01T00:00:59Z', 2), row(new Date().toISOString(), 3)])}`
     await applySchema(sql)
-    expect(await sql`select minute::text, n::int from log_counts where minute < '2026-02-01' order by 1`).toEqual([{ minute: '2026-01-01 00:00:00+00', n: 2 }])
+    expect([...(await sql`select minute::text, n::int from log_counts where minute < '2026-02-01' order by 1`)]).toEqual([
+      { minute: '2026-01-01 00:00:00+00', n: 2 },
+    ])
     expect(await countMismatches(sql)).toEqual([])
     // logs dropped and created again leaves log_counts behind, counting rows that are gone.
     await sql`drop table logs cascade`
     await applySchema(sql)
-    expect(await sql`select * from log_counts`).toEqual([])
+    expect((await sql`select * from log_counts`).length).toBe(0)
     await sql`insert into logs ${sql(row('2199-01-01T00:00:00Z', 4))}`
     await sql`update logs set service = 'web'`
-    expect(await sql`select service, n::int from log_counts where n <> 0`).toEqual([{ service: 'web', n: 1 }])
+    expect([...(await sql`select service, n::int from log_counts where n <> 0`)]).toEqual([{ service: 'web', n: 1 }])
     await sql`delete from logs`
     expect(await countMismatches(sql)).toEqual([])
   })

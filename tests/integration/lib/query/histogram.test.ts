@@ -249,3 +249,19 @@ describe('GET /histogram from log_counts', () => {
     }
   })
 })
+
+describe('GET /histogram and /facets before the schema that counts', () => {
+  test('a database whose logs have no counting trigger yet (the consumer, which applies schema.sql, not restarted) is answered from rows', async () => {
+    const old = await freshDatabase()
+    for (const op of ['insert', 'update', 'delete', 'truncate']) await old.sql.unsafe(`drop trigger logs_counted_${op} on logs`)
+    await old.sql`drop table log_counts`
+    const oldSql = connect(queryDatabaseUrl(old.url), { max: 2 })
+    afterAll(() => oldSql.end())
+    const oldApp = createQueryApp({ sql: oldSql })
+    await old.sql`insert into logs (timestamp, service, level, message, kafka_partition, kafka_offset) values (${formatMicros(FROM + MINUTE)}::text::timestamptz, 'api', 'INFO', 'm', 0, 1)`
+    for (const path of [`/histogram?${range}&step=5m`, `/facets?${range}`]) {
+      const response = await oldApp.handle(new Request(`http://localhost${path}`))
+      expect({ path, status: response.status, total: ((await response.json()) as { total: number }).total }).toEqual({ path, status: 200, total: 1 })
+    }
+  })
+})

@@ -1,5 +1,5 @@
 import { formatMicros } from '../src/lib/log-entry.ts'
-import { BUSY_HOSTS, BUSY_SERVICE, BUSY_TAG, generatedLogId, generatedTraceId, HTTP_STATUSES, SERVICES, USERS } from './generated-logs.ts'
+import { BUSY_HOSTS, BUSY_SERVICE, BUSY_TAG, generatedTraceId, HTTP_STATUSES, SERVICES, USERS } from './generated-logs.ts'
 
 /**
  * The query shapes the benchmark times, each with its p95 target (issue 12 for the /query filters, issue 13
@@ -29,6 +29,8 @@ export interface ShapeData {
   busy: boolean
   /** A cursor that starts page 50 of /query?limit=100 (walked before timing). */
   page50Cursor: string | null
+  /** Ids of logs spread over the data, as /query returned them: what the context shapes look up. */
+  logIds: string[]
 }
 
 const HOUR = 3_600_000_000
@@ -91,8 +93,8 @@ export function queryShapes(data: ShapeData): QueryShape[] {
     { group: 'histogram', name: 'histogram 1 h, attr http.status=500', target: 1000, path: () => `/histogram?${status500}&${hour()}` },
     { group: 'facets', name: 'facets 1 h (service, level, host, tags)', target: 300, path: () => `/facets?${hour()}` },
     { group: 'facets', name: 'facets 1 h, attr.http.status + attr.region', target: 300, path: () => `/facets?fields=service,level,attr.http.status,attr.region&${hour()}` },
-    { group: 'context', name: 'context of a log (20 + 20)', target: 50, path: () => `/query/${generatedLogId(row())}/context` },
-    { group: 'context', name: 'context, same host (20 + 20)', target: 50, path: () => `/query/${generatedLogId(row())}/context?same_host=true` },
+    { group: 'context', name: 'context of a log (20 + 20)', target: 50, path: () => `/query/${pick(data.logIds)}/context` },
+    { group: 'context', name: 'context, same host (20 + 20)', target: 50, path: () => `/query/${pick(data.logIds)}/context?same_host=true` },
   ]
   return shapes.map((shape) => ({ ...shape, fullText: /[?&]q=/.test(shape.path()) }))
 }

@@ -67,6 +67,20 @@ async function page50Cursor(origin: string): Promise<string | null> {
   return cursor
 }
 
+/**
+ * Ids of logs spread over the data, as /query returns them (untimed): the context shapes look logs up by
+ * the ids clients have. 20 pages of 500 logs, each ending at a random time.
+ */
+async function sampleLogIds(origin: string, end: Date, spanMicros: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let page = 0; page < 20; page++) {
+    const to = formatMicros(end.getTime() * 1000 - Math.floor(Math.random() * spanMicros))
+    const response = await fetch(`${origin}/query?limit=500&to=${encodeURIComponent(to)}`)
+    ids.push(...((await response.json()) as { logs: { id: string }[] }).logs.map((log) => log.id))
+  }
+  return ids
+}
+
 async function measure(context: BenchContext, label: string, dataset: Dataset, spanMicros: number, busy: boolean, s: Settings): Promise<PartResult> {
   const server = await startQueryServer(dataset.url)
   const admin = connect(dataset.url, { max: 1 })
@@ -75,7 +89,14 @@ async function measure(context: BenchContext, label: string, dataset: Dataset, s
     idleWaitMs += await waitForIdleDatabase(admin)
   }
   try {
-    const data: ShapeData = { rows: dataset.rows, end: dataset.end, spanMicros, busy, page50Cursor: await page50Cursor(server.origin) }
+    const data: ShapeData = {
+      rows: dataset.rows,
+      end: dataset.end,
+      spanMicros,
+      busy,
+      page50Cursor: await page50Cursor(server.origin),
+      logIds: await sampleLogIds(server.origin, dataset.end, spanMicros),
+    }
     const shapes = queryShapes(data)
     const sequential: SequentialTiming[] = []
     for (const [index, shape] of shapes.entries()) {

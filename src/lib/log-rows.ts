@@ -1,6 +1,7 @@
 import type { Sql } from './db.ts'
 import { noteLargeRead } from './large-reads.ts'
 import type { Level } from './levels.ts'
+import { formatLogId } from './log-id.ts'
 
 /**
  * Reading stored logs within a byte budget. A log may carry up to 1 MiB, so a row limit alone does not
@@ -121,7 +122,7 @@ export async function budgetedRows(sql: Sql, rows: readonly LogRow[], budget: nu
 
 export function logView(row: FullLogRow): LogView {
   return {
-    id: `${row.kafka_partition}-${row.kafka_offset}`,
+    id: formatLogId(row),
     timestamp: row.timestamp,
     service: row.service,
     level: row.level,

@@ -1,12 +1,19 @@
-import { ATTR, type AttributeFilter, AttributeLimits, attributeCondition, isAttributeParameter, NOT_ATTR, parseAttributeFilters } from './attribute-filters.ts'
+import { ATTR, type AttributeFilter, AttributeLimits, isAttributeParameter, NOT_ATTR, parseAttributeFilters } from './attribute-filters.ts'
 import { type CursorPosition, decodeCursor, encodeCursor } from './cursor.ts'
 import { toDatabaseError } from './database-errors.ts'
 import type { Sql } from './db.ts'
 import { QueryInvalidError } from './errors.ts'
 import { type Level, Levels, normaliseLevel } from './levels.ts'
-import { formatMicros, Limits } from './log-entry.ts'
-import { budgetedRows, type LogRow, type LogView, logColumns, logView, RowLimits, timestampText } from './log-rows.ts'
-import { parseRfc3339, parseTime, TIME_FORMAT_HINT } from './time-range.ts'
+import { Limits } from './log-entry.ts'
+import { budgetedRows, type LogRow, type LogView, logColumns, logView, RowLimits } from './log-rows.ts'
+import { withPlan } from './search-plans.ts'
+import { searchRows } from './search-rows.ts'
+import { parseTime, TIME_FORMAT_HINT } from './time-range.ts'
+
+// The SQL of a search and its plans live beside this module; these names stay importable from here.
+export { withGinPlans } from './search-plans.ts'
+export { usesGinFilters } from './search-rows.ts'
+export { searchConditions, searchQuery } from './search-sql.ts'
 
 /** Accepted ranges, in one place for validation, the OpenAPI schema and error messages. */
 export const SearchLimits = {
@@ -203,123 +210,14 @@ export function parseSearch(input: SearchInput, options: number | SearchOptions 
 }
 
 /**
- * Each filter is written so that an index can answer it (see the index notes in schema.sql), and every
- * value is a bind parameter. Timestamps go in as RFC 3339 text, cast by PostgreSQL: a parameter the server
- * types as timestamptz would pass through postgres.js's Date serializer and lose its microseconds.
- */
-export function searchConditions(sql: Sql, search: Search) {
-  // Arrays go in as plain JS arrays: sql.array(['x']) as a new connection's first array was seen sent as
-  // the bare text "x" (PostgreSQL: malformed array literal).
-  const where = [sql`true`]
-  if (search.service !== undefined) where.push(sql`service = ${search.service}`)
-  if (search.levels) where.push(search.levels.length === 1 ? sql`level = ${search.levels[0]!}` : sql`level = any(${search.levels}::text[])`)
-  if (search.fromMicros !== undefined) where.push(sql`timestamp >= ${formatMicros(search.fromMicros)}::text::timestamptz`)
-  if (search.toMicros !== undefined) where.push(sql`timestamp <= ${formatMicros(search.toMicros)}::text::timestamptz`)
-  if (search.host !== undefined) where.push(sql`host = ${search.host}`)
-  if (search.traceId !== undefined) where.push(sql`trace_id = ${search.traceId}`)
-  if (search.tags.length > 0) where.push(sql`tags @> ${search.tags}::text[]`)
-  // Must match the index expression in schema.sql exactly, configuration included, or the index is not used.
-  if (search.q !== undefined) where.push(sql`to_tsvector('simple', message) @@ websearch_to_tsquery('simple', ${search.q})`)
-  for (const filter of search.attr ?? []) where.push(attributeCondition(sql, filter))
-  if (search.cursor) {
-    const { timestamp, partition, offset } = search.cursor
-    // The row comparison is the exact "after this row" test; the plain timestamp bound lets partition
-    // pruning and the (x, timestamp) indexes see it too.
-    where.push(sql`timestamp <= ${timestamp}::text::timestamptz`)
-    where.push(sql`(timestamp, kafka_partition, kafka_offset) < (${timestamp}::text::timestamptz, ${partition}::integer, ${offset}::text::bigint)`)
-  }
-  return where.reduce((all, condition) => sql`${all} and ${condition}`)
-}
-
-/**
- * The SQL for one page of a search (limit + 1 rows, to know whether more follow); exported for EXPLAIN
- * in tests. `sinceMicros` adds a lower time bound (see searchLogs).
- */
-export function searchQuery(sql: Sql, search: Search, sinceMicros?: number) {
-  const offset = (search.page - 1) * search.limit
-  const since = sinceMicros === undefined ? sql`` : sql`and timestamp >= ${formatMicros(sinceMicros)}::text::timestamptz`
-  return sql<LogRow[]>`
-    select ${logColumns(sql)} from logs
-    where ${searchConditions(sql, search)} ${since}
-    order by logs.timestamp desc, logs.kafka_partition desc, logs.kafka_offset desc
-    limit ${search.limit + 1} offset ${offset}`
-}
-
-/**
- * q, tags and attr.<path>=value are answered by GIN indexes, which cannot return rows in time order, and PostgreSQL's
- * estimates for them are poor: an absent tag or two words that never meet ("refused shipped") look like
- * 0.5 % of rows, so it walks the primary key newest first, evaluating to_tsvector on every row, and took
- * 58-74 s on 10M rows; a common phrase looks 30 times rarer than it is, so it reads every match through
- * the GIN index to sort them (0.5 s on 1M rows). So these searches always go through the GIN index
- * (ordered index scans turned off for the statement), over windows that bound the work: the newest
- * WINDOW_ROWS rows, then the last hour, day, and everything (straight to everything when the newest rows
- * hold no match at all). A window holding limit + 1 matches past the offset holds exactly the newest
- * matches overall, since everything outside it is older.
- */
-const WINDOW_ROWS = 10_000
-const WINDOWS_MICROS = [3_600e6, 86_400e6]
-
-/** Runs `run` in a transaction whose plans must use bitmap scans (GIN, or btree ranges), never ordered or sequential scans. */
-export async function withGinPlans<T>(sql: Sql, run: (tx: Sql) => Promise<T>): Promise<T> {
-  return sql.begin(async (tx) => {
-    await tx`set local enable_indexscan = off`
-    await tx`set local enable_indexonlyscan = off`
-    await tx`set local enable_seqscan = off`
-    return run(tx as unknown as Sql)
-  }) as Promise<T>
-}
-
-/** Timestamp of the WINDOW_ROWS-th newest row at or before `upper` (a primary-key walk), if there are that many. */
-async function newestRowsBoundary(sql: Sql, upper: number | undefined): Promise<number | undefined> {
-  const bound = upper === undefined ? sql`` : sql`where timestamp <= ${formatMicros(upper)}::text::timestamptz`
-  const [row] = await sql<{ at: string }[]>`
-    select ${timestampText(sql)} as at from logs ${bound}
-    order by logs.timestamp desc offset ${WINDOW_ROWS} limit 1`
-  return row ? parseRfc3339(row.at) : undefined
-}
-
-/** True when a filter only a GIN index answers well is present: q, tags, or an attribute equality. */
-export function usesGinFilters(search: Search): boolean {
-  const attributeEquality = search.attr?.some((filter) => !filter.negate && filter.value !== undefined) ?? false
-  return search.q !== undefined || search.tags.length > 0 || attributeEquality
-}
-
-async function windowedRows(sql: Sql, search: Search, nowMicros: number): Promise<LogRow[]> {
-  if (!usesGinFilters(search)) return searchQuery(sql, search)
-  const upper = search.toMicros ?? (search.cursor ? parseRfc3339(search.cursor.timestamp) : undefined)
-  const boundary = await newestRowsBoundary(sql, upper)
-  return withGinPlans(sql, async (tx) => {
-    if (boundary === undefined) return searchQuery(tx, search)
-    const windows = [boundary, ...WINDOWS_MICROS.map((window) => (upper ?? nowMicros) - window)]
-    let previous = Infinity
-    for (const since of windows) {
-      if (since >= previous) continue
-      if (search.fromMicros !== undefined && search.fromMicros >= since) break
-      previous = since
-      const rows = await searchQuery(tx, search, since)
-      if (rows.length > search.limit) return rows
-      // Not one match in the newest rows: the matches are rare, and one look-up over everything (cheap
-      // for rare terms) beats repeating the GIN look-ups for each wider window.
-      if (rows.length === 0 && search.page === 1) break
-    }
-    return searchQuery(tx, search)
-  })
-}
-
-/**
  * One page of logs matching `search`, newest first: at most search.limit logs and, past the first, at most
  * `pageBytes` of message and metadata (RowLimits); a page cut short by either says has_more, with a cursor.
  * A database that cannot answer now throws a retryable LogStreamError (DatabaseUnavailableError,
  * QueryTimeoutError): callers answer from the error alone.
  */
-export async function searchLogs(
-  sql: Sql,
-  search: Search,
-  nowMicros: number = Date.now() * 1000,
-  pageBytes: number = RowLimits.pageBytes,
-): Promise<SearchResult> {
+export async function searchLogs(sql: Sql, search: Search, pageBytes: number = RowLimits.pageBytes): Promise<SearchResult> {
   try {
-    const rows = await windowedRows(sql, search, nowMicros)
+    const rows = await searchRows(sql, search)
     const page = await budgetedRows(sql, rows.slice(0, search.limit), pageBytes)
     const hasMore = rows.length > page.fitted
     const last = rows[page.fitted - 1]
@@ -345,7 +243,8 @@ export function traceQuery(sql: Sql, traceId: string) {
  */
 export async function traceLogs(sql: Sql, traceId: string): Promise<TraceResult> {
   try {
-    const rows = await traceQuery(sql, traceId)
+    // The trace index, whatever the statistics say (a walk of the primary key took 13 s on a busy hour).
+    const rows = await withPlan(sql, 'bitmap', (tx) => traceQuery(tx, traceId))
     const page = await budgetedRows(sql, rows.slice(0, SearchLimits.traceMax))
     return { logs: page.rows.map(logView), truncated: rows.length > page.fitted }
   } catch (error) {

@@ -2,9 +2,13 @@ import type { CursorPosition } from '../cursor.ts'
 import { toDatabaseError } from '../database-errors.ts'
 import type { Sql } from '../db.ts'
 import { NotFoundError, QueryInvalidError } from '../errors.ts'
+import { type LogId, logIdText, parseLogId } from '../log-id.ts'
 import { budgetedRows, type LogRow, type LogView, logColumns, logView, RowLimits, timestampText } from '../log-rows.ts'
 import { parseSearch, type Search, searchConditions, searchLogs } from '../log-search.ts'
+import { withPlan } from '../search-plans.ts'
 import { parseRfc3339 } from '../time-range.ts'
+
+export { type LogId, parseLogId }
 
 export const ContextLimits = {
   default: 20,
@@ -13,12 +17,6 @@ export const ContextLimits = {
 
 /** The parameters /query/{id}/context reads; it takes no other (no filter: neighbours are by service, and host). */
 export const ContextParameters = ['before', 'after', 'same_host'] as const
-
-export interface LogId {
-  partition: number
-  /** Decimal string: Kafka offsets are int64. */
-  offset: string
-}
 
 export interface ContextParams {
   before: number
@@ -32,20 +30,6 @@ export interface ContextResult {
   after: LogView[]
   /** A side holds fewer logs than asked because they did not fit its byte budget. */
   truncated: boolean
-}
-
-const LOG_ID = /^(0|[1-9]\d{0,9})-(0|[1-9]\d{0,18})$/
-const INT32_MAX = 2_147_483_647
-const INT64_MAX = 9_223_372_036_854_775_807n
-
-/** A log id as /query returns it ("<kafka partition>-<kafka offset>"), or a QueryInvalidError naming `id`. */
-export function parseLogId(value: string): LogId {
-  const match = LOG_ID.exec(value)
-  const partition = match ? Number(match[1]) : NaN
-  // The largest offset is refused too: the look-up needs the position just after it (successor).
-  if (!match || partition > INT32_MAX || BigInt(match[2]!) >= INT64_MAX)
-    throw new QueryInvalidError('id', `id: ${JSON.stringify(value).slice(0, 60)} is not a log id; use the id of a log from /query (<partition>-<offset>)`)
-  return { partition, offset: match[2]! }
 }
 
 function count(params: URLSearchParams, name: 'before' | 'after'): number {
@@ -76,17 +60,16 @@ interface Target {
 }
 
 /**
- * The primary key leads with timestamp, which an id does not carry, so this reads the primary-key index of
- * every partition (a Merge Append of backward index scans filtered on partition and offset; no heap, no
- * sequential scan): on 1M rows over 10 partitions 8.9k buffers (~70 MB), 18-60 ms, growing with the table.
- * An id that carried the timestamp would make it one index probe. A recreated topic can repeat a
- * (partition, offset): the newest row wins.
+ * An id carries the timestamp the primary key leads with: one probe of one partition's primary key. An id of
+ * the older form does not, so every partition's primary key is read (a Merge Append of backward index scans
+ * filtered on partition and offset); a recreated topic can repeat a (partition, offset): the newest row wins.
  */
 export function targetQuery(sql: Sql, id: LogId) {
+  const at = id.timestamp === undefined ? sql`` : sql`timestamp = ${id.timestamp}::text::timestamptz and`
   return sql<Target[]>`
     select ${timestampText(sql)} as timestamp, service, nullif(host, '') as host
     from logs
-    where kafka_partition = ${id.partition}::integer and kafka_offset = ${id.offset}::text::bigint
+    where ${at} kafka_partition = ${id.partition}::integer and kafka_offset = ${id.offset}::text::bigint
     order by logs.timestamp desc
     limit 1`
 }
@@ -105,17 +88,18 @@ export async function logContext(sql: Sql, id: LogId, params: ContextParams): Pr
     return await sql.begin('isolation level repeatable read read only', async (tx) => {
       const db = tx as unknown as Sql
       const [target] = await targetQuery(db, id)
-      if (!target) throw new NotFoundError(`no log with id ${id.partition}-${id.offset}`)
+      if (!target) throw new NotFoundError(`no log with id ${logIdText(id)}`)
       if (params.sameHost && target.host === null) throw new QueryInvalidError('same_host', 'same_host: this log has no host to match')
       const position: CursorPosition = { timestamp: target.timestamp, partition: id.partition, offset: id.offset }
       const neighbours: Search = { ...parseSearch({}), service: target.service, host: params.sameHost ? (target.host ?? undefined) : undefined }
 
       // Newest first from the log itself: [log, ...before].
-      const older = await searchLogs(db, { ...neighbours, limit: params.before + 1, cursor: successor(position) }, undefined, SIDE_BYTES)
+      const older = await searchLogs(db, { ...neighbours, limit: params.before + 1, cursor: successor(position) }, SIDE_BYTES)
       const [log, ...before] = older.logs
-      if (!log) throw new NotFoundError(`no log with id ${id.partition}-${id.offset}`)
+      if (!log) throw new NotFoundError(`no log with id ${logIdText(id)}`)
 
-      const newer = params.after === 0 ? [] : await newerQuery(db, neighbours, position, params.after)
+      // Both sides are newest-N shapes: ordered scans of (service, timestamp), whatever the statistics say.
+      const newer = params.after === 0 ? [] : await withPlan(db, 'ordered', (planned) => newerQuery(planned, neighbours, position, params.after))
       const after = await budgetedRows(db, newer, SIDE_BYTES)
       const truncated = (before.length < params.before && older.hasMore) || after.fitted < newer.length
       return { log, before: before.reverse(), after: after.rows.map(logView), truncated }

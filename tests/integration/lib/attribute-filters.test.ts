@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Sql } from '../../../src/lib/db.ts'
 import { formatMicros } from '../../../src/lib/log-entry.ts'
+import { formatLogId } from '../../../src/lib/log-id.ts'
 import { parseSearch, queryDatabaseUrl, type SearchInput, searchLogs, searchQuery, withGinPlans } from '../../../src/lib/log-search.ts'
 import { createQueryApp } from '../../../src/lib/query-app.ts'
 import { freshDatabase } from '../../support/infra.ts'
@@ -164,7 +165,7 @@ describe('query plans', () => {
     ['a value with service and a time range', { 'attr.http.status': '404', service: 'svc-4', from: '30h', to: '2h' }],
   ] as [string, SearchInput][])('%s: the windowed search returns the same logs as the query over everything', async (_what, input) => {
     const search = parseSearch(input)
-    const ids = (await searchQuery(largeSql, search)).slice(0, search.limit).map((row) => `${row.kafka_partition}-${row.kafka_offset}`)
+    const ids = (await searchQuery(largeSql, search)).slice(0, search.limit).map(formatLogId)
     expect((await searchLogs(largeSql, search)).logs.map((log) => log.id)).toEqual(ids)
     if (input['attr.http.status'] !== '999') expect(ids.length).toBeGreaterThan(0)
   })

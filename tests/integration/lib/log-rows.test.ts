@@ -73,7 +73,7 @@ describe('a page of logs holds at most RowLimits.pageBytes of message and metada
 
   test('a page always holds one log, however small the budget, so paging moves on', async () => {
     const search = parseSearch({ service: 'big', limit: '1000', cursor: encodeCursor({ timestamp: formatMicros(base + 5), partition: 0, offset: '6' }) })
-    const page = await searchLogs(sql, search, undefined, 1000)
+    const page = await searchLogs(sql, search, 1000)
     expect(which(page.logs)).toEqual([5])
     expect(page.hasMore).toBe(true)
   })

@@ -91,7 +91,7 @@ describe('GET /query', () => {
     const { body } = await get('/query?service=api&level=info&from=2h')
     expect(body.logs).toEqual([
       {
-        id: '0-1',
+        id: `0-1-${formatMicros(base + 1_000_001).replace(/\D/g, '')}`,
         timestamp: formatMicros(base + 1_000_001),
         service: 'api',
         level: 'INFO',

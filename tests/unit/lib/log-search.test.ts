@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import type { Sql } from '../../../src/lib/db.ts'
 import { DatabaseUnavailableError, type QueryInvalidError, QueryTimeoutError } from '../../../src/lib/errors.ts'
 import { parseSearch, parseTraceId, type SearchInput, searchInput, searchLogs, traceLogs } from '../../../src/lib/log-search.ts'
 import { failingSql, fakeSql } from '../../support/fake-sql.ts'
@@ -135,30 +136,42 @@ describe('searchInput', () => {
 })
 
 describe('searchLogs', () => {
-  /** A fake database with no rows that counts the transactions searchLogs opens (withGinPlans opens one). */
-  function counting() {
+  /**
+   * A fake database with no rows that records, per statement run, the plan shape it was set up for: the
+   * planner settings each shape turns off (search-plans.ts) name it.
+   */
+  function recording() {
     const db = fakeSql(async () => [])
-    let transactions = 0
-    const begin = db.sql.begin.bind(db.sql)
-    Object.assign(db.sql, {
-      begin: (run: never) => {
-        transactions++
-        return begin(run)
-      },
-    })
-    return { sql: db.sql, transactions: () => transactions }
+    const plans: string[] = []
+    const tag = (strings: TemplateStringsArray, ...values: unknown[]) => {
+      const names = Array.isArray(strings) && strings.join('').includes('set_config') ? (values[0] as string[]) : []
+      if (names.includes('enable_bitmapscan')) plans.push('ordered')
+      if (names.includes('enable_indexscan')) plans.push('bitmap')
+      return (db.sql as unknown as (...args: unknown[]) => unknown)(strings, ...values)
+    }
+    const sql = Object.assign(tag, { unsafe: db.sql.unsafe, begin: (run: (tx: unknown) => unknown) => run(sql) }) as unknown as Sql
+    return { sql, plans }
   }
 
   test.each([
-    ['attr.<path>=value', { 'attr.http.status': '500' }, 1],
-    ['attr.<path>=value beside a negation', { 'attr.http.status': '500', '-attr.env': 'dev' }, 1],
-    ['attr.<path>=* alone', { 'attr.http.status': '*' }, 0],
-    ['-attr.<path>=value alone', { '-attr.http.status': '500' }, 0],
-    ['no attribute', { service: 'api' }, 0],
-  ] as [string, SearchInput, number][])('%s: windowed GIN search in a transaction (%#)', async (_what, input, expected) => {
-    const db = counting()
-    expect((await searchLogs(db.sql, parseSearch(input, NOW), NOW)).logs).toEqual([])
-    expect(db.transactions()).toBe(expected)
+    ['service and level', { service: 'api', level: 'error', from: '1h' }, ['ordered']],
+    ['no filter', {}, ['ordered']],
+    ['attr.<path>=* alone (a filter, not a GIN look-up)', { 'attr.http.status': '*' }, ['ordered']],
+    ['-attr.<path>=value alone', { '-attr.http.status': '500' }, ['ordered']],
+    ['trace_id, with other filters', { trace_id: '4bf92f3577b34da6a3ce929d0e0e4736', service: 'api', q: 'x' }, ['bitmap']],
+    ['q matching nothing in the newest rows: the sample, then the GIN index', { q: 'refused' }, ['ordered', 'bitmap']],
+    ['tags', { tags: 'env:prod' }, ['ordered', 'bitmap']],
+    ['attr.<path>=value beside a negation', { 'attr.http.status': '500', '-attr.env': 'dev' }, ['ordered', 'bitmap']],
+  ] as [string, SearchInput, string[]][])('%s: runs with the plans of its shape', async (_what, input, expected) => {
+    const db = recording()
+    expect((await searchLogs(db.sql, parseSearch(input, NOW))).logs).toEqual([])
+    expect(db.plans).toEqual(expected)
+  })
+
+  test('the trace look-up runs with bitmap plans (the trace index)', async () => {
+    const db = recording()
+    expect((await traceLogs(db.sql, '4bf92f3577b34da6a3ce929d0e0e4736')).logs).toEqual([])
+    expect(db.plans).toEqual(['bitmap'])
   })
 })
 
@@ -167,10 +180,10 @@ describe('database failures at the data layer', () => {
   const cancelled = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' })
 
   test('searchLogs throws them typed, whichever path the search takes', async () => {
-    await expect(searchLogs(failingSql(refused).sql, parseSearch({ service: 'api' }, NOW), NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError)
-    await expect(searchLogs(failingSql(refused).sql, parseSearch({ q: 'refused' }, NOW), NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError)
-    await expect(searchLogs(failingSql(refused).sql, parseSearch({ 'attr.a': '1' }, NOW), NOW)).rejects.toBeInstanceOf(DatabaseUnavailableError)
-    await expect(searchLogs(failingSql(cancelled).sql, parseSearch({}, NOW), NOW)).rejects.toBeInstanceOf(QueryTimeoutError)
+    await expect(searchLogs(failingSql(refused).sql, parseSearch({ service: 'api' }, NOW))).rejects.toBeInstanceOf(DatabaseUnavailableError)
+    await expect(searchLogs(failingSql(refused).sql, parseSearch({ q: 'refused' }, NOW))).rejects.toBeInstanceOf(DatabaseUnavailableError)
+    await expect(searchLogs(failingSql(refused).sql, parseSearch({ 'attr.a': '1' }, NOW))).rejects.toBeInstanceOf(DatabaseUnavailableError)
+    await expect(searchLogs(failingSql(cancelled).sql, parseSearch({}, NOW))).rejects.toBeInstanceOf(QueryTimeoutError)
   })
 
   test('traceLogs throws them typed', async () => {
@@ -179,6 +192,6 @@ describe('database failures at the data layer', () => {
 
   test('a statement error is passed on as it is', async () => {
     const bug = Object.assign(new Error('column "lvl" does not exist'), { code: '42703' })
-    await expect(searchLogs(failingSql(bug).sql, parseSearch({}, NOW), NOW)).rejects.toBe(bug)
+    await expect(searchLogs(failingSql(bug).sql, parseSearch({}, NOW))).rejects.toBe(bug)
   })
 })

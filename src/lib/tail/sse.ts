@@ -1,6 +1,6 @@
 /**
  * The Server-Sent Events frames /tail writes (WHATWG HTML, "Server-sent events"). Every value is one line:
- * ids are `<partition>-<offset>` and data is JSON, which escapes line breaks inside strings.
+ * ids are log ids (log-id.ts: digits and dashes) and data is JSON, which escapes line breaks inside strings.
  */
 
 /** Why the stream may be missing logs from here on; the count of what is missing is not known. */

@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { attributeCondition, parseAttributeFilters } from '../../../../src/lib/attribute-filters.ts'
 import { formatMicros, type LogRecord } from '../../../../src/lib/log-entry.ts'
-import { type LogRow, logColumns, logView, withContent } from '../../../../src/lib/log-rows.ts'
+import { formatLogId } from '../../../../src/lib/log-id.ts'
+import { type LogRow, logColumns, logView, timestampText, withContent } from '../../../../src/lib/log-rows.ts'
 import { parseSearch, type SearchInput, searchConditions } from '../../../../src/lib/log-search.ts'
 import { createLogWriter } from '../../../../src/lib/log-writer.ts'
 import { asciiLower, type FilterInput, filterInput, matchesFields, queryMayMatch, tailFilter } from '../../../../src/lib/tail/tail-filter.ts'
@@ -159,8 +160,9 @@ const rows = await withContent(db.sql, await db.sql<LogRow[]>`select ${logColumn
 const inputs: FilterInput[] = rows.map((row) => filterInput(logView(row)))
 
 async function pgIds(search: ReturnType<typeof parseSearch>): Promise<string[]> {
-  const found = await db.sql<{ id: string }[]>`select kafka_partition || '-' || kafka_offset as id from logs where ${searchConditions(db.sql, search)}`
-  return found.map((row) => row.id).sort()
+  const found = await db.sql<{ timestamp: string; kafka_partition: number; kafka_offset: bigint }[]>`
+    select ${timestampText(db.sql)} as timestamp, kafka_partition, kafka_offset from logs where ${searchConditions(db.sql, search)}`
+  return found.map(formatLogId).sort()
 }
 
 describe('tail-filter.ts against PostgreSQL', () => {
@@ -247,7 +249,7 @@ describe('tail-filter.ts against PostgreSQL', () => {
     const keys = rows.map((row) => ({ timestamp: row.timestamp, partition: row.kafka_partition, offset: row.kafka_offset }))
     const answers = await store.matchQueries(keys, tsqueries)
     for (const [index, q] of queries.entries()) {
-      const viaStore = keys.flatMap((key, k) => (answers[k]!.includes(index) ? [`${key.partition}-${key.offset}`] : [])).sort()
+      const viaStore = rows.flatMap((row, k) => (answers[k]!.includes(index) ? [formatLogId(row)] : [])).sort()
       expect({ q, ids: viaStore }).toEqual({ q, ids: await pgIds(parseSearch({ q }, NOW)) })
     }
   })

@@ -2,8 +2,11 @@ import type { Announcement } from './announcement.ts'
 import { type GapReason, GapReasons } from './sse.ts'
 
 export const AnnouncementQueueLimits = {
-  /** Announced rows taken in one round: several announcements are read together when they pile up. */
-  rowsPerRound: 5000,
+  /**
+   * Announced rows taken in one round: several announcements are read together when they pile up, in
+   * pages read one ahead of delivery (tail-hub.ts), so a larger round keeps reading and delivering overlapped.
+   */
+  rowsPerRound: 20_000,
   /**
    * Announced rows waiting to be read beyond which the process has fallen too far behind: they are
    * dropped and a gap queued in their place, rather than queued without bound.

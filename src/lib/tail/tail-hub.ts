@@ -210,11 +210,21 @@ export function createTailHub(options: TailHubOptions): TailHub {
 
   /**
    * One page of new logs: appended to the ring and offered to the clients without q at once, then to
-   * those with a q once PostgreSQL has answered, so that only they wait for it. Slices go out one at a
-   * time, letting the sockets take each before the next: a page given at once could overflow the queue of
-   * a client that reads as fast as it can.
+   * those with a q once PostgreSQL has answered, so that only they wait for it; PostgreSQL is asked
+   * first and answers while the others are served. Slices go out one at a time, letting the sockets take
+   * each before the next: a page given at once could overflow the queue of a client that reads as fast as
+   * it can.
    */
   async function deliverPage(fresh: readonly Fresh[]): Promise<void> {
+    // The live clients with a q, at the page's start; one that joins meanwhile catches up from the ring.
+    const asked = new Set([...tailers].filter((tailer) => tailer.live && tailer.filter.query && tailer.position === ring.lastSeq))
+    const answered = answerQueries(store, fresh, asked).then(
+      () => true,
+      (error: unknown) => {
+        log.warn('tail.query_failed', { error: asLogStreamError(error) })
+        return false
+      },
+    )
     const parts = slices(fresh)
     const starts: number[] = []
     for (const part of parts) {
@@ -225,14 +235,7 @@ export function createTailHub(options: TailHubOptions): TailHub {
       offer(part, before, (tailer) => !tailer.filter.query)
       await yieldToSockets()
     }
-    // The clients with a q still at the page's start; one that joined meanwhile catches up from the ring.
-    const asked = new Set([...tailers].filter((tailer) => tailer.live && tailer.filter.query && tailer.position === starts[0]))
-    try {
-      await answerQueries(store, fresh, asked)
-    } catch (error) {
-      log.warn('tail.query_failed', { error: asLogStreamError(error) })
-      asked.clear()
-    }
+    if (!(await answered)) asked.clear()
     for (const [index, part] of parts.entries()) {
       if (stopped) return
       offer(part, starts[index]!, (tailer) => asked.has(tailer))
@@ -246,10 +249,15 @@ export function createTailHub(options: TailHubOptions): TailHub {
   }
 
   async function readRound(announcements: Announcement[]): Promise<void> {
+    const pages = store.read(announcements)
     try {
-      for await (const page of store.read(announcements)) {
-        if (stopped) return
-        const fresh = toFresh(page)
+      // Each page is read while the one before it is delivered, so PostgreSQL and the sockets work at once.
+      let next = pages.next()
+      for (let page = await next; !page.done && !stopped; page = await next) {
+        next = pages.next()
+        // Awaited in the next turn; marked handled now, so a failure meanwhile is not reported as unhandled.
+        next.catch(() => {})
+        const fresh = toFresh(page.value)
         for (const item of fresh) sinceCollection += item.entry.bytes
         await deliverPage(fresh)
       }

@@ -18,8 +18,10 @@ import { searchConditions, searchQuery } from './search-sql.ts'
  *          that, at most MAX_SAMPLE_ROWS, a fifth of it with q): terms down to ~0.15 % of the rows (0.75 % with q).
  *       3. everything: the GIN indexes alone find the matches, every other condition applies to them.
  *     A sample holding limit + 1 matches past the offset holds exactly the newest matches overall, since all
- *     it left out is older. No match at all in the first sample means rare terms: straight to everything,
- *     one look-up that is cheap for them.
+ *     it left out is older. So does a sample that held every row passing the btree filters (fewer rows pass
+ *     them than it read: a service over an hour on a quiet day), whatever its matches: the answer, complete.
+ *     No match at all in the first sample means rare terms: straight to everything, one look-up that is
+ *     cheap for them.
  * The GIN indexes are never ANDed with a btree range: without statistics PostgreSQL chose the GIN index alone
  * for a time window (every match of a 3 % phrase in a busy hour, 37 s) or ANDed the primary key's whole
  * range. In phase 3 they sit alone in an inner query (drivenQuery).
@@ -57,6 +59,14 @@ export function sampleQuery(sql: Sql, search: Search, rows: number = SAMPLE_ROWS
     ${newestFirst(sql)} ${pageOf(sql, search)}`
 }
 
+/** True when fewer than `rows` rows pass the btree filters of `search`: a sample of `rows` then held them all. */
+async function sampledAll(sql: Sql, search: Search, rows: number): Promise<boolean> {
+  const { rest } = splitGin(search)
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::integer as n from (select 1 from logs where ${searchConditions(sql, rest)} ${newestFirst(sql)} limit ${rows}) as sample`
+  return (row?.n ?? 0) < rows
+}
+
 /**
  * The page `rest` asks for, of the rows that the conditions of `driving` alone find (exported for EXPLAIN in
  * tests). OFFSET 0 keeps `rest` out of the inner query, so its plan can only use the indexes of `driving`.
@@ -90,10 +100,13 @@ function secondSampleRows(search: Search, found: number): number {
 async function ginRows(sql: Sql, search: Search): Promise<LogRow[]> {
   const sampled = await withPlan(sql, 'ordered', async (tx) => {
     const first = await sampleQuery(tx, search)
-    const rows = first.length > search.limit ? 0 : secondSampleRows(search, first.length)
-    return rows === 0 ? first : sampleQuery(tx, search, rows)
+    if (first.length > search.limit || (await sampledAll(tx, search, SAMPLE_ROWS))) return { rows: first, complete: true }
+    const rows = secondSampleRows(search, first.length)
+    if (rows === 0) return { rows: first, complete: false }
+    const second = await sampleQuery(tx, search, rows)
+    return { rows: second, complete: second.length > search.limit || (await sampledAll(tx, search, rows)) }
   })
-  if (sampled.length > search.limit) return sampled
+  if (sampled.complete) return sampled.rows
   const { gin, rest } = splitGin(search)
   return withPlan(sql, 'bitmap', (tx) => drivenQuery(tx, gin, rest))
 }

@@ -119,6 +119,10 @@ describe('answers', () => {
     ['a user in one log in 5000 (the GIN index)', { 'attr.user.id': 'u42' }],
     ['two words no log has together', { q: 'refused shipped' }],
     ['page 3 of a word', { q: 'declined', host: 'h1', page: '3', limit: '50' }],
+    // Fewer rows pass service and time than a sample reads: that sample is the whole answer, short of a page.
+    ['a word in a third of a quiet service over a minute (a sample holding every candidate)', { q: 'refused', service: 'svc-2', from: '1m' }],
+    ['a tag no log has, in a quiet service over a minute', { tags: 'none', service: 'svc-2', from: '1m' }],
+    ['a word in a third of a quiet service, page 2 past its end', { q: 'refused', service: 'svc-2', from: '1m', page: '2' }],
   ] as [string, SearchInput][])('%s', async (_what, input) => {
     const wanted = search(input)
     const expected = ids(await searchQuery(sql, wanted)).slice(0, wanted.limit)

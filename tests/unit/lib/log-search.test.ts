@@ -137,16 +137,19 @@ describe('searchInput', () => {
 
 describe('searchLogs', () => {
   /**
-   * A fake database with no rows that records, per statement run, the plan shape it was set up for: the
-   * planner settings each shape turns off (search-plans.ts) name it.
+   * A fake database that records, per statement run, the plan shape it was set up for: the planner settings
+   * each shape turns off (search-plans.ts) name it. No row matches any search; `candidates` rows pass the
+   * btree filters (what a sample's count of them says: by default more than any sample reads).
    */
-  function recording() {
+  function recording(candidates = 1_000_000) {
     const db = fakeSql(async () => [])
     const plans: string[] = []
     const tag = (strings: TemplateStringsArray, ...values: unknown[]) => {
-      const names = Array.isArray(strings) && strings.join('').includes('set_config') ? (values[0] as string[]) : []
+      const text = Array.isArray(strings) ? strings.join('') : ''
+      const names = text.includes('set_config') ? (values[0] as string[]) : []
       if (names.includes('enable_bitmapscan')) plans.push('ordered')
       if (names.includes('enable_indexscan')) plans.push('bitmap')
+      if (text.includes('count(*)::integer as n from (select 1 from logs')) return Promise.resolve([{ n: Math.min(candidates, values.at(-1) as number) }])
       return (db.sql as unknown as (...args: unknown[]) => unknown)(strings, ...values)
     }
     const sql = Object.assign(tag, { unsafe: db.sql.unsafe, begin: (run: (tx: unknown) => unknown) => run(sql) }) as unknown as Sql
@@ -166,6 +169,12 @@ describe('searchLogs', () => {
     const db = recording()
     expect((await searchLogs(db.sql, parseSearch(input, NOW))).logs).toEqual([])
     expect(db.plans).toEqual(expected)
+  })
+
+  test('q over fewer rows than a sample reads: the sample holds every candidate and is the answer, no GIN look-up', async () => {
+    const db = recording(150)
+    expect((await searchLogs(db.sql, parseSearch({ q: 'refused', service: 'quiet', from: '1m' }, NOW))).logs).toEqual([])
+    expect(db.plans).toEqual(['ordered'])
   })
 
   test('the trace look-up runs with bitmap plans (the trace index)', async () => {

@@ -48,22 +48,21 @@ export function splitGin(search: Search): { gin: Search; rest: Search } {
 const newestFirst = (sql: Sql) => sql`order by logs.timestamp desc, logs.kafka_partition desc, logs.kafka_offset desc`
 const pageOf = (sql: Sql, search: Search) => sql`limit ${search.limit + 1} offset ${(search.page - 1) * search.limit}`
 
+/** A sample: the newest `rows` rows passing the btree filters of `search`, read by the ordered scan. */
+const newestCandidates = (sql: Sql, search: Search, rows: number) =>
+  sql`select * from logs where ${searchConditions(sql, splitGin(search).rest)} ${newestFirst(sql)} limit ${rows}`
+
 /** The GIN conditions over the newest `rows` rows passing the others (exported for EXPLAIN in tests). */
 export function sampleQuery(sql: Sql, search: Search, rows: number = SAMPLE_ROWS) {
-  const { gin, rest } = splitGin(search)
   return sql<LogRow[]>`
-    select ${logColumns(sql)} from (
-      select * from logs where ${searchConditions(sql, rest)} ${newestFirst(sql)} limit ${rows}
-    ) as logs
-    where ${searchConditions(sql, gin)}
+    select ${logColumns(sql)} from (${newestCandidates(sql, search, rows)}) as logs
+    where ${searchConditions(sql, splitGin(search).gin)}
     ${newestFirst(sql)} ${pageOf(sql, search)}`
 }
 
 /** True when fewer than `rows` rows pass the btree filters of `search`: a sample of `rows` then held them all. */
 async function sampledAll(sql: Sql, search: Search, rows: number): Promise<boolean> {
-  const { rest } = splitGin(search)
-  const [row] = await sql<{ n: number }[]>`
-    select count(*)::integer as n from (select 1 from logs where ${searchConditions(sql, rest)} ${newestFirst(sql)} limit ${rows}) as sample`
+  const [row] = await sql<{ n: number }[]>`select count(*)::integer as n from (${newestCandidates(sql, search, rows)}) as sample`
   return (row?.n ?? 0) < rows
 }
 
@@ -99,12 +98,14 @@ function secondSampleRows(search: Search, found: number): number {
 
 async function ginRows(sql: Sql, search: Search): Promise<LogRow[]> {
   const sampled = await withPlan(sql, 'ordered', async (tx) => {
-    const first = await sampleQuery(tx, search)
-    if (first.length > search.limit || (await sampledAll(tx, search, SAMPLE_ROWS))) return { rows: first, complete: true }
-    const rows = secondSampleRows(search, first.length)
-    if (rows === 0) return { rows: first, complete: false }
-    const second = await sampleQuery(tx, search, rows)
-    return { rows: second, complete: second.length > search.limit || (await sampledAll(tx, search, rows)) }
+    // A sample is the answer when it holds a page past the offset, or every row the btree filters pass.
+    const sample = async (rows: number) => {
+      const found = await sampleQuery(tx, search, rows)
+      return { rows: found, complete: found.length > search.limit || (await sampledAll(tx, search, rows)) }
+    }
+    const first = await sample(SAMPLE_ROWS)
+    const rows = first.complete ? 0 : secondSampleRows(search, first.rows.length)
+    return rows === 0 ? first : sample(rows)
   })
   if (sampled.complete) return sampled.rows
   const { gin, rest } = splitGin(search)

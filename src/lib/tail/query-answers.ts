@@ -1,3 +1,4 @@
+import { parseLogId } from '../log-id.ts'
 import { type FilterInput, matchesFields, queryMayMatch } from './tail-filter.ts'
 import type { LogEntry } from './tail-ring.ts'
 import type { LogKey, TailStore } from './tail-store.ts'
@@ -38,8 +39,8 @@ export async function answerQueries(store: TailStore, fresh: readonly Fresh[], c
     }
     if (needed) {
       asked.push(item)
-      const [partition, offset] = item.entry.id.split('-')
-      keys.push({ timestamp: item.input.view.timestamp, partition: Number(partition), offset: BigInt(offset!) })
+      const { partition, offset } = parseLogId(item.entry.id)
+      keys.push({ timestamp: item.input.view.timestamp, partition, offset: BigInt(offset) })
     }
   }
   if (asked.length === 0) return

@@ -149,7 +149,7 @@ describe('searchLogs', () => {
       const names = text.includes('set_config') ? (values[0] as string[]) : []
       if (names.includes('enable_bitmapscan')) plans.push('ordered')
       if (names.includes('enable_indexscan')) plans.push('bitmap')
-      if (text.includes('count(*)::integer as n from (select 1 from logs')) return Promise.resolve([{ n: Math.min(candidates, values.at(-1) as number) }])
+      if (text.includes('count(*)::integer as n from (')) return Promise.resolve([{ n: candidates }])
       return (db.sql as unknown as (...args: unknown[]) => unknown)(strings, ...values)
     }
     const sql = Object.assign(tag, { unsafe: db.sql.unsafe, begin: (run: (tx: unknown) => unknown) => run(sql) }) as unknown as Sql

@@ -13,6 +13,7 @@ import { loadConfig } from '../src/lib/config.ts'
 import type { Sql } from '../src/lib/db.ts'
 import { ensureTopics } from '../src/lib/kafka.ts'
 import { freshBenchDatabase } from './bench-database.ts'
+import { freshBenchTopics } from './bench-topics.ts'
 import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
 import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
 import { percentile } from './percentile.ts'
@@ -132,15 +133,10 @@ const scenario: Scenario = {
     const workers = Number(process.env.BENCH_E2E_WORKERS ?? 32)
     const base = loadConfig()
     const id = Date.now().toString(36)
-    const topic = `bench.e2e.${id}`
-    const dlq = `bench.e2e.dlq.${id}`
     const database = await freshBenchDatabase(base.databaseUrl, 'logstream_bench_e2e', 4)
     const { sql } = database
     const admin = new Admin({ clientId: 'bench', bootstrapBrokers: base.kafka.brokers })
-    await ensureTopics(admin, [
-      { topic, partitions: base.kafka.partitions, retentionMs: 3_600_000 },
-      { topic: dlq, partitions: 1, retentionMs: 3_600_000 },
-    ])
+    const { topic, dlq } = await freshBenchTopics(admin, 'e2e', id, base.kafka.partitions)
 
     const grpcPort = freePort()
     const httpPort = freePort()

@@ -14,9 +14,9 @@ import { cpus } from 'node:os'
 import { Admin } from '@platformatic/kafka'
 import { forEachLine, freePort, type Service, type ServiceName, spawnService } from '../scripts/services.ts'
 import { loadConfig } from '../src/lib/config.ts'
-import { ensureTopics } from '../src/lib/kafka.ts'
 import { parseSearch, searchConditions, searchInput } from '../src/lib/log-search.ts'
 import { freshBenchDatabase } from './bench-database.ts'
+import { freshBenchTopics } from './bench-topics.ts'
 import { type IngestProcess, startIngestProcess } from './ingest-process.ts'
 import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
 import { percentile } from './percentile.ts'
@@ -167,17 +167,12 @@ const scenario: Scenario = {
     const warmupSeconds = context.quick ? 3 : 5
     const base = loadConfig()
     const id = Date.now().toString(36)
-    const topic = `bench.tail.${id}`
-    const dlq = `bench.tail.dlq.${id}`
     const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ')[0]
 
     const database = await freshBenchDatabase(base.databaseUrl, DATABASE)
     const { sql } = database
     const admin = new Admin({ clientId: 'bench-tail', bootstrapBrokers: base.kafka.brokers })
-    await ensureTopics(admin, [
-      { topic, partitions: base.kafka.partitions, retentionMs: 3_600_000 },
-      { topic: dlq, partitions: 1, retentionMs: 3_600_000 },
-    ])
+    const { topic, dlq } = await freshBenchTopics(admin, 'tail', id, base.kafka.partitions)
 
     const httpPort = freePort()
     const env = {

@@ -7,7 +7,7 @@
 
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Admin } from '@platformatic/kafka'
-import { forEachLine, freePort, type Service, type ServiceName, spawnService } from '../scripts/services.ts'
+import { freePort, type Service, type ServiceName, spawnService } from '../scripts/services.ts'
 import { encodeLogRecord } from '../src/lib/codec.ts'
 import { loadConfig } from '../src/lib/config.ts'
 import type { Sql } from '../src/lib/db.ts'
@@ -15,7 +15,7 @@ import { ensureTopics } from '../src/lib/kafka.ts'
 import { freshBenchDatabase } from './bench-database.ts'
 import { freshBenchTopics } from './bench-topics.ts'
 import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
-import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
+import { type LoadSample, type LoadSummary, runLoadGenerator } from './load-generator.ts'
 import { percentile } from './percentile.ts'
 import { runProducerPerformance } from './producer-performance.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
@@ -31,18 +31,6 @@ function peakRssMb(pid: number): number {
   } catch {
     return 0
   }
-}
-
-async function runGenerator(options: object, onLine: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
-  const child = Bun.spawn([process.execPath, `${import.meta.dir}/load-generator.ts`, JSON.stringify(options)], { stdout: 'pipe', stderr: 'inherit' })
-  let summary: LoadSummary | undefined
-  await forEachLine(child.stdout, (line) => {
-    const parsed = JSON.parse(line) as LoadSecond | LoadSample | LoadSummary
-    if (parsed.type === 'summary') summary = parsed
-    else onLine(parsed)
-  })
-  if ((await child.exited) !== 0 || !summary) throw new Error('load generator failed')
-  return summary
 }
 
 /**
@@ -173,7 +161,7 @@ const scenario: Scenario = {
 
     // 1. Sustained saturation: as fast as the stack answers.
     const acceptedPerSecond: number[] = []
-    const sustained = await runGenerator({ target, workers, seconds, rate: 0, entriesPerRequest: 100, sampleEvery: 20 }, (line) => {
+    const sustained = await runLoadGenerator({ target, workers, seconds, rate: 0, entriesPerRequest: 100, sampleEvery: 20 }, (line) => {
       if (line.type === 'second') {
         acceptedPerSecond.push(line.acceptedLogs)
         context.progress('e2e sustained', line.second, seconds)
@@ -197,7 +185,7 @@ const scenario: Scenario = {
     const storageEstimate = storageRate ?? storedBySustained / ((sustained.seconds * 1000 + drainMs) / 1000)
     const lightRate = Math.max(1000, Math.floor(Math.min((sustained.acceptedLogs / sustained.seconds) * 0.5, storageEstimate * 0.7) / 1000) * 1000)
     const lightLag = lagTracker(sql)
-    const light = await runGenerator(
+    const light = await runLoadGenerator(
       { target, workers: 8, seconds: Math.min(20, seconds), rate: lightRate, entriesPerRequest: 100, sampleEvery: 5 },
       (line) => {
         if (line.type === 'sample') lightLag.add(line)
@@ -207,7 +195,7 @@ const scenario: Scenario = {
 
     // 3. Crash safety: SIGKILL the consumer midway through a run, restart it, compare rows to acks.
     const crashSeconds = Math.min(30, seconds)
-    const crashRun = runGenerator({ target, workers, seconds: crashSeconds, rate: 0, entriesPerRequest: 100, sampleEvery: 1_000_000 }, () => {})
+    const crashRun = runLoadGenerator({ target, workers, seconds: crashSeconds, rate: 0, entriesPerRequest: 100, sampleEvery: 1_000_000 }, () => {})
     await Bun.sleep((crashSeconds * 1000) / 2)
     await services.consume.stop('SIGKILL')
     services.consume = start('consume')

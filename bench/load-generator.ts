@@ -6,6 +6,7 @@
  *   bun bench/load-generator.ts '{"target":"127.0.0.1:50051","workers":32,"seconds":60,"rate":0}'
  */
 import * as grpc from '@grpc/grpc-js'
+import { forEachLine } from '../scripts/services.ts'
 import { decodeIngestResponse, encodeIngestRequest, INGEST_METHOD_PATH, type IngestResponse } from '../src/lib/proto.ts'
 import { percentile } from './percentile.ts'
 
@@ -173,6 +174,22 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
     },
     errors,
   }
+}
+
+/**
+ * Runs this generator in a process of its own with `options` (LoadOptions plus `target`), handing each
+ * per-second and sample line to `onLine`; resolves with its summary once it has exited cleanly.
+ */
+export async function runLoadGenerator(options: object, onLine: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
+  const child = Bun.spawn([process.execPath, import.meta.path, JSON.stringify(options)], { stdout: 'pipe', stderr: 'inherit' })
+  let summary: LoadSummary | undefined
+  await forEachLine(child.stdout, (line) => {
+    const parsed = JSON.parse(line) as LoadSecond | LoadSample | LoadSummary
+    if (parsed.type === 'summary') summary = parsed
+    else onLine(parsed)
+  })
+  if ((await child.exited) !== 0 || !summary) throw new Error('load generator failed')
+  return summary
 }
 
 if (import.meta.main) {

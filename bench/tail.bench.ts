@@ -18,7 +18,7 @@ import { parseSearch, searchConditions, searchInput } from '../src/lib/log-searc
 import { freshBenchDatabase } from './bench-database.ts'
 import { freshBenchTopics } from './bench-topics.ts'
 import { type IngestProcess, startIngestProcess } from './ingest-process.ts'
-import type { LoadSample, LoadSecond, LoadSummary } from './load-generator.ts'
+import { type LoadSummary, runLoadGenerator } from './load-generator.ts'
 import { percentile } from './percentile.ts'
 import { memoryMb, rssSampler } from './process-memory.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
@@ -55,19 +55,6 @@ const ALL_FILTERS = [
 ]
 /** BENCH_TAIL_STREAMS=n keeps the first n (0: the same load with nobody tailing, for comparison). */
 const FILTERS = ALL_FILTERS.slice(0, Number(process.env.BENCH_TAIL_STREAMS ?? ALL_FILTERS.length))
-
-function runGenerator(options: object, onLine: (line: LoadSecond | LoadSample) => void): Promise<LoadSummary> {
-  const child = Bun.spawn([process.execPath, `${import.meta.dir}/load-generator.ts`, JSON.stringify(options)], { stdout: 'pipe', stderr: 'inherit' })
-  let summary: LoadSummary | undefined
-  return forEachLine(child.stdout, (line) => {
-    const parsed = JSON.parse(line) as LoadSecond | LoadSample | LoadSummary
-    if (parsed.type === 'summary') summary = parsed
-    else onLine(parsed)
-  }).then(async () => {
-    if ((await child.exited) !== 0 || !summary) throw new Error('load generator failed')
-    return summary
-  })
-}
 
 /** The clients process: resolves once every stream has answered; `finish` stops it and returns what it saw. */
 async function startClients(url: string) {
@@ -215,7 +202,7 @@ const scenario: Scenario = {
 
       // Warm-up: JIT, connections, the first partitions' pages; not measured (its one sampled log is left out).
       const warmup = new Set<string>()
-      await runGenerator({ target, workers: WORKERS, seconds: warmupSeconds, rate: RATE, entriesPerRequest: 100, sampleEvery: 1_000_000_000 }, (line) => {
+      await runLoadGenerator({ target, workers: WORKERS, seconds: warmupSeconds, rate: RATE, entriesPerRequest: 100, sampleEvery: 1_000_000_000 }, (line) => {
         if (line.type === 'sample') warmup.add(line.traceId)
       })
 
@@ -231,7 +218,7 @@ const scenario: Scenario = {
         const samples = new Map<string, number>()
         const cpuBefore = cpuNow()
         const machineBefore = machineMs()
-        const load = await runGenerator({ target, workers: WORKERS, seconds: phaseSeconds, rate, entriesPerRequest: 100, sampleEvery: 1 }, (line) => {
+        const load = await runLoadGenerator({ target, workers: WORKERS, seconds: phaseSeconds, rate, entriesPerRequest: 100, sampleEvery: 1 }, (line) => {
           if (line.type === 'sample') samples.set(line.traceId, line.ackedAt)
           else context.progress(label, Math.min(line.second, phaseSeconds), phaseSeconds)
         })

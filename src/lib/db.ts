@@ -10,13 +10,24 @@ export interface ConnectOptions {
   connectTimeout?: number
 }
 
+/**
+ * The types every pool of ours uses. bigint columns (kafka_offset) come back as JS bigint rather than lossy
+ * numbers or strings. A timestamptz parameter is sent as given: our times are RFC 3339 text with microseconds
+ * (formatMicros), which postgres.js's own serializer would cut to a Date's milliseconds. Typed on the way in
+ * (`${time}::timestamptz`), a time is parsed once per statement; `::text::timestamptz` would be a cast the
+ * planner cannot fold, run again for every row a filter looks at.
+ */
+export const types = {
+  bigint: postgres.BigInt,
+  timestamptz: { to: 1184, from: [] as number[], serialize: (x: unknown) => (x instanceof Date ? x.toISOString() : String(x)), parse: (x: string) => x },
+}
+
 export function connect(url: string, options: ConnectOptions = {}): Sql {
   return postgres(url, {
     max: options.max ?? 10,
     connect_timeout: options.connectTimeout ?? 10,
     onnotice: () => {},
-    // bigint columns (kafka_offset) come back as JS bigint rather than lossy numbers or strings.
-    types: { bigint: postgres.BigInt },
+    types,
   })
 }
 

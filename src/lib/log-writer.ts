@@ -1,7 +1,7 @@
 import { createConnection, type Socket } from 'node:net'
 import postgres from 'postgres'
 import { classifyDatabaseError } from './database-errors.ts'
-import type { Sql } from './db.ts'
+import { type Sql, types } from './db.ts'
 import { formatMicros, type LogRecord } from './log-entry.ts'
 import { announcements, LOGS_STORED_CHANNEL, type StoredKey } from './tail/announcement.ts'
 
@@ -176,8 +176,7 @@ export function connectForWrites(url: string, { max, writeTimeoutMs }: WritePool
       return replyBoundedSocket(Object.assign(socket, { host: host[0], port: port[0] }), silenceLimitMs)
     },
     onnotice: () => {},
-    // Same as db.ts connect(): bigint columns (kafka_offset) come back as JS bigint.
-    types: { bigint: postgres.BigInt },
+    types,
   }
   return postgres(url, options)
 }

@@ -6,8 +6,8 @@ import type { Search } from './log-search.ts'
 
 /**
  * Each filter is written so that an index can answer it (see the index notes in schema.sql), and every
- * value is a bind parameter. Timestamps go in as RFC 3339 text, cast by PostgreSQL: a parameter the server
- * types as timestamptz would pass through postgres.js's Date serializer and lose its microseconds.
+ * value is a bind parameter. Timestamps go in as RFC 3339 text with microseconds, typed timestamptz (see
+ * db.ts types: sent as given, parsed once per statement).
  */
 export function searchConditions(sql: Sql, search: Search) {
   // Arrays go in as plain JS arrays: sql.array(['x']) as a new connection's first array was seen sent as
@@ -15,8 +15,8 @@ export function searchConditions(sql: Sql, search: Search) {
   const where = [sql`true`]
   if (search.service !== undefined) where.push(sql`service = ${search.service}`)
   if (search.levels) where.push(search.levels.length === 1 ? sql`level = ${search.levels[0]!}` : sql`level = any(${search.levels}::text[])`)
-  if (search.fromMicros !== undefined) where.push(sql`timestamp >= ${formatMicros(search.fromMicros)}::text::timestamptz`)
-  if (search.toMicros !== undefined) where.push(sql`timestamp <= ${formatMicros(search.toMicros)}::text::timestamptz`)
+  if (search.fromMicros !== undefined) where.push(sql`timestamp >= ${formatMicros(search.fromMicros)}::timestamptz`)
+  if (search.toMicros !== undefined) where.push(sql`timestamp <= ${formatMicros(search.toMicros)}::timestamptz`)
   if (search.host !== undefined) where.push(sql`host = ${search.host}`)
   if (search.traceId !== undefined) where.push(sql`trace_id = ${search.traceId}`)
   if (search.tags.length > 0) where.push(sql`tags @> ${search.tags}::text[]`)
@@ -27,8 +27,8 @@ export function searchConditions(sql: Sql, search: Search) {
     const { timestamp, partition, offset } = search.cursor
     // The row comparison is the exact "after this row" test; the plain timestamp bound lets partition
     // pruning and the (x, timestamp) indexes see it too.
-    where.push(sql`timestamp <= ${timestamp}::text::timestamptz`)
-    where.push(sql`(timestamp, kafka_partition, kafka_offset) < (${timestamp}::text::timestamptz, ${partition}::integer, ${offset}::text::bigint)`)
+    where.push(sql`timestamp <= ${timestamp}::timestamptz`)
+    where.push(sql`(timestamp, kafka_partition, kafka_offset) < (${timestamp}::timestamptz, ${partition}::integer, ${offset}::text::bigint)`)
   }
   return where.reduce((all, condition) => sql`${all} and ${condition}`)
 }

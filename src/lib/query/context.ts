@@ -65,7 +65,7 @@ interface Target {
  * filtered on partition and offset); a recreated topic can repeat a (partition, offset): the newest row wins.
  */
 export function targetQuery(sql: Sql, id: LogId) {
-  const at = id.timestamp === undefined ? sql`` : sql`timestamp = ${id.timestamp}::text::timestamptz and`
+  const at = id.timestamp === undefined ? sql`` : sql`timestamp = ${id.timestamp}::timestamptz and`
   return sql<Target[]>`
     select ${timestampText(sql)} as timestamp, service, nullif(host, '') as host
     from logs
@@ -114,7 +114,7 @@ export function newerQuery(sql: Sql, neighbours: Search, position: CursorPositio
   return sql<LogRow[]>`
     select ${logColumns(sql)} from logs
     where ${searchConditions(sql, { ...neighbours, fromMicros: parseRfc3339(position.timestamp) })}
-      and (timestamp, kafka_partition, kafka_offset) > (${position.timestamp}::text::timestamptz, ${position.partition}::integer, ${position.offset}::text::bigint)
+      and (timestamp, kafka_partition, kafka_offset) > (${position.timestamp}::timestamptz, ${position.partition}::integer, ${position.offset}::text::bigint)
     order by logs.timestamp, logs.kafka_partition, logs.kafka_offset
     limit ${count}`
 }

@@ -3,7 +3,8 @@ import type { Sql } from '../db.ts'
 import { QueryInvalidError } from '../errors.ts'
 import type { Search } from '../log-search.ts'
 import { searchConditions } from '../log-search.ts'
-import { type CountSources, countable, countFilters, countsReady, spansCondition, splitByMinute } from './log-counts.ts'
+import { FacetSample, type SampleNote, sampledLogs, sampleSlices } from './facet-sample.ts'
+import { type CountSources, countable, countFilters, countsReady, logsWithin, type Span, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const FacetLimits = {
   limitDefault: 10,
@@ -38,8 +39,9 @@ export interface FieldFacet {
   values: FacetValue[]
   /** The sum of the counts of the values not listed. */
   other: number
-  /** Always false: every count is exact. */
+  /** True when the counts are estimated from a sample (`sample` says how); false when exact. */
   approximate: boolean
+  sample?: SampleNote
 }
 
 export interface Facets {
@@ -87,21 +89,21 @@ export function planFacets(input: FacetInput): FacetPlan {
 }
 
 /** Where service, level and host counts and the total come from, or undefined when only logs' rows can answer (see countable). */
-export function facetSources(search: Search, useCounts = true): CountSources | undefined {
+export function facetSources(search: Search, nowMicros: number, useCounts = true): CountSources | undefined {
   if (!useCounts || !countable(search)) return undefined
-  const sources = splitByMinute([{ fromMicros: search.fromMicros, toMicros: search.toMicros === undefined ? undefined : search.toMicros + 1 }])
-  return sources.minutes.length > 0 ? sources : undefined
+  return splitByMinute([{ fromMicros: search.fromMicros, toMicros: search.toMicros === undefined ? undefined : search.toMicros + 1 }], nowMicros)
 }
 
 const fromCounts = (facet: Facet): facet is { name: string; column: 'service' | 'level' | 'host' } => 'column' in facet && facet.column !== 'tags'
 
-/** Counts per value of a column, from log_counts' whole minutes and logs' rows of the partial ones (see histogramQuery). */
+/** Counts per value of a column, from log_counts' whole minutes and logs' rows of the cut ones (see histogramQuery). */
 function countedValues(sql: Sql, search: Search, sources: CountSources, column: 'service' | 'level' | 'host') {
   const value = column === 'host' ? sql`nullif(host, '')` : sql`${sql(column)}`
   return sql`
     select value, sum(n) as n from (
-      select ${value} as value, count(*) as n from logs
-      where ${searchConditions(sql, search)} and (${spansCondition(sql, 'timestamp', sources.rows)}) group by 1
+      select ${value} as value, count(*) as n from ${logsWithin(sql, search, sources.rows)} group by 1
+      union all
+      select ${value} as value, -count(*) as n from ${logsWithin(sql, search, sources.excluded)} group by 1
       union all
       select ${value} as value, sum(n) as n from log_counts
       where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)}) group by 1
@@ -110,58 +112,91 @@ function countedValues(sql: Sql, search: Search, sources: CountSources, column: 
     having sum(n) <> 0`
 }
 
+/** Where a field's counts come from: log_counts (see facetSources), a sample (see facet-sample.ts) or every matching row. */
+export type FacetSource = { counts: CountSources } | { slices: Span[]; rowsPerSlice: number } | 'rows'
+
 /**
  * The top `limit` values of one field among the logs matching `search`, most frequent first (ties by value),
  * with the sum over all values. host counts logs without one as the value null; tags counts each tag of each
- * log; an attribute counts only logs that have it (as text: metadata #>> path). service, level and host come
- * from log_counts when the filters allow it (facetSources).
+ * log; an attribute counts only logs that have it (as text: metadata #>> path). From a sample, each log
+ * counts for its weight, and the counts are estimates.
  */
-export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number, useCounts = true) {
-  const where = searchConditions(sql, search)
-  const sources = fromCounts(facet) ? facetSources(search, useCounts) : undefined
-  const grouped =
-    sources && fromCounts(facet)
-      ? countedValues(sql, search, sources, facet.column)
-      : 'attrPath' in facet
-        ? sql`select metadata #>> ${facet.attrPath}::text[] as value, count(*) as n from logs where ${where} and metadata #>> ${facet.attrPath}::text[] is not null group by 1`
+export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number, source: FacetSource) {
+  let grouped: ReturnType<typeof countedValues>
+  if (typeof source === 'object' && 'counts' in source && fromCounts(facet)) grouped = countedValues(sql, search, source.counts, facet.column)
+  else {
+    const sampled = typeof source === 'object' && 'slices' in source
+    const rows = sampled
+      ? sampledLogs(sql, search, source.slices, source.rowsPerSlice)
+      : sql`(select * from logs where ${searchConditions(sql, search)}) as logs`
+    const n = sampled ? sql`sum(w)` : sql`count(*)`
+    grouped =
+      'attrPath' in facet
+        ? sql`select metadata #>> ${facet.attrPath}::text[] as value, ${n} as n from ${rows} where metadata #>> ${facet.attrPath}::text[] is not null group by 1`
         : facet.column === 'tags'
-          ? sql`select tag as value, count(*) as n from logs cross join lateral unnest(logs.tags) as tag where ${where} group by 1`
-          : facet.column === 'host'
-            ? sql`select nullif(host, '') as value, count(*) as n from logs where ${where} group by 1`
-            : sql`select ${sql(facet.column)} as value, count(*) as n from logs where ${where} group by 1`
+          ? sql`select tag as value, ${n} as n from ${rows} cross join lateral unnest(logs.tags) as tag group by 1`
+          : sql`select ${facet.column === 'host' ? sql`nullif(host, '')` : sql(facet.column)} as value, ${n} as n from ${rows} group by 1`
+  }
   return sql<{ value: string | null; n: number; overall: number }[]>`
     select value, n::float8 as n, (sum(n) over ())::float8 as overall from (${grouped}) g
     order by g.n desc, value nulls last
     limit ${limit}`
 }
 
-export function totalQuery(sql: Sql, search: Search, useCounts = true) {
-  const sources = facetSources(search, useCounts)
-  if (!sources) return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`
+/** The number of logs matching `search`, from log_counts and the cut minutes' rows when `counts` is given. */
+export function totalQuery(sql: Sql, search: Search, counts: CountSources | undefined) {
+  if (!counts) return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`
   return sql<{ total: number }[]>`
-    select ((select count(*) from logs where ${searchConditions(sql, search)} and (${spansCondition(sql, 'timestamp', sources.rows)}))
-      + (select coalesce(sum(n), 0) from log_counts where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)})))::float8 as total`
+    select ((select count(*) from ${logsWithin(sql, search, counts.rows)})
+      - (select count(*) from ${logsWithin(sql, search, counts.excluded)})
+      + (select coalesce(sum(n), 0) from log_counts where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', counts.minutes)})))::float8 as total`
 }
 
-export function shapeFacet(rows: readonly { value: string | null; n: number; overall: number }[]): FieldFacet {
-  const values = rows.map((row) => ({ value: row.value, count: row.n }))
+/** from..to of a search to be sampled: an open side is where the stored logs begin or end. */
+async function sampleRange(sql: Sql, search: Search): Promise<{ fromMicros: number; toMicros: number }> {
+  const [row] = await sql<{ first: string | null; last: string | null }[]>`
+    select (extract(epoch from min(timestamp)) * 1000000)::bigint::text as first, (extract(epoch from max(timestamp)) * 1000000)::bigint::text as last from logs`
+  return { fromMicros: search.fromMicros ?? Number(row?.first ?? 0), toMicros: search.toMicros ?? Number(row?.last ?? 0) }
+}
+
+export function shapeFacet(rows: readonly { value: string | null; n: number; overall: number }[], sample?: SampleNote): FieldFacet {
+  const count = sample ? Math.round : (n: number) => n
+  const values = rows.map((row) => ({ value: row.value, count: count(row.n) }))
   const listed = values.reduce((sum, value) => sum + value.count, 0)
-  return { values, other: (rows[0]?.overall ?? 0) - listed, approximate: false }
+  const other = Math.max(0, count(rows[0]?.overall ?? 0) - listed)
+  return sample ? { values, other, approximate: true, sample } : { values, other, approximate: false }
 }
 
-/** Facets of `search` (one query per field and one for the total, run concurrently). Database failures as in searchLogs. */
-export async function facets(sql: Sql, search: Search, plan: FacetPlan): Promise<Facets> {
+export interface FacetOptions {
+  /** When "now" is, for choosing how to count a cut minute (splitByMinute); default Date.now(). */
+  nowMicros?: number
+  /** When and how to sample (default FacetSample). */
+  sampling?: { threshold: number; slices: number; rowsPerSlice: number }
+}
+
+/**
+ * Facets of `search`: the total first, exact; then one query per field, run concurrently. Fields that
+ * log_counts cannot answer are estimated from a sample when more than FacetSample.threshold logs match.
+ * Database failures as in searchLogs.
+ */
+export async function facets(sql: Sql, search: Search, plan: FacetPlan, options: FacetOptions = {}): Promise<Facets> {
+  const { nowMicros = Date.now() * 1000, sampling = FacetSample } = options
   try {
-    const useCounts = await countsReady(sql)
-    const [totalRows, ...fieldRows] = await Promise.all([
-      totalQuery(sql, search, useCounts),
-      ...plan.facets.map((one) => facetQuery(sql, search, one, plan.limit, useCounts)),
-    ])
+    const counts = facetSources(search, nowMicros, await countsReady(sql))
+    const [{ total } = { total: 0 }] = await totalQuery(sql, search, counts)
+    const range = total > sampling.threshold ? await sampleRange(sql, search) : undefined
+    const slices = range && sampleSlices(range.fromMicros, range.toMicros, sampling.slices)
+    const note: SampleNote = { method: 'time-slices', slices: slices?.length ?? 0, logsPerSlice: sampling.rowsPerSlice }
+    const sources = plan.facets.map(
+      (one): FacetSource => (counts && fromCounts(one) ? { counts } : slices ? { slices, rowsPerSlice: sampling.rowsPerSlice } : 'rows'),
+    )
+    const fieldRows = await Promise.all(plan.facets.map((one, index) => facetQuery(sql, search, one, plan.limit, sources[index]!)))
     const fields: Record<string, FieldFacet> = {}
     plan.facets.forEach((one, index) => {
-      fields[one.name] = shapeFacet(fieldRows[index] ?? [])
+      const source = sources[index]!
+      fields[one.name] = shapeFacet(fieldRows[index] ?? [], typeof source === 'object' && 'slices' in source ? note : undefined)
     })
-    return { fields, total: totalRows?.[0]?.total ?? 0 }
+    return { fields, total }
   } catch (error) {
     throw toDatabaseError(error, 'cannot count logs')
   }

@@ -5,7 +5,7 @@ import { Levels } from '../levels.ts'
 import { formatMicros } from '../log-entry.ts'
 import type { Search } from '../log-search.ts'
 import { searchConditions } from '../log-search.ts'
-import { type CountSources, countable, countFilters, countsReady, type Span, spansCondition, splitByMinute } from './log-counts.ts'
+import { type CountSources, countable, countFilters, countsReady, logsWithin, type Span, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const HistogramLimits = {
   bucketsDefault: 60,
@@ -28,10 +28,14 @@ export interface HistogramInput {
   group_by?: string
 }
 
-/** Where the buckets are: `count` buckets of `stepMicros` from `fromMicros`; the last one also takes a log at exactly `toMicros`. */
+/**
+ * Where the buckets are: `count` buckets of `stepMicros` from `startMicros`, counting the logs in
+ * fromMicros..toMicros (both included); the last bucket also takes a log at exactly toMicros.
+ */
 export interface HistogramPlan {
   fromMicros: number
   toMicros: number
+  startMicros: number
   stepMicros: number
   count: number
   groupBy: GroupBy
@@ -77,10 +81,24 @@ export function parseStep(value: string): number | undefined {
   return micros > 0 ? micros : undefined
 }
 
+const MINUTE_MICROS = 60e6
+
+/**
+ * A step of whole minutes puts bucket edges on multiples of the step since the epoch, as Elasticsearch's
+ * fixed intervals do: every edge is a whole minute (so whole minutes can be counted from log_counts) and the
+ * edges stay put while a live view moves `to`. The first and last buckets may then reach outside from..to;
+ * only logs inside it are counted. Shorter steps start at `from`.
+ */
+function buckets(fromMicros: number, toMicros: number, stepMicros: number): { startMicros: number; count: number } {
+  const startMicros = stepMicros % MINUTE_MICROS === 0 ? Math.floor(fromMicros / stepMicros) * stepMicros : fromMicros
+  return { startMicros, count: Math.max(1, Math.ceil((toMicros - startMicros) / stepMicros)) }
+}
+
 /**
  * The buckets for a search whose range is already known (`from` defaults to an hour before `to`, `to` to
- * now: see histogramRange). `buckets=N` gives exactly N buckets of ceil(range / N) microseconds; `step`
- * gives ceil(range / step) buckets (at least one), at most HistogramLimits.bucketsMax.
+ * now: see histogramRange). `buckets=N` gives buckets of ceil(range / N) microseconds, rounded up to whole
+ * minutes when a minute or longer: N of them, or N + 1 when `from` is not on the steps' grid. `step` gives
+ * the buckets from..to touches (at least one), at most HistogramLimits.bucketsMax.
  */
 export function planHistogram(input: HistogramInput, fromMicros: number, toMicros: number): HistogramPlan {
   const rawBuckets = input.buckets?.trim() || undefined
@@ -92,17 +110,19 @@ export function planHistogram(input: HistogramInput, fromMicros: number, toMicro
   if (rawStep !== undefined) {
     const stepMicros =
       parseStep(rawStep) ?? fail('step', `must be a duration such as 30s, 1m, 5m, 1h, 1d (or a number of seconds); got ${JSON.stringify(rawStep).slice(0, 40)}`)
-    const count = Math.max(1, Math.ceil(range / stepMicros))
+    const { startMicros, count } = buckets(fromMicros, toMicros, stepMicros)
     if (count > HistogramLimits.bucketsMax) fail('step', `makes ${count} buckets over this range; at most ${HistogramLimits.bucketsMax}: use a larger step`)
-    return { fromMicros, toMicros, stepMicros, count, groupBy }
+    return { fromMicros, toMicros, startMicros, stepMicros, count, groupBy }
   }
-  let count: number = HistogramLimits.bucketsDefault
+  let wanted: number = HistogramLimits.bucketsDefault
   if (rawBuckets !== undefined) {
-    count = /^\d{1,4}$/.test(rawBuckets) ? Number(rawBuckets) : NaN
-    if (!(count >= 1 && count <= HistogramLimits.bucketsMax))
+    wanted = /^\d{1,4}$/.test(rawBuckets) ? Number(rawBuckets) : NaN
+    if (!(wanted >= 1 && wanted <= HistogramLimits.bucketsMax))
       fail('buckets', `must be a whole number from 1 to ${HistogramLimits.bucketsMax}; got ${JSON.stringify(rawBuckets).slice(0, 40)}`)
   }
-  return { fromMicros, toMicros, stepMicros: Math.max(1, Math.ceil(range / count)), count, groupBy }
+  const exact = Math.max(1, Math.ceil(range / wanted))
+  const stepMicros = exact >= MINUTE_MICROS ? Math.ceil(exact / MINUTE_MICROS) * MINUTE_MICROS : exact
+  return { fromMicros, toMicros, stepMicros, ...buckets(fromMicros, toMicros, stepMicros), groupBy }
 }
 
 /** from..to of a search, with the defaults: `to` now, `from` an hour before `to`. */
@@ -117,60 +137,60 @@ const groupColumn = (sql: Sql, groupBy: GroupBy) =>
   groupBy === 'level' ? sql`level` : groupBy === 'service' ? sql`service` : sql`coalesce(nullif(host, ''), ${NO_HOST})`
 
 /**
- * The buckets as consecutive half-open spans: bucket i from from + i·step, the last one up to and including
- * `to`; a bucket that would start after `to` (buckets=N over a short range) is empty and left out.
+ * The buckets as consecutive half-open spans within from..to: bucket i from start + i·step, the first one
+ * from `from`, the last one up to and including `to`; a bucket that would start after `to` (buckets=N over a
+ * short range) is empty and left out.
  */
 export function bucketSpans(plan: HistogramPlan): Span[] {
   const end = plan.toMicros + 1
   const spans: Span[] = []
   for (let index = 0; index < plan.count; index++) {
-    const fromMicros = plan.fromMicros + index * plan.stepMicros
+    const fromMicros = Math.max(plan.fromMicros, plan.startMicros + index * plan.stepMicros)
     if (fromMicros >= end) break
-    spans.push({ fromMicros, toMicros: index === plan.count - 1 ? end : Math.min(fromMicros + plan.stepMicros, end) })
+    spans.push({ fromMicros, toMicros: index === plan.count - 1 ? end : Math.min(plan.startMicros + (index + 1) * plan.stepMicros, end) })
   }
   return spans
 }
 
 /** Where a histogram's counts come from, or undefined when only logs' rows can answer it (see countable). */
-export function histogramSources(search: Search, plan: HistogramPlan, useCounts = true): CountSources | undefined {
+export function histogramSources(search: Search, plan: HistogramPlan, nowMicros: number, useCounts = true): CountSources | undefined {
   if (!useCounts || !countable(search)) return undefined
-  const sources = splitByMinute(bucketSpans(plan))
+  const sources = splitByMinute(bucketSpans(plan), nowMicros)
   return sources.minutes.length > 0 ? sources : undefined
 }
 
 /**
  * Counts per (bucket, group), with each group's rank by its count over the whole range. The bucket index is
- * computed exactly (extract(epoch) of an interval is numeric): floor((timestamp - from) / step), with a log at
- * exactly `to` put in the last bucket. `search` must carry the plan's from and to, so the WHERE clause (the
+ * computed exactly (extract(epoch) of an interval is numeric): floor((timestamp - start) / step), with a log
+ * at exactly `to` put in the last bucket, and a cut first minute counted from log_counts (which starts
+ * before `from` when buckets start at `from`) in the first. `search` must carry the plan's from and to, so the WHERE clause (the
  * same as /query's) bounds the scan to that range: partition pruning and the primary key's time order.
  * When the filters are only service, level, host and time, whole minutes inside a bucket are read from
  * log_counts (a minute lies in one bucket, so its bucket is its start's) and only the minutes a bucket edge
- * cuts are counted from logs' rows: the same answer, exactly.
+ * cuts are counted from logs' rows, or from log_counts less the rows outside the range (splitByMinute):
+ * the same answer, exactly.
  */
-export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan, useCounts = true) {
-  const from = formatMicros(plan.fromMicros)
+export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan, nowMicros: number, useCounts = true) {
+  const start = formatMicros(plan.startMicros)
   const bucketOf = (column: 'timestamp' | 'minute') =>
-    sql`least(floor(extract(epoch from (${sql(column)} - ${from}::text::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer)`
-  const sources = histogramSources(search, plan, useCounts)
-  const rowsCondition = sources ? sql`and (${spansCondition(sql, 'timestamp', sources.rows)})` : sql``
-  const fromRows = sql`
-    select ${bucketOf('timestamp')} as bucket, ${groupColumn(sql, plan.groupBy)} as key, count(*) as n
-    from logs
-    where ${searchConditions(sql, search)} ${rowsCondition}
-    group by 1, 2`
+    sql`greatest(0, least(floor(extract(epoch from (${sql(column)} - ${start}::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer))`
+  const group = groupColumn(sql, plan.groupBy)
+  const sources = histogramSources(search, plan, nowMicros, useCounts)
   const counted = sources
     ? sql`
       select bucket, key, sum(n) as n from (
-        ${fromRows}
+        select ${bucketOf('timestamp')} as bucket, ${group} as key, count(*) as n from ${logsWithin(sql, search, sources.rows)} group by 1, 2
         union all
-        select ${bucketOf('minute')} as bucket, ${groupColumn(sql, plan.groupBy)} as key, sum(n) as n
+        select ${bucketOf('timestamp')} as bucket, ${group} as key, -count(*) as n from ${logsWithin(sql, search, sources.excluded)} group by 1, 2
+        union all
+        select ${bucketOf('minute')} as bucket, ${group} as key, sum(n) as n
         from log_counts
         where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)})
         group by 1, 2
       ) parts
       group by 1, 2
       having sum(n) <> 0`
-    : fromRows
+    : sql`select ${bucketOf('timestamp')} as bucket, ${group} as key, count(*) as n from logs where ${searchConditions(sql, search)} group by 1, 2`
   return sql<HistogramRow[]>`
     with counted as (${counted}), ranked as (
       select key, row_number() over (order by sum(n) desc, key) as rank from counted group by key
@@ -186,7 +206,7 @@ export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[
   const groups =
     plan.groupBy === 'level' ? Levels.filter((level) => ranks.has(level)) : [...ranks.keys()].sort((a, b) => (ranks.get(a) ?? 0) - (ranks.get(b) ?? 0))
   const buckets: HistogramBucket[] = Array.from({ length: plan.count }, (_, index) => ({
-    start: formatMicros(plan.fromMicros + index * plan.stepMicros),
+    start: formatMicros(plan.startMicros + index * plan.stepMicros),
     counts: Object.fromEntries(groups.map((group) => [group, 0])),
     other: 0,
     total: 0,
@@ -212,10 +232,10 @@ export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[
 }
 
 /** The histogram of `search` (whose fromMicros/toMicros must be the plan's). Database failures as in searchLogs. */
-export async function histogram(sql: Sql, search: Search, plan: HistogramPlan): Promise<Histogram> {
+export async function histogram(sql: Sql, search: Search, plan: HistogramPlan, nowMicros = Date.now() * 1000): Promise<Histogram> {
   let rows: HistogramRow[]
   try {
-    rows = await histogramQuery(sql, search, plan, await countsReady(sql))
+    rows = await histogramQuery(sql, search, plan, nowMicros, await countsReady(sql))
   } catch (error) {
     throw toDatabaseError(error, 'cannot count logs')
   }

@@ -1,6 +1,7 @@
 import type { Sql } from '../db.ts'
 import { formatMicros } from '../log-entry.ts'
 import type { Search } from '../log-search.ts'
+import { searchConditions } from '../search-sql.ts'
 
 export const MINUTE_MICROS = 60e6
 
@@ -10,10 +11,14 @@ export interface Span {
   toMicros?: number
 }
 
-/** Where counts come from: whole minutes from log_counts, the rest of the range from logs' rows. */
+/**
+ * Where counts come from: log_counts' whole `minutes`, plus logs' rows in `rows`, minus logs' rows in
+ * `excluded` (the part of a counted minute that lies outside the range).
+ */
 export interface CountSources {
   minutes: Span[]
   rows: Span[]
+  excluded: Span[]
 }
 
 /**
@@ -37,36 +42,73 @@ function append(spans: Span[], span: Span): void {
 
 /**
  * Splits consecutive spans (`parts`, each starting where the previous one ends: the buckets of a histogram,
- * or one range) into the whole minutes that lie inside one part, to be read from log_counts, and the partial
- * minutes at the parts' edges, to be read from logs. Adjacent spans of the same source are merged.
+ * or one range) into the whole minutes that lie inside one part, read from log_counts, and the minutes the
+ * parts' edges cut, read from logs. A cut minute at either end of the whole range is read the cheaper way:
+ * its own rows inside the range, or its count in log_counts less its rows outside the range (what lies
+ * after `nowMicros` costs nothing: a range ending now reads almost no rows). Adjacent spans are merged.
  */
-export function splitByMinute(parts: readonly Span[]): CountSources {
-  const sources: CountSources = { minutes: [], rows: [] }
+export function splitByMinute(parts: readonly Span[], nowMicros = Number.POSITIVE_INFINITY): CountSources {
+  const sources: CountSources = { minutes: [], rows: [], excluded: [] }
+  const rangeFrom = parts[0]?.fromMicros
+  const rangeTo = parts.at(-1)?.toMicros
+  const cut = (minute: number, inside: Required<Span>) => {
+    const next = minute + MINUTE_MICROS
+    const outside = [
+      { fromMicros: minute, toMicros: inside.fromMicros },
+      { fromMicros: inside.toMicros, toMicros: next },
+    ].filter((span) => span.fromMicros < span.toMicros)
+    const outsideTheRange = (inside.fromMicros === minute || inside.fromMicros === rangeFrom) && (inside.toMicros === next || inside.toMicros === rangeTo)
+    const cost = (spans: Required<Span>[]) => spans.reduce((sum, span) => sum + Math.max(0, Math.min(span.toMicros, nowMicros) - span.fromMicros), 0)
+    if (outsideTheRange && cost(outside) < cost([inside])) {
+      append(sources.minutes, { fromMicros: minute, toMicros: next })
+      for (const span of outside) append(sources.excluded, span)
+    } else append(sources.rows, inside)
+  }
   for (const { fromMicros, toMicros } of parts) {
     const first = fromMicros === undefined ? undefined : ceilMinute(fromMicros)
     const end = toMicros === undefined ? undefined : floorMinute(toMicros)
     if (!before(first, end)) {
-      append(sources.rows, { fromMicros, toMicros })
+      // Both ends are set and no whole minute lies between them: one or two cut minutes.
+      for (let minute = floorMinute(fromMicros!); minute < toMicros!; minute += MINUTE_MICROS)
+        cut(minute, { fromMicros: Math.max(fromMicros!, minute), toMicros: Math.min(toMicros!, minute + MINUTE_MICROS) })
       continue
     }
-    if (fromMicros !== undefined) append(sources.rows, { fromMicros, toMicros: first })
+    if (fromMicros !== undefined && fromMicros < first!) cut(first! - MINUTE_MICROS, { fromMicros, toMicros: first! })
     append(sources.minutes, { fromMicros: first, toMicros: end })
-    if (toMicros !== undefined) append(sources.rows, { fromMicros: end, toMicros })
+    if (toMicros !== undefined && end! < toMicros) cut(end!, { fromMicros: end!, toMicros })
   }
   return sources
 }
 
-/** `column` within any of `spans` (false for none). Times go in as RFC 3339 text, as in searchConditions. */
+/** `column` within any of `spans` (false for none). Times go in typed, as in searchConditions. */
 export function spansCondition(sql: Sql, column: 'minute' | 'timestamp', spans: readonly Span[]) {
   if (spans.length === 0) return sql`false`
   const one = ({ fromMicros, toMicros }: Span) => {
-    const lower = fromMicros === undefined ? sql`true` : sql`${sql(column)} >= ${formatMicros(fromMicros)}::text::timestamptz`
-    const upper = toMicros === undefined ? sql`true` : sql`${sql(column)} < ${formatMicros(toMicros)}::text::timestamptz`
+    const lower = fromMicros === undefined ? sql`true` : sql`${sql(column)} >= ${formatMicros(fromMicros)}::timestamptz`
+    const upper = toMicros === undefined ? sql`true` : sql`${sql(column)} < ${formatMicros(toMicros)}::timestamptz`
     return sql`(${lower} and ${upper})`
   }
   return spans.map(one).reduce((all, condition) => sql`${all} or ${condition}`)
 }
 
+/**
+ * The logs matching `search`'s filters within `spans` instead of its time range, as a FROM item named logs:
+ * one index range scan per span (an OR of ranges would be one filter evaluated on every row of the whole
+ * range; `offset 0` keeps the planner from flattening the subquery into a join that scans every partition).
+ * The spans may lie outside the search's range (CountSources.excluded); the range they cover together is
+ * also given as constants, so that partitions outside it are pruned when the statement is planned.
+ */
+export function logsWithin(sql: Sql, search: Search, spans: readonly Span[]) {
+  if (spans.length === 0) return sql`(select * from logs where false) as logs`
+  const lows = spans.map((span) => (span.fromMicros === undefined ? '-infinity' : formatMicros(span.fromMicros)))
+  const highs = spans.map((span) => (span.toMicros === undefined ? 'infinity' : formatMicros(span.toMicros)))
+  const bounded = (values: (number | undefined)[]) => (values.length > 0 && values.every((value) => value !== undefined) ? (values as number[]) : undefined)
+  const first = bounded(spans.map((span) => span.fromMicros))
+  const last = bounded(spans.map((span) => span.toMicros))
+  const covered = { ...search, fromMicros: first && Math.min(...first), toMicros: last && Math.max(...last) - 1 }
+  return sql`unnest(${lows}::text[]::timestamptz[], ${highs}::text[]::timestamptz[]) as span (low, high)
+    cross join lateral (select * from logs where ${searchConditions(sql, covered)} and timestamp >= span.low and timestamp < span.high offset 0) as logs`
+}
 /** The filters of a countable search on log_counts: the same values as searchConditions puts on logs. */
 export function countFilters(sql: Sql, search: Search) {
   const where = [sql`n <> 0`]

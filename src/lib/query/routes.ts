@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia'
 import type { Sql } from '../db.ts'
 import { parseSearch, type SearchInput, searchInput } from '../log-search.ts'
 import { TIME_FORMAT_HINT } from '../time-range.ts'
+import { FacetSample } from './facet-sample.ts'
 import { FacetFields, FacetLimits, facets, planFacets } from './facets.ts'
 import { GroupBy, HistogramLimits, histogram, histogramRange, planHistogram } from './histogram.ts'
 
@@ -65,7 +66,17 @@ const FacetsResponse = t.Object({
     t.Object({
       values: t.Array(t.Object({ value: t.Nullable(t.String({ description: 'null: no host' })), count: t.Number() })),
       other: t.Number({ description: 'the sum of the counts of the values not listed' }),
-      approximate: t.Boolean({ description: 'always false: counts are exact' }),
+      approximate: t.Boolean({ description: 'true: counts are estimated from a sample (see sample); false: exact' }),
+      sample: t.Optional(
+        t.Object(
+          {
+            method: t.Literal('time-slices'),
+            slices: t.Number({ description: 'equal parts of the range' }),
+            logsPerSlice: t.Number({ description: 'the first matching logs read from each part, each weighted by its part time over the time they cover' }),
+          },
+          { description: 'how the counts were estimated' },
+        ),
+      ),
     }),
   ),
   total: t.Number({ description: 'matching logs' }),
@@ -99,7 +110,9 @@ export function histogramRoutes(sql: Sql) {
       detail: {
         summary: 'Log counts per time bucket, split by level, service or host',
         description:
-          `Buckets start at from (default: an hour before to; to defaults to now) and are all present, in time order, zeros included; ` +
+          'The range is from (default: an hour before to) to to (default: now). Buckets of whole minutes lie on multiples of the step since the epoch, ' +
+          'so the first and last may reach outside the range (only logs inside it are counted): buckets=N gives N of them, or N + 1 when from is off that grid; ' +
+          'shorter buckets start at from. All are present, in time order, zeros included; ' +
           `step in the answer is in seconds. group_by=service|host lists the ${HistogramLimits.groupsMax} largest groups, the rest summed in each bucket's other. ` +
           'total equals the number of logs /query pages through for the same filters and range.',
       },
@@ -127,9 +140,11 @@ export function facetRoutes(sql: Sql) {
       ),
       response: { 200: FacetsResponse, ...errors },
       detail: {
-        summary: 'Top values of fields among matching logs, with exact counts',
+        summary: 'Top values of fields among matching logs',
         description:
-          "Per field: values (most frequent first), other (the sum of the rest's counts), approximate (false: counts are exact); total: matching logs.",
+          "Per field: values (most frequent first), other (the sum of the rest's counts), approximate; total: matching logs, exact. " +
+          'service, level and host are exact when the only filters are service, level, host and time (counted from log_counts); ' +
+          `over more than ${FacetSample.threshold} matching logs, the fields not counted from log_counts are estimated from ${FacetSample.rowsPerSlice} logs in each of ${FacetSample.slices} equal time slices (approximate: true, sample says how).`,
       },
     },
   )

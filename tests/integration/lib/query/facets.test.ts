@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Sql } from '../../../../src/lib/db.ts'
 import { formatMicros } from '../../../../src/lib/log-entry.ts'
 import { parseSearch, queryDatabaseUrl, type Search } from '../../../../src/lib/log-search.ts'
-import { facetQuery, facets, planFacets, totalQuery } from '../../../../src/lib/query/facets.ts'
+import { FacetSample } from '../../../../src/lib/query/facet-sample.ts'
+import { facetQuery, facetSources, facets, planFacets, totalQuery } from '../../../../src/lib/query/facets.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
 import { partitionName } from '../../../../src/lib/retention.ts'
 import { answerWithDatabaseDown } from '../../../support/database-down.ts'
@@ -176,6 +177,60 @@ describe('GET /facets', () => {
     })
   })
 
+  test('over more logs than the sampling threshold, fields log_counts cannot answer are estimated from time slices, weighted by how busy each slice is', async () => {
+    // Two slices of 5 µs over base..base+9. The first holds 4 logs, of which the first 3 are read: they cover
+    // 3 µs of its 5, so each stands for 5/3 logs. The second holds 1 log, read whole (weight 1).
+    const search = { ...parseSearch({}), fromMicros: base, toMicros: base + 9 }
+    const sampling = { threshold: 4, slices: 2, rowsPerSlice: 3 }
+    const answer = await facets(sql, search, planFacets({ fields: 'service,tags,attr.user.id' }), { sampling })
+    const sample = { method: 'time-slices' as const, slices: 2, logsPerSlice: 3 }
+    expect(answer).toEqual({
+      fields: {
+        service: {
+          values: values([
+            ['api', 3],
+            ['billing', 1],
+            ['worker', 1],
+          ]),
+          other: 0,
+          approximate: false,
+        },
+        // env:prod: 2 × 5/3 + 1; region:eu 5/3; region:us 1 (the second slice's log).
+        tags: {
+          values: values([
+            ['env:prod', 4],
+            ['region:eu', 2],
+            ['region:us', 1],
+          ]),
+          other: 0,
+          approximate: true,
+          sample,
+        },
+        'attr.user.id': {
+          values: values([
+            ['u1', 3],
+            ['u2', 2],
+          ]),
+          other: 0,
+          approximate: true,
+          sample,
+        },
+      },
+      total: 5,
+    })
+    const exact = await facets(sql, search, planFacets({ fields: 'tags' }), { sampling: { ...sampling, threshold: 5 } })
+    expect(exact.fields.tags).toEqual({
+      values: values([
+        ['env:prod', 3],
+        ['env:staging', 1],
+        ['region:eu', 1],
+        ['region:us', 1],
+      ]),
+      other: 0,
+      approximate: false,
+    })
+  })
+
   test('no matching logs: empty values and total 0', async () => {
     const { body } = await get('/facets?service=nobody&fields=level,tags')
     expect(body).toEqual({ fields: { level: { values: [], other: 0, approximate: false }, tags: { values: [], other: 0, approximate: false } }, total: 0 })
@@ -232,9 +287,10 @@ const partitionIndexes = async (parent: string) =>
 
 /** The plan of each query /facets runs for `search`: the total, then one per field. */
 async function facetPlans(search: Search): Promise<{ query: string; plan: PlanNode[] }[]> {
+  const counts = facetSources(search, Date.now() * 1000)
   const queries = [
-    { query: 'total', sql: totalQuery(planSql, search) },
-    ...everyField.facets.map((one) => ({ query: one.name, sql: facetQuery(planSql, search, one, 10) })),
+    { query: 'total', sql: totalQuery(planSql, search, counts) },
+    ...everyField.facets.map((one) => ({ query: one.name, sql: facetQuery(planSql, search, one, 10, counts ? { counts } : 'rows') })),
   ]
   const plans = []
   for (const { query, sql: statement } of queries) {
@@ -308,13 +364,11 @@ describe('GET /facets query plans (100k logs over three days)', () => {
     for (const range of ranges) {
       for (const filters of [{}, { service: 'bulk-3' }, { level: 'error,warn', host: 'host-8' }, { host: 'host-3', service: 'bulk-3' }]) {
         const search = { ...parseSearch(filters), ...range }
-        const counted = await facets(planSql, search, planFacets({ fields: 'service,level,host', limit: '100' }))
-        // A negated attribute filter every log passes: the same logs, counted from rows.
-        const fromRows = await facets(
-          planSql,
-          { ...search, attr: parseSearch({ '-attr.never': 'x' }).attr },
-          planFacets({ fields: 'service,level,host', limit: '100' }),
-        )
+        const fields = planFacets({ fields: 'service,level,host', limit: '100' })
+        const counted = await facets(planSql, search, fields)
+        // A negated attribute filter every log passes: the same logs, counted from every row (never sampled).
+        const never = { ...search, attr: parseSearch({ '-attr.never': 'x' }).attr }
+        const fromRows = await facets(planSql, never, fields, { sampling: { ...FacetSample, threshold: Number.POSITIVE_INFINITY } })
         expect({ range, filters, counted }).toEqual({ range, filters, counted: fromRows })
         compared += counted.total > 0 ? 1 : 0
       }

@@ -149,12 +149,19 @@ describe('GET /histogram', () => {
     ])
   })
 
-  test('defaults: the last hour in 60 buckets; a relative from works as on /query', async () => {
+  test('defaults: the last hour in one-minute buckets on whole minutes (61 of them unless now is a whole minute); a relative from works as on /query', async () => {
     const { body } = await get('/histogram')
     expect(body.step).toBe(60)
-    expect(body.buckets).toHaveLength(60)
+    expect(Date.parse(body.to) - Date.parse(body.from)).toBe(3_600_000)
+    expect([60, 61]).toContain(body.buckets.length)
+    expect(body.buckets[0].start).toBe(`${body.from.slice(0, 17)}00.000000Z`)
     expect(body.total).toBe(1)
-    expect(body.buckets[49].counts).toEqual({ DEBUG: 1 })
+    // The log from 10 minutes ago, in the minute that holds it.
+    const [filled, ...others] = body.buckets.filter((bucket: { total: number }) => bucket.total > 0)
+    expect(others).toEqual([])
+    expect(filled.counts).toEqual({ DEBUG: 1 })
+    expect(Date.parse(body.to) - Date.parse(filled.start)).toBeGreaterThan(10 * 60_000)
+    expect(Date.parse(body.to) - Date.parse(filled.start)).toBeLessThan(12 * 60_000)
     expect((await get('/histogram?from=30m')).body.total).toBe(1)
   })
 
@@ -203,7 +210,7 @@ describe('GET /histogram', () => {
     const search = { ...parseSearch({}), fromMicros: from, toMicros: from + HOUR }
     const [row] = await sql<
       { 'QUERY PLAN': { Plan: PlanNode }[] }[]
-    >`explain (format json) ${histogramQuery(sql, search, planHistogram({}, from, from + HOUR))}`
+    >`explain (format json) ${histogramQuery(sql, search, planHistogram({}, from, from + HOUR), Date.now() * 1000)}`
     const plan = nodes(row!['QUERY PLAN'][0]!.Plan)
     expect(partitionsWithRows.size).toBeGreaterThan(2)
     expect(plan.filter((node) => node['Node Type'] === 'Seq Scan' && partitionsWithRows.has(node['Relation Name'] ?? ''))).toEqual([])
@@ -218,7 +225,7 @@ describe('GET /histogram', () => {
 describe('GET /histogram from log_counts', () => {
   const explain = async (search: ReturnType<typeof parseSearch>, input: { step?: string; buckets?: string }) => {
     const plan = planHistogram(input, search.fromMicros!, search.toMicros!)
-    const [row] = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${histogramQuery(sql, search, plan)}`
+    const [row] = await sql<{ 'QUERY PLAN': { Plan: PlanNode }[] }[]>`explain (format json) ${histogramQuery(sql, search, plan, Date.now() * 1000)}`
     return nodes(row!['QUERY PLAN'][0]!.Plan)
   }
   const conditionsOn = (plan: PlanNode[], relation: RegExp) =>
@@ -234,10 +241,11 @@ describe('GET /histogram from log_counts', () => {
         filters,
         seqScans: [],
       })
-      // The rows read from logs: the one partition holding `to`, over [to, to + 1 µs).
+      // The rows read from logs: the one partition holding `to`, at `to` itself (the span [to, to + 1 µs) goes
+      // in as a parameter; the constant bounds beside it prune the other partitions).
       const logsRead = new Set(plan.map((node) => node['Relation Name']).filter((name) => name !== undefined && partitionsWithRows.has(name)))
       expect({ filters, logsRead: [...logsRead] }).toEqual({ filters, logsRead: [partitionName(new Date(to / 1000))] })
-      expect(conditionsOn(plan, /^logs_/).join()).toContain(formatMicros(to + 1).slice(0, 19))
+      expect(conditionsOn(plan, /^logs_/).join()).toContain(new Date(to / 1000).toISOString().slice(0, 19).replace('T', ' '))
     }
   })
 

@@ -55,4 +55,25 @@ describe('shapeFacet', () => {
     })
     expect(shapeFacet([])).toEqual({ values: [], other: 0, approximate: false })
   })
+
+  test('from a sample, estimates are whole numbers and the answer says how they were made', () => {
+    const note = { method: 'time-slices' as const, slices: 50, logsPerSlice: 400 }
+    expect(
+      shapeFacet(
+        [
+          { value: 'load', n: 1200.4, overall: 2000.6 },
+          { value: 'env:prod', n: 700.5, overall: 2000.6 },
+        ],
+        note,
+      ),
+    ).toEqual({
+      values: [
+        { value: 'load', count: 1200 },
+        { value: 'env:prod', count: 701 },
+      ],
+      other: 100,
+      approximate: true,
+      sample: note,
+    })
+  })
 })

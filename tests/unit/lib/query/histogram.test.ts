@@ -40,18 +40,30 @@ describe('parseStep', () => {
 
 describe('planHistogram', () => {
   test('defaults to 60 buckets grouped by level', () => {
-    expect(planHistogram({}, FROM, TO)).toEqual({ fromMicros: FROM, toMicros: TO, stepMicros: 60e6, count: 60, groupBy: 'level' })
+    expect(planHistogram({}, FROM, TO)).toEqual({ fromMicros: FROM, toMicros: TO, startMicros: FROM, stepMicros: 60e6, count: 60, groupBy: 'level' })
   })
 
-  test('buckets=N gives exactly N buckets of ceil(range / N) microseconds', () => {
+  test('buckets=N gives N buckets of ceil(range / N), rounded up to whole minutes from a minute up', () => {
     expect(planHistogram({ buckets: '4' }, FROM, TO)).toMatchObject({ stepMicros: 900e6, count: 4 })
-    expect(planHistogram({ buckets: '7' }, FROM, FROM + 10)).toMatchObject({ stepMicros: 2, count: 7 })
     expect(planHistogram({ buckets: '300' }, FROM, TO)).toMatchObject({ stepMicros: 12e6, count: 300 })
+    expect(planHistogram({ buckets: '7' }, FROM, FROM + 7 * 60e6 + 1)).toMatchObject({ stepMicros: 120e6, count: 4 })
   })
 
-  test('step gives ceil(range / step) buckets, at least one', () => {
+  test('buckets shorter than a minute start at from; a range too short for N leaves the later ones out', () => {
+    expect(planHistogram({ buckets: '7' }, FROM + 3, FROM + 13)).toMatchObject({ startMicros: FROM + 3, stepMicros: 2, count: 5 })
+  })
+
+  test('whole-minute buckets lie on multiples of the step since the epoch: N + 1 of them when from is off that grid', () => {
+    expect(planHistogram({}, FROM + 30e6, TO + 30e6)).toMatchObject({ startMicros: FROM, stepMicros: 60e6, count: 61 })
+    // 24 h in 60 buckets: 24 minutes each, on the 24-minute grid (10:00 is on it).
+    expect(planHistogram({}, FROM, FROM + 86_400e6)).toMatchObject({ startMicros: FROM, stepMicros: 24 * 60e6, count: 60 })
+    expect(planHistogram({}, FROM + 30e6, FROM + 30e6 + 86_400e6)).toMatchObject({ startMicros: FROM, stepMicros: 24 * 60e6, count: 61 })
+    // 10:00 is 5 minutes into a 7-minute step.
+    expect(planHistogram({ step: '7m' }, FROM, TO)).toMatchObject({ startMicros: FROM - 5 * 60e6, stepMicros: 420e6, count: 10 })
+  })
+
+  test('step gives the buckets from..to touches, at least one', () => {
     expect(planHistogram({ step: '5m' }, FROM, TO)).toMatchObject({ stepMicros: 300e6, count: 12 })
-    expect(planHistogram({ step: '7m' }, FROM, TO)).toMatchObject({ stepMicros: 420e6, count: 9 })
     expect(planHistogram({ step: '1m' }, FROM, FROM)).toMatchObject({ count: 1 })
     expect(planHistogram({ step: '12s' }, FROM, TO)).toMatchObject({ count: 300 })
   })
@@ -166,20 +178,29 @@ describe('bucketSpans and histogramSources', () => {
   test('from a whole minute with whole-minute steps, only the minute starting at to is counted from rows', () => {
     for (const input of [{ step: '1m' }, { step: '5m' }, { buckets: '60' }, { buckets: '12' }, {}]) {
       const search = { ...parseSearch({ service: 'api' }), fromMicros: FROM, toMicros: TO }
-      expect({ input, sources: histogramSources(search, planHistogram(input, FROM, TO)) }).toEqual({
+      expect({ input, sources: histogramSources(search, planHistogram(input, FROM, TO), TO + HOUR) }).toEqual({
         input,
-        sources: { minutes: [{ fromMicros: FROM, toMicros: TO }], rows: [{ fromMicros: TO, toMicros: TO + 1 }] },
+        sources: { minutes: [{ fromMicros: FROM, toMicros: TO }], rows: [{ fromMicros: TO, toMicros: TO + 1 }], excluded: [] },
       })
     }
   })
 
+  test('a range ending now counts its last minute from log_counts, less the rows after to (none yet)', () => {
+    const search = { ...parseSearch({}), fromMicros: FROM, toMicros: TO + 10e6 }
+    expect(histogramSources(search, planHistogram({}, FROM, TO + 10e6), TO + 10e6)).toEqual({
+      minutes: [{ fromMicros: FROM, toMicros: TO + 60e6 }],
+      rows: [],
+      excluded: [{ fromMicros: TO + 10e6 + 1, toMicros: TO + 60e6 }],
+    })
+  })
+
   test('a step that is not whole minutes reads the minutes bucket edges cut from rows; under a minute, only rows', () => {
     const search = { ...parseSearch({}), fromMicros: FROM, toMicros: TO }
-    expect(histogramSources(search, planHistogram({ step: '90s' }, FROM, TO))!.rows).toHaveLength(21)
-    expect(histogramSources(search, planHistogram({ step: '30s' }, FROM, TO))).toBeUndefined()
+    expect(histogramSources(search, planHistogram({ step: '90s' }, FROM, TO), TO)!.rows).toHaveLength(21)
+    expect(histogramSources(search, planHistogram({ step: '30s' }, FROM, TO), TO)).toBeUndefined()
   })
 
   test('searches with q, tags, attributes, trace_id or a cursor count rows only', () => {
-    expect(histogramSources({ ...parseSearch({ q: 'timeout' }), fromMicros: FROM, toMicros: TO }, planHistogram({}, FROM, TO))).toBeUndefined()
+    expect(histogramSources({ ...parseSearch({ q: 'timeout' }), fromMicros: FROM, toMicros: TO }, planHistogram({}, FROM, TO), TO)).toBeUndefined()
   })
 })

@@ -4,7 +4,7 @@ import { QueryInvalidError } from '../errors.ts'
 import type { Search } from '../log-search.ts'
 import { searchConditions } from '../log-search.ts'
 import { FacetSample, type SampleNote, sampledLogs, sampleSlices } from './facet-sample.ts'
-import { type CountSources, countable, countFilters, countsReady, logsWithin, type Span, spansCondition, splitByMinute } from './log-counts.ts'
+import { type CountSources, countable, countFilters, countQuery, countsReady, logsWithin, type Span, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const FacetLimits = {
   limitDefault: 10,
@@ -143,15 +143,6 @@ export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number
     limit ${limit}`
 }
 
-/** The number of logs matching `search`, from log_counts and the cut minutes' rows when `counts` is given. */
-export function totalQuery(sql: Sql, search: Search, counts: CountSources | undefined) {
-  if (!counts) return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`
-  return sql<{ total: number }[]>`
-    select ((select count(*) from ${logsWithin(sql, search, counts.rows)})
-      - (select count(*) from ${logsWithin(sql, search, counts.excluded)})
-      + (select coalesce(sum(n), 0) from log_counts where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', counts.minutes)})))::float8 as total`
-}
-
 /** from..to of a search to be sampled: an open side is where the stored logs begin or end. */
 async function sampleRange(sql: Sql, search: Search): Promise<{ fromMicros: number; toMicros: number }> {
   const [row] = await sql<{ first: string | null; last: string | null }[]>`
@@ -183,7 +174,7 @@ export async function facets(sql: Sql, search: Search, plan: FacetPlan, options:
   const { nowMicros = Date.now() * 1000, sampling = FacetSample } = options
   try {
     const counts = facetSources(search, nowMicros, await countsReady(sql))
-    const [{ total } = { total: 0 }] = await totalQuery(sql, search, counts)
+    const [{ total } = { total: 0 }] = await countQuery(sql, search, counts)
     const range = total > sampling.threshold ? await sampleRange(sql, search) : undefined
     const slices = range && sampleSlices(range.fromMicros, range.toMicros, sampling.slices)
     const note: SampleNote = { method: 'time-slices', slices: slices?.length ?? 0, logsPerSlice: sampling.rowsPerSlice }

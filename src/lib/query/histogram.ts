@@ -5,7 +5,8 @@ import { Levels } from '../levels.ts'
 import { formatMicros } from '../log-entry.ts'
 import type { Search } from '../log-search.ts'
 import { searchConditions } from '../log-search.ts'
-import { type CountSources, countable, countFilters, countsReady, logsWithin, type Span, spansCondition, splitByMinute } from './log-counts.ts'
+import { type SampleNote, sampledLogs } from './facet-sample.ts'
+import { type CountSources, countable, countFilters, countQuery, countsReady, logsWithin, type Span, spansCondition, splitByMinute } from './log-counts.ts'
 
 export const HistogramLimits = {
   bucketsDefault: 60,
@@ -15,6 +16,14 @@ export const HistogramLimits = {
   /** group_by=service|host: the most frequent groups over the whole range; the rest are summed in each bucket's `other`. */
   groupsMax: 20,
 } as const
+
+/**
+ * A histogram with q, tags or attribute filters over more than `threshold` candidates (the logs passing its
+ * service, level, host and time filters, counted from log_counts) is estimated: the first `rowsPerBucket`
+ * candidates of each bucket are read and the other filters applied to them, each match weighted as in
+ * facet-sample.ts. Counting them all would read every row of a busy hour.
+ */
+export const HistogramSample = { threshold: 100_000, rowsPerBucket: 250 } as const
 
 export const GroupBy = ['level', 'service', 'host'] as const
 export type GroupBy = (typeof GroupBy)[number]
@@ -57,6 +66,9 @@ export interface Histogram {
   groups: string[]
   buckets: HistogramBucket[]
   total: number
+  /** True when the counts are estimated from a sample (`sample` says how); false when exact. */
+  approximate: boolean
+  sample?: SampleNote
 }
 
 export interface HistogramRow {
@@ -171,26 +183,51 @@ export function histogramSources(search: Search, plan: HistogramPlan, nowMicros:
  * the same answer, exactly.
  */
 export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan, nowMicros: number, useCounts = true) {
-  const start = formatMicros(plan.startMicros)
-  const bucketOf = (column: 'timestamp' | 'minute') =>
-    sql`greatest(0, least(floor(extract(epoch from (${sql(column)} - ${start}::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer))`
   const group = groupColumn(sql, plan.groupBy)
   const sources = histogramSources(search, plan, nowMicros, useCounts)
-  const counted = sources
-    ? sql`
+  if (!sources)
+    return rankedGroups(
+      sql,
+      sql`select ${bucketOf(sql, plan, 'timestamp')} as bucket, ${group} as key, count(*) as n from logs where ${searchConditions(sql, search)} group by 1, 2`,
+    )
+  return rankedGroups(
+    sql,
+    sql`
       select bucket, key, sum(n) as n from (
-        select ${bucketOf('timestamp')} as bucket, ${group} as key, count(*) as n from ${logsWithin(sql, search, sources.rows)} group by 1, 2
+        select ${bucketOf(sql, plan, 'timestamp')} as bucket, ${group} as key, count(*) as n from ${logsWithin(sql, search, sources.rows)} group by 1, 2
         union all
-        select ${bucketOf('timestamp')} as bucket, ${group} as key, -count(*) as n from ${logsWithin(sql, search, sources.excluded)} group by 1, 2
+        select ${bucketOf(sql, plan, 'timestamp')} as bucket, ${group} as key, -count(*) as n from ${logsWithin(sql, search, sources.excluded)} group by 1, 2
         union all
-        select ${bucketOf('minute')} as bucket, ${group} as key, sum(n) as n
+        select ${bucketOf(sql, plan, 'minute')} as bucket, ${group} as key, sum(n) as n
         from log_counts
         where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)})
         group by 1, 2
       ) parts
       group by 1, 2
-      having sum(n) <> 0`
-    : sql`select ${bucketOf('timestamp')} as bucket, ${group} as key, count(*) as n from logs where ${searchConditions(sql, search)} group by 1, 2`
+      having sum(n) <> 0`,
+  )
+}
+
+/**
+ * Estimated counts per (bucket, group): the first `rowsPerBucket` candidates of each bucket (the logs
+ * passing `split.candidates`), of which those passing `split.filters` count for their weight (sampledLogs).
+ */
+export function sampledHistogramQuery(sql: Sql, split: EstimateSplit, plan: HistogramPlan, rowsPerBucket: number) {
+  const sample = sampledLogs(sql, split.candidates, bucketSpans(plan), rowsPerBucket)
+  return rankedGroups(
+    sql,
+    sql`select ${bucketOf(sql, plan, 'timestamp')} as bucket, ${groupColumn(sql, plan.groupBy)} as key, sum(w) as n
+      from ${sample} where ${searchConditions(sql, split.filters)} group by 1, 2`,
+  )
+}
+
+/** The bucket of `column`'s time: floor((time - start) / step), exactly (extract(epoch) of an interval is numeric), within 0..count - 1. */
+function bucketOf(sql: Sql, plan: HistogramPlan, column: 'timestamp' | 'minute') {
+  return sql`greatest(0, least(floor(extract(epoch from (${sql(column)} - ${formatMicros(plan.startMicros)}::timestamptz)) * 1000000 / ${String(plan.stepMicros)}::bigint)::integer, ${plan.count - 1}::integer))`
+}
+
+/** Rows of `counted` (bucket, key, n) with each key's rank by its count over the whole range. */
+function rankedGroups(sql: Sql, counted: ReturnType<Sql>) {
   return sql<HistogramRow[]>`
     with counted as (${counted}), ranked as (
       select key, row_number() over (order by sum(n) desc, key) as rank from counted group by key
@@ -199,8 +236,22 @@ export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan, no
     from counted c join ranked r on r.key = c.key`
 }
 
+/** A search as the logs log_counts can count (`candidates`) and the filters only rows answer (`filters`: q, tags, attributes). */
+export interface EstimateSplit {
+  candidates: Search
+  filters: Search
+}
+
+/** The split of a search that can be estimated, or undefined: one log_counts answers exactly, or whose candidates it cannot count. */
+export function estimateSplit(search: Search): EstimateSplit | undefined {
+  if (countable(search) || search.traceId !== undefined || search.cursor) return undefined
+  const candidates: Search = { ...search, q: undefined, tags: [], attr: [] }
+  if (!countable(candidates)) return undefined
+  return { candidates, filters: { tags: search.tags, q: search.q, attr: search.attr, limit: search.limit, page: search.page } }
+}
+
 /** The answer: every bucket in time order, each with a count for every group seen (zeros included). */
-export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[]): Histogram {
+export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[], sample?: SampleNote): Histogram {
   const ranks = new Map<string, number>()
   for (const row of rows) if (row.rank <= HistogramLimits.groupsMax) ranks.set(row.key, row.rank)
   const groups =
@@ -215,10 +266,11 @@ export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[
   for (const row of rows) {
     const bucket = buckets[row.bucket]
     if (!bucket) throw new Error(`histogram row outside the plan: bucket ${row.bucket} of ${plan.count}`)
-    if (row.rank <= HistogramLimits.groupsMax) bucket.counts[row.key] = (bucket.counts[row.key] ?? 0) + row.n
-    else bucket.other += row.n
-    bucket.total += row.n
-    total += row.n
+    const n = sample ? Math.round(row.n) : row.n
+    if (row.rank <= HistogramLimits.groupsMax) bucket.counts[row.key] = (bucket.counts[row.key] ?? 0) + n
+    else bucket.other += n
+    bucket.total += n
+    total += n
   }
   return {
     step: plan.stepMicros / 1e6,
@@ -228,16 +280,34 @@ export function shapeHistogram(plan: HistogramPlan, rows: readonly HistogramRow[
     groups,
     buckets,
     total,
+    ...(sample ? { approximate: true, sample } : { approximate: false }),
   }
 }
 
-/** The histogram of `search` (whose fromMicros/toMicros must be the plan's). Database failures as in searchLogs. */
-export async function histogram(sql: Sql, search: Search, plan: HistogramPlan, nowMicros = Date.now() * 1000): Promise<Histogram> {
-  let rows: HistogramRow[]
+export interface HistogramOptions {
+  /** When "now" is, for choosing how to count a cut minute (splitByMinute); default Date.now(). */
+  nowMicros?: number
+  /** When and how to estimate (default HistogramSample). */
+  sampling?: { threshold: number; rowsPerBucket: number }
+}
+
+/**
+ * The histogram of `search` (whose fromMicros/toMicros must be the plan's): exact, or estimated when
+ * HistogramSample says so. Database failures as in searchLogs.
+ */
+export async function histogram(sql: Sql, search: Search, plan: HistogramPlan, options: HistogramOptions = {}): Promise<Histogram> {
+  const { nowMicros = Date.now() * 1000, sampling = HistogramSample } = options
   try {
-    rows = await histogramQuery(sql, search, plan, nowMicros, await countsReady(sql))
+    const useCounts = await countsReady(sql)
+    const split = useCounts ? estimateSplit(search) : undefined
+    const range = [{ fromMicros: plan.fromMicros, toMicros: plan.toMicros + 1 }]
+    const candidates = split && (await countQuery(sql, split.candidates, splitByMinute(range, nowMicros)))[0]?.total
+    if (split && candidates !== undefined && candidates > sampling.threshold) {
+      const note: SampleNote = { method: 'time-slices', slices: bucketSpans(plan).length, logsPerSlice: sampling.rowsPerBucket }
+      return shapeHistogram(plan, await sampledHistogramQuery(sql, split, plan, sampling.rowsPerBucket), note)
+    }
+    return shapeHistogram(plan, await histogramQuery(sql, search, plan, nowMicros, useCounts))
   } catch (error) {
     throw toDatabaseError(error, 'cannot count logs')
   }
-  return shapeHistogram(plan, rows)
 }

@@ -109,6 +109,15 @@ export function logsWithin(sql: Sql, search: Search, spans: readonly Span[]) {
   return sql`unnest(${lows}::text[]::timestamptz[], ${highs}::text[]::timestamptz[]) as span (low, high)
     cross join lateral (select * from logs where ${searchConditions(sql, covered)} and timestamp >= span.low and timestamp < span.high offset 0) as logs`
 }
+/** The number of logs matching `search`: from log_counts and the cut minutes' rows when `counts` is given, else from every row. */
+export function countQuery(sql: Sql, search: Search, counts: CountSources | undefined) {
+  if (!counts) return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`
+  return sql<{ total: number }[]>`
+    select ((select count(*) from ${logsWithin(sql, search, counts.rows)})
+      - (select count(*) from ${logsWithin(sql, search, counts.excluded)})
+      + (select coalesce(sum(n), 0) from log_counts where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', counts.minutes)})))::float8 as total`
+}
+
 /** The filters of a countable search on log_counts: the same values as searchConditions puts on logs. */
 export function countFilters(sql: Sql, search: Search) {
   const where = [sql`n <> 0`]

@@ -43,6 +43,15 @@ const ErrorSchema = t.Object({
 })
 const errors = { 400: ErrorSchema, 500: ErrorSchema, 503: ErrorSchema }
 
+const SampleNote = t.Object(
+  {
+    method: t.Literal('time-slices'),
+    slices: t.Number({ description: 'equal parts of the range (for a histogram, its buckets)' }),
+    logsPerSlice: t.Number({ description: 'the first matching logs read from each part, each weighted by its part time over the time they cover' }),
+  },
+  { description: 'how the counts were estimated' },
+)
+
 const HistogramResponse = t.Object({
   step: t.Number({ description: 'bucket width in seconds' }),
   from: t.String({ description: 'RFC 3339, UTC: the first bucket starts here' }),
@@ -57,7 +66,9 @@ const HistogramResponse = t.Object({
       total: t.Number(),
     }),
   ),
-  total: t.Number({ description: 'the number of logs /query pages through for the same filters and range' }),
+  total: t.Number({ description: 'the number of logs /query pages through for the same filters and range (estimated when approximate)' }),
+  approximate: t.Boolean({ description: 'true: counts are estimated from a sample (see sample); false: exact' }),
+  sample: t.Optional(SampleNote),
 })
 
 const FacetsResponse = t.Object({
@@ -67,16 +78,7 @@ const FacetsResponse = t.Object({
       values: t.Array(t.Object({ value: t.Nullable(t.String({ description: 'null: no host' })), count: t.Number() })),
       other: t.Number({ description: 'the sum of the counts of the values not listed' }),
       approximate: t.Boolean({ description: 'true: counts are estimated from a sample (see sample); false: exact' }),
-      sample: t.Optional(
-        t.Object(
-          {
-            method: t.Literal('time-slices'),
-            slices: t.Number({ description: 'equal parts of the range' }),
-            logsPerSlice: t.Number({ description: 'the first matching logs read from each part, each weighted by its part time over the time they cover' }),
-          },
-          { description: 'how the counts were estimated' },
-        ),
-      ),
+      sample: t.Optional(SampleNote),
     }),
   ),
   total: t.Number({ description: 'matching logs' }),

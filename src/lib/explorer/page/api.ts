@@ -24,7 +24,7 @@ export interface ContextAnswer {
 }
 
 export interface FacetsAnswer {
-  fields: Record<string, { values: { value: string | null; count: number }[]; other: number }>
+  fields: Record<string, { values: { value: string | null; count: number }[]; other: number; approximate?: boolean }>
   total: number
 }
 

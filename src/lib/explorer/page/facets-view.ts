@@ -1,7 +1,7 @@
 /** The field sidebar: top values with counts from GET /facets. Click includes a value, alt-click (or −) excludes it. */
 import type { FacetsAnswer } from './api.ts'
 import { h } from './dom.ts'
-import { count } from './format.ts'
+import { count as formatCount } from './format.ts'
 import { canExclude, type FacetAction, type Filters } from './search-syntax.ts'
 
 export const FacetFields = ['service', 'level', 'host', 'tags'] as const
@@ -22,6 +22,8 @@ export function renderFacets(
   const sections = FacetFields.map((field) => {
     const facet = answer.fields[field]
     if (!facet) return null
+    // Estimated counts (a sample of a large range, see GET /facets) read as such.
+    const count = (n: number) => (facet.approximate ? `≈${formatCount(n)}` : formatCount(n))
     const items = facet.values.map(({ value, count: n }) => {
       if (value === null)
         return h('li', { className: 'facet none' }, h('span', { className: 'value' }, '(no host)'), h('span', { className: 'count' }, count(n)))
@@ -66,7 +68,7 @@ export function renderFacets(
     return h(
       'section',
       { className: 'facet-field', 'aria-labelledby': `facet-${field}` },
-      h('h2', { id: `facet-${field}` }, field),
+      h('h2', { id: `facet-${field}`, title: facet.approximate ? 'counts estimated from a sample' : '' }, field),
       items.length > 0 ? h('ul', {}, ...items, rest) : h('p', { className: 'muted' }, 'none'),
     )
   })

@@ -12,6 +12,8 @@ export interface HistogramAnswer {
   groups: string[]
   buckets: { start: string; counts: Record<string, number>; other: number; total: number }[]
   total: number
+  /** True when the counts are estimated from a sample (GET /histogram). */
+  approximate?: boolean
 }
 
 export interface BarSegment {

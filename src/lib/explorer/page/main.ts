@@ -64,6 +64,7 @@ let params = new URLSearchParams()
 let terms: string[] = []
 let nextCursor: string | null = null
 let total: number | undefined
+let totalApproximate = false
 let tail: Tail | undefined
 let liveWanted = false
 const buffer = new TailBuffer<Log>(TAIL_MAX)
@@ -206,7 +207,7 @@ function showRows(list: readonly Log[], target?: string): void {
 function updateSummary(): void {
   if (state.log || state.trace) return
   const shown = buffer.rows.length
-  const of = total === undefined ? '' : `${count(total)} log${total === 1 ? '' : 's'} in range · `
+  const of = total === undefined ? '' : `${totalApproximate ? '≈' : ''}${count(total)} log${total === 1 ? '' : 's'} in range · `
   el.summary.textContent = `${of}showing ${count(shown)}${liveWanted ? ' · live' : ''}`
   el.older.hidden = nextCursor === null || buffer.trimmed
 }
@@ -226,6 +227,7 @@ async function loadSearch(signal: AbortSignal): Promise<void> {
   const failure = [page, bars, fields].find((result) => result.status === 'rejected')
   if (failure) showMessage(describeError(failure.reason))
   total = bars.status === 'fulfilled' ? bars.value.total : undefined
+  totalApproximate = bars.status === 'fulfilled' && bars.value.approximate === true
   if (bars.status === 'fulfilled') histogram.show(bars.value)
   else histogram.clear()
   if (fields.status === 'fulfilled') renderFacets(el.facets, fields.value, state.filters, applyFilter)

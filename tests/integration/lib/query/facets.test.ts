@@ -3,7 +3,8 @@ import { connect, type Sql } from '../../../../src/lib/db.ts'
 import { formatMicros } from '../../../../src/lib/log-entry.ts'
 import { parseSearch, queryDatabaseUrl, type Search } from '../../../../src/lib/log-search.ts'
 import { FacetSample } from '../../../../src/lib/query/facet-sample.ts'
-import { facetQuery, facetSources, facets, planFacets, totalQuery } from '../../../../src/lib/query/facets.ts'
+import { facetQuery, facetSources, facets, planFacets } from '../../../../src/lib/query/facets.ts'
+import { countQuery } from '../../../../src/lib/query/log-counts.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
 import { partitionName } from '../../../../src/lib/retention.ts'
 import { answerWithDatabaseDown } from '../../../support/database-down.ts'
@@ -289,7 +290,7 @@ const partitionIndexes = async (parent: string) =>
 async function facetPlans(search: Search): Promise<{ query: string; plan: PlanNode[] }[]> {
   const counts = facetSources(search, Date.now() * 1000)
   const queries = [
-    { query: 'total', sql: totalQuery(planSql, search, counts) },
+    { query: 'total', sql: countQuery(planSql, search, counts) },
     ...everyField.facets.map((one) => ({ query: one.name, sql: facetQuery(planSql, search, one, 10, counts ? { counts } : 'rows') })),
   ]
   const plans = []

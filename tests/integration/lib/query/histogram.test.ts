@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { connect, type Sql } from '../../../../src/lib/db.ts'
 import { formatMicros } from '../../../../src/lib/log-entry.ts'
 import { parseSearch, queryDatabaseUrl } from '../../../../src/lib/log-search.ts'
-import { histogramQuery, planHistogram } from '../../../../src/lib/query/histogram.ts'
+import { histogram, histogramQuery, planHistogram } from '../../../../src/lib/query/histogram.ts'
 import { createQueryApp } from '../../../../src/lib/query-app.ts'
 import { partitionName } from '../../../../src/lib/retention.ts'
 import { answerWithDatabaseDown } from '../../../support/database-down.ts'
@@ -271,5 +271,55 @@ describe('GET /histogram and /facets before the schema that counts', () => {
       const response = await oldApp.handle(new Request(`http://localhost${path}`))
       expect({ path, status: response.status, total: ((await response.json()) as { total: number }).total }).toEqual({ path, status: 200, total: 1 })
     }
+  })
+})
+
+describe('GET /histogram estimated', () => {
+  // Two one-minute buckets where no other test looks: 12 logs 5 s apart in the first (the odd ones time
+  // out), 3 in the second (the first one times out).
+  const W = FROM - 2 * HOUR + 10 * MINUTE
+  const SECOND = 1_000_000
+  const search = { ...parseSearch({ service: 'sampled', q: 'timeout' }), fromMicros: W, toMicros: W + 2 * MINUTE - 1 }
+  const plan = planHistogram({ step: '1m' }, W, W + 2 * MINUTE - 1)
+  beforeAll(async () => {
+    await insert([
+      ...Array.from({ length: 12 }, (_, i) => ({
+        at: W + i * 5 * SECOND,
+        service: 'sampled',
+        level: 'INFO',
+        message: i % 2 ? 'request timeout' : 'request ok',
+      })),
+      ...Array.from({ length: 3 }, (_, i) => ({
+        at: W + MINUTE + i * 5 * SECOND,
+        service: 'sampled',
+        level: 'INFO',
+        message: i === 0 ? 'request timeout' : 'request ok',
+      })),
+    ])
+  })
+
+  test('over more candidates than the threshold, q, tags and attributes are counted on the first logs of each bucket, each standing for bucket time / time they cover', async () => {
+    // Bucket 1: the first 4 of 12 cover 15 s of 60, so each of its 2 matches stands for 4 logs. Bucket 2: 3 logs, read whole.
+    const estimated = await histogram(sql, search, plan, { sampling: { threshold: 14, rowsPerBucket: 4 } })
+    expect({
+      counts: estimated.buckets.map((bucket) => bucket.counts),
+      total: estimated.total,
+      approximate: estimated.approximate,
+      sample: estimated.sample,
+    }).toEqual({
+      counts: [{ INFO: 8 }, { INFO: 1 }],
+      total: 9,
+      approximate: true,
+      sample: { method: 'time-slices', slices: 2, logsPerSlice: 4 },
+    })
+  })
+
+  test('up to the threshold (15 candidates here), counted exactly', async () => {
+    const exact = await histogram(sql, search, plan, { sampling: { threshold: 15, rowsPerBucket: 4 } })
+    expect({ counts: exact.buckets.map((bucket) => bucket.counts), total: exact.total, approximate: exact.approximate }).toEqual({
+      counts: [{ INFO: 6 }, { INFO: 1 }],
+      total: 7,
+      approximate: false,
+    })
   })
 })

@@ -103,6 +103,20 @@ describe('histogramRange', () => {
 describe('shapeHistogram', () => {
   const plan = planHistogram({ buckets: '4' }, FROM, TO)
 
+  test('estimated counts are rounded per bucket and group, and the answer says how they were made', () => {
+    const sample = { method: 'time-slices' as const, slices: 4, logsPerSlice: 250 }
+    const shaped = shapeHistogram(
+      plan,
+      [
+        { bucket: 1, key: 'ERROR', rank: 1, n: 10.6 },
+        { bucket: 1, key: 'INFO', rank: 2, n: 2.4 },
+      ],
+      sample,
+    )
+    expect(shaped.buckets[1]).toEqual({ start: '2026-11-26T10:15:00.000000Z', counts: { INFO: 2, ERROR: 11 }, other: 0, total: 13 })
+    expect({ total: shaped.total, approximate: shaped.approximate, sample: shaped.sample }).toEqual({ total: 13, approximate: true, sample })
+  })
+
   test('zero-fills: every bucket in time order, every group seen in every bucket, levels in level order', () => {
     const rows: HistogramRow[] = [
       { bucket: 2, key: 'INFO', rank: 1, n: 5 },
@@ -122,6 +136,7 @@ describe('shapeHistogram', () => {
         { start: '2026-11-26T10:45:00.000000Z', counts: { INFO: 0, ERROR: 0 }, other: 0, total: 0 },
       ],
       total: 9,
+      approximate: false,
     })
   })
 

@@ -9,7 +9,7 @@ import type { Span } from './log-counts.ts'
  * matching logs of each of `slices` equal time slices of the range. Reading them costs about the same on a
  * quiet day and on a busy hour of millions of logs.
  */
-export const FacetSample = { threshold: 50_000, slices: 50, rowsPerSlice: 400 } as const
+export const FacetSample = { threshold: 50_000, slices: 50, rowsPerSlice: 200 } as const
 
 /** What a sampled field's counts were estimated from: shown to the client beside approximate: true. */
 export interface SampleNote {

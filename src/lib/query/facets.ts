@@ -94,26 +94,46 @@ export function facetSources(search: Search, nowMicros: number, useCounts = true
   return splitByMinute([{ fromMicros: search.fromMicros, toMicros: search.toMicros === undefined ? undefined : search.toMicros + 1 }], nowMicros)
 }
 
-const fromCounts = (facet: Facet): facet is { name: string; column: 'service' | 'level' | 'host' } => 'column' in facet && facet.column !== 'tags'
+const fromCounts = (facet: Facet): facet is { name: string; column: CountedColumn } => 'column' in facet && facet.column !== 'tags'
 
-/** Counts per value of a column, from log_counts' whole minutes and logs' rows of the cut ones (see histogramQuery). */
-function countedValues(sql: Sql, search: Search, sources: CountSources, column: 'service' | 'level' | 'host') {
-  const value = column === 'host' ? sql`nullif(host, '')` : sql`${sql(column)}`
-  return sql`
-    select value, sum(n) as n from (
-      select ${value} as value, count(*) as n from ${logsWithin(sql, search, sources.rows)} group by 1
+type CountedColumn = 'service' | 'level' | 'host'
+type FacetRow = { value: string | null; n: number; overall: number }
+
+/**
+ * The total (the row whose field is null) and the top `limit` values of each of `columns`, in one statement:
+ * log_counts' whole minutes and the cut minutes' rows (see splitByMinute) are read once, then grouped by
+ * each column and by nothing (grouping sets). host counts logs without one as null.
+ */
+export function countedFacetsQuery(sql: Sql, search: Search, counts: CountSources, columns: readonly CountedColumn[], limit: number) {
+  const fromRows = (spans: Span[], n: ReturnType<Sql>) =>
+    sql`select service, level, nullif(host, '') as host, ${n} as n from ${logsWithin(sql, search, spans)} group by 1, 2, 3`
+  // With no column asked for (only the total), `case end` would not parse: `case when false then null end`.
+  const cases = (then: (column: CountedColumn) => ReturnType<Sql>) =>
+    columns.map((column) => sql`when grouping(${sql(column)}) = 0 then ${then(column)}`).reduce((all, one) => sql`${all} ${one}`, sql`when false then null`)
+  const sets = columns.map((column) => sql`(${sql(column)}), `).reduce((all, one) => sql`${all}${one}`, sql``)
+  return sql<(FacetRow & { field: CountedColumn | null })[]>`
+    with parts as (
+      ${fromRows(counts.rows, sql`count(*)`)}
       union all
-      select ${value} as value, -count(*) as n from ${logsWithin(sql, search, sources.excluded)} group by 1
+      ${fromRows(counts.excluded, sql`-count(*)`)}
       union all
-      select ${value} as value, sum(n) as n from log_counts
-      where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)}) group by 1
-    ) parts
-    group by 1
-    having sum(n) <> 0`
+      select service, level, nullif(host, '') as host, sum(n) as n from log_counts
+      where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', counts.minutes)}) group by 1, 2, 3
+    ), grouped as (
+      select case ${cases((column) => sql`${column}`)} end as field, case ${cases((column) => sql`${sql(column)}`)} end as value, sum(n) as n
+      from parts group by grouping sets (${sets}())
+    ), ranked as (
+      select field, value, n, sum(n) over (partition by field) as overall,
+        row_number() over (partition by field order by n desc, value nulls last) as rank
+      from grouped where n <> 0 or field is null
+    )
+    select field, value, n::float8 as n, overall::float8 as overall from ranked
+    where field is null or rank <= ${limit}
+    order by field, rank`
 }
 
-/** Where a field's counts come from: log_counts (see facetSources), a sample (see facet-sample.ts) or every matching row. */
-export type FacetSource = { counts: CountSources } | { slices: Span[]; rowsPerSlice: number } | 'rows'
+/** Where a field's counts come from when log_counts cannot give them: a sample (see facet-sample.ts) or every matching row. */
+export type FacetSource = { slices: Span[]; rowsPerSlice: number } | 'rows'
 
 /**
  * The top `limit` values of one field among the logs matching `search`, most frequent first (ties by value),
@@ -122,25 +142,29 @@ export type FacetSource = { counts: CountSources } | { slices: Span[]; rowsPerSl
  * counts for its weight, and the counts are estimates.
  */
 export function facetQuery(sql: Sql, search: Search, facet: Facet, limit: number, source: FacetSource) {
-  let grouped: ReturnType<typeof countedValues>
-  if (typeof source === 'object' && 'counts' in source && fromCounts(facet)) grouped = countedValues(sql, search, source.counts, facet.column)
-  else {
-    const sampled = typeof source === 'object' && 'slices' in source
-    const rows = sampled
-      ? sampledLogs(sql, search, source.slices, source.rowsPerSlice)
-      : sql`(select * from logs where ${searchConditions(sql, search)}) as logs`
-    const n = sampled ? sql`sum(w)` : sql`count(*)`
-    grouped =
-      'attrPath' in facet
-        ? sql`select metadata #>> ${facet.attrPath}::text[] as value, ${n} as n from ${rows} where metadata #>> ${facet.attrPath}::text[] is not null group by 1`
-        : facet.column === 'tags'
-          ? sql`select tag as value, ${n} as n from ${rows} cross join lateral unnest(logs.tags) as tag group by 1`
-          : sql`select ${facet.column === 'host' ? sql`nullif(host, '')` : sql(facet.column)} as value, ${n} as n from ${rows} group by 1`
-  }
-  return sql<{ value: string | null; n: number; overall: number }[]>`
+  const rows =
+    source === 'rows' ? sql`(select * from logs where ${searchConditions(sql, search)}) as logs` : sampledLogs(sql, search, source.slices, source.rowsPerSlice)
+  const n = source === 'rows' ? sql`count(*)` : sql`sum(w)`
+  const grouped =
+    'attrPath' in facet
+      ? sql`select metadata #>> ${facet.attrPath}::text[] as value, ${n} as n from ${rows} where metadata #>> ${facet.attrPath}::text[] is not null group by 1`
+      : facet.column === 'tags'
+        ? sql`select tag as value, ${n} as n from ${rows} cross join lateral unnest(logs.tags) as tag group by 1`
+        : sql`select ${facet.column === 'host' ? sql`nullif(host, '')` : sql(facet.column)} as value, ${n} as n from ${rows} group by 1`
+  return sql<FacetRow[]>`
     select value, n::float8 as n, (sum(n) over ())::float8 as overall from (${grouped}) g
     order by g.n desc, value nulls last
     limit ${limit}`
+}
+
+/** The total, and the rows of the fields log_counts answers (all of service, level and host asked for), when the search allows it. */
+async function countedFacets(sql: Sql, search: Search, plan: FacetPlan, counts: CountSources | undefined) {
+  if (!counts) return { total: (await countQuery(sql, search, undefined))[0]?.total ?? 0, counted: new Map<string, FacetRow[]>() }
+  const columns = [...new Set(plan.facets.filter(fromCounts).map((facet) => facet.column))]
+  const rows = await countedFacetsQuery(sql, search, counts, columns, plan.limit)
+  const counted = new Map<string, FacetRow[]>(columns.map((column) => [column, []]))
+  for (const { field, ...row } of rows) if (field !== null) counted.get(field)?.push(row)
+  return { total: rows.find((row) => row.field === null)?.n ?? 0, counted }
 }
 
 /** from..to of a search to be sampled: an open side is where the stored logs begin or end. */
@@ -173,19 +197,18 @@ export interface FacetOptions {
 export async function facets(sql: Sql, search: Search, plan: FacetPlan, options: FacetOptions = {}): Promise<Facets> {
   const { nowMicros = Date.now() * 1000, sampling = FacetSample } = options
   try {
-    const counts = facetSources(search, nowMicros, await countsReady(sql))
-    const [{ total } = { total: 0 }] = await countQuery(sql, search, counts)
+    const { total, counted } = await countedFacets(sql, search, plan, facetSources(search, nowMicros, await countsReady(sql)))
     const range = total > sampling.threshold ? await sampleRange(sql, search) : undefined
     const slices = range && sampleSlices(range.fromMicros, range.toMicros, sampling.slices)
     const note: SampleNote = { method: 'time-slices', slices: slices?.length ?? 0, logsPerSlice: sampling.rowsPerSlice }
-    const sources = plan.facets.map(
-      (one): FacetSource => (counts && fromCounts(one) ? { counts } : slices ? { slices, rowsPerSlice: sampling.rowsPerSlice } : 'rows'),
+    const source: FacetSource = slices ? { slices, rowsPerSlice: sampling.rowsPerSlice } : 'rows'
+    const fieldRows = await Promise.all(
+      plan.facets.map((one) => ('column' in one && counted.get(one.column)) || facetQuery(sql, search, one, plan.limit, source)),
     )
-    const fieldRows = await Promise.all(plan.facets.map((one, index) => facetQuery(sql, search, one, plan.limit, sources[index]!)))
     const fields: Record<string, FieldFacet> = {}
     plan.facets.forEach((one, index) => {
-      const source = sources[index]!
-      fields[one.name] = shapeFacet(fieldRows[index] ?? [], typeof source === 'object' && 'slices' in source ? note : undefined)
+      const estimated = source !== 'rows' && !('column' in one && counted.has(one.column))
+      fields[one.name] = shapeFacet(fieldRows[index] ?? [], estimated ? note : undefined)
     })
     return { fields, total }
   } catch (error) {

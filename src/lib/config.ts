@@ -31,6 +31,20 @@ export interface Config {
   /** The ingest service's HTTP listener (OTLP/HTTP, Loki push, Elasticsearch bulk, JSON lines); its host is grpc.host. */
   intakeHttp: { port: number; maxBodyBytes: number }
   http: { host: string; port: number; queryTimeoutMs: number }
+  /** API keys (src/lib/auth/). */
+  auth: {
+    /** required: every request needs a live key of the right scope; off: none is asked for (loopback only, unless allowOpen). */
+    mode: 'required' | 'off'
+    /** LOGSTREAM_ALLOW_OPEN=true: serve without keys on a non-loopback address anyway. */
+    allowOpen: boolean
+    /** How often each process reloads the keys from PostgreSQL: a revoked key stops working within this (plus a query). */
+    refreshMs: number
+    /** Default limits per key, for keys without their own (keys create/limit --entries-per-second/--bytes-per-second). */
+    entriesPerSecond: number
+    bytesPerSecond: number
+  }
+  /** Certificate and key (PEM files) for every listener; both or neither. */
+  tls: { certFile?: string; keyFile?: string }
   /** The query process's live tail, GET /tail (src/lib/tail/). */
   tail: {
     /** Clients streamed to at once; one more is answered 429. */
@@ -130,11 +144,36 @@ function reader(env: Env) {
     return value
   }
 
-  return { int, string, oneOf, hostPorts, postgresUrl }
+  return { raw, int, string, oneOf, hostPorts, postgresUrl }
+}
+
+function tlsFiles(certFile: string | undefined, keyFile: string | undefined): Config['tls'] {
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new ConfigError(certFile === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', 'TLS needs both TLS_CERT_FILE and TLS_KEY_FILE')
+  return certFile === undefined ? {} : { certFile, keyFile }
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i
+
+/** True for an address only this machine can reach. */
+export const isLoopback = (host: string): boolean => LOOPBACK.test(host.trim())
+
+/**
+ * Refuses to serve logs without keys to a network (LOGSTREAM_AUTH=off on a non-loopback host) unless
+ * LOGSTREAM_ALLOW_OPEN=true says so; `hosts` are the addresses the calling service listens on.
+ */
+export function refuseOpenListeners(config: Config, hosts: readonly string[]): void {
+  if (config.auth.mode === 'required' || config.auth.allowOpen) return
+  const open = hosts.find((host) => !isLoopback(host))
+  if (open !== undefined)
+    throw new ConfigError(
+      'LOGSTREAM_AUTH',
+      `off while listening on ${open}, which other machines can reach: set LOGSTREAM_AUTH=required (and create keys with bun run keys), listen on 127.0.0.1, or set LOGSTREAM_ALLOW_OPEN=true to serve without keys anyway`,
+    )
 }
 
 export function loadConfig(env: Env = process.env): Config {
-  const { int, string, oneOf, hostPorts, postgresUrl } = reader(env)
+  const { raw, int, string, oneOf, hostPorts, postgresUrl } = reader(env)
   const port = (name: string, fallback: number) => int(name, fallback, 0, 65535)
   const kafkaPort = port('KAFKA_PORT', 9092)
 
@@ -154,7 +193,8 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: int('RETENTION_DAYS', 7, 1, 3650),
     partitionsAheadDays: int('PARTITIONS_AHEAD_DAYS', 2, 1, 60),
     grpc: {
-      host: string('GRPC_HOST', '0.0.0.0'),
+      // Loopback unless told otherwise: a developer's machine never serves logs to its network by accident.
+      host: string('GRPC_HOST', '127.0.0.1'),
       port: port('GRPC_PORT', 50051),
       otlpPort: port('OTLP_GRPC_PORT', 4317),
       // gRPC's own default. grpc-js refuses a larger message from its length prefix, before reading it.
@@ -168,10 +208,19 @@ export function loadConfig(env: Env = process.env): Config {
       maxBodyBytes: int('INGEST_HTTP_MAX_BODY_BYTES', 8 * MiB, 1024, 1024 * MiB),
     },
     http: {
-      host: string('HTTP_HOST', '0.0.0.0'),
+      host: string('HTTP_HOST', '127.0.0.1'),
       port: port('HTTP_PORT', 8080),
       queryTimeoutMs: int('QUERY_TIMEOUT_MS', 10_000, 100, 600_000),
     },
+    auth: {
+      mode: oneOf('LOGSTREAM_AUTH', ['required', 'off'] as const, 'off'),
+      allowOpen: oneOf('LOGSTREAM_ALLOW_OPEN', ['true', 'false'] as const, 'false') === 'true',
+      refreshMs: int('AUTH_REFRESH_MS', 2000, 100, 60_000),
+      // Loki's default per-tenant ingestion rate is 4 MB/s; entries: that rate of 400-byte logs.
+      entriesPerSecond: int('AUTH_ENTRIES_PER_SECOND', 10_000, 1, 100_000_000),
+      bytesPerSecond: int('AUTH_BYTES_PER_SECOND', 4 * MiB, 1024, 1024 * 1024 * MiB),
+    },
+    tls: tlsFiles(raw('TLS_CERT_FILE'), raw('TLS_KEY_FILE')),
     tail: {
       maxClients: int('TAIL_MAX_CLIENTS', 100, 1, 100_000),
       // A slow client's bytes held here; a single frame larger than this is still sent alone.

@@ -21,6 +21,9 @@ export const ErrorCodes = {
   BATCH_ABANDONED: 'BATCH_ABANDONED',
   TAIL_LIMIT: 'TAIL_LIMIT',
   TAIL_UNAVAILABLE: 'TAIL_UNAVAILABLE',
+  AUTH_REQUIRED: 'AUTH_REQUIRED',
+  AUTH_FORBIDDEN: 'AUTH_FORBIDDEN',
+  RATE_LIMITED: 'RATE_LIMITED',
 } as const
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
@@ -29,9 +32,11 @@ export const GrpcStatus = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const
 export type GrpcStatusCode = (typeof GrpcStatus)[keyof typeof GrpcStatus]
 
@@ -239,5 +244,44 @@ export class TailLimitError extends LogStreamError {
 export class TailUnavailableError extends LogStreamError {
   constructor(message = 'the live tail is shutting down; retry') {
     super(ErrorCodes.TAIL_UNAVAILABLE, message, { retryable: true, httpStatus: 503, grpcStatus: GrpcStatus.UNAVAILABLE })
+  }
+}
+
+/**
+ * No API key, or one that is not a live key (unknown, revoked, malformed): 401 / UNAUTHENTICATED. The
+ * message never repeats what was sent.
+ */
+export class UnauthenticatedError extends LogStreamError {
+  constructor(message = 'an API key is required: Authorization: Bearer <key> (or HTTP Basic with the key as the password)') {
+    super(ErrorCodes.AUTH_REQUIRED, message, { retryable: false, httpStatus: 401, grpcStatus: GrpcStatus.UNAUTHENTICATED })
+  }
+}
+
+/** A live key whose scope does not allow this: 403 / PERMISSION_DENIED. */
+export class PermissionDeniedError extends LogStreamError {
+  readonly scope: string
+  constructor(scope: string, message = `this API key's scope does not allow this; it needs a key with scope ${scope}`) {
+    super(ErrorCodes.AUTH_FORBIDDEN, message, { retryable: false, httpStatus: 403, grpcStatus: GrpcStatus.PERMISSION_DENIED })
+    this.scope = scope
+  }
+
+  override details(): Record<string, string> {
+    return { scope: this.scope }
+  }
+}
+
+/**
+ * A key sent more entries or bytes per second than its limits allow (or one address failed to authenticate
+ * too often): 429 / RESOURCE_EXHAUSTED, retryable after `retryAfterMs`.
+ */
+export class RateLimitedError extends LogStreamError {
+  readonly retryAfterMs: number
+  constructor(message: string, retryAfterMs: number) {
+    super(ErrorCodes.RATE_LIMITED, message, { retryable: true, httpStatus: 429, grpcStatus: GrpcStatus.RESOURCE_EXHAUSTED })
+    this.retryAfterMs = retryAfterMs
+  }
+
+  override details(): Record<string, string> {
+    return { retry_after_ms: String(this.retryAfterMs) }
   }
 }

@@ -14,12 +14,15 @@ import {
   KafkaUnavailableError,
   LogStreamError,
   NotFoundError,
+  PermissionDeniedError,
   QueryInvalidError,
   QueryTimeoutError,
+  RateLimitedError,
   RequestInvalidError,
   RequestTooLargeError,
   TailLimitError,
   TailUnavailableError,
+  UnauthenticatedError,
   UndecodableMessageError,
 } from '../../../src/lib/errors.ts'
 
@@ -41,6 +44,9 @@ const classes: [LogStreamError, string, boolean, number, number][] = [
   [new BatchAbandonedError(), 'BATCH_ABANDONED', true, 503, GrpcStatus.UNAVAILABLE],
   [new TailLimitError(100), 'TAIL_LIMIT', true, 429, GrpcStatus.RESOURCE_EXHAUSTED],
   [new TailUnavailableError(), 'TAIL_UNAVAILABLE', true, 503, GrpcStatus.UNAVAILABLE],
+  [new UnauthenticatedError(), 'AUTH_REQUIRED', false, 401, GrpcStatus.UNAUTHENTICATED],
+  [new PermissionDeniedError('read'), 'AUTH_FORBIDDEN', false, 403, GrpcStatus.PERMISSION_DENIED],
+  [new RateLimitedError('slow down', 1000), 'RATE_LIMITED', true, 429, GrpcStatus.RESOURCE_EXHAUSTED],
 ]
 
 describe('error classes', () => {

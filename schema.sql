@@ -135,3 +135,24 @@ BEGIN
   RETURN NULL;
 END $$;
 CREATE OR REPLACE TRIGGER logs_counted_truncate AFTER TRUNCATE ON logs FOR EACH STATEMENT EXECUTE FUNCTION log_counts_clear();
+
+-- API keys (src/lib/auth/, `bun run keys`). Only a key's SHA-256 is stored: the key itself is printed once by
+-- `keys create` and cannot be recovered. id is the key's public part (lsk_<id>_…), so a presented key finds its
+-- row without a scan; every service holds the live rows in memory and reloads them every AUTH_REFRESH_MS.
+-- Revoking sets revoked_at and keeps the row, so `keys list` still shows who had access until when, and an id is
+-- never handed out twice. Names are unique among live keys only (the partial index below): `keys revoke NAME`
+-- then `keys create --name NAME` replaces a key under the same name. Limits NULL: the services' defaults
+-- (AUTH_ENTRIES_PER_SECOND, AUTH_BYTES_PER_SECOND); bigint for bytes, which may exceed 2 GiB/s.
+-- last_used_at is written by the services in batches (about every 30 s), so it is accurate to that.
+CREATE TABLE IF NOT EXISTS api_keys (
+  id                 text        PRIMARY KEY,
+  name               text        NOT NULL CHECK (name <> ''),
+  scope              text        NOT NULL CHECK (scope IN ('ingest', 'read', 'admin')),
+  hash               bytea       NOT NULL CHECK (octet_length(hash) = 32),
+  entries_per_second integer     CHECK (entries_per_second > 0),
+  bytes_per_second   bigint      CHECK (bytes_per_second > 0),
+  created_at         timestamptz NOT NULL DEFAULT now(),
+  last_used_at       timestamptz,
+  revoked_at         timestamptz
+);
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_live_name_idx ON api_keys (name) WHERE revoked_at IS NULL;

@@ -93,10 +93,12 @@ export function spansCondition(sql: Sql, column: 'minute' | 'timestamp', spans: 
 
 /**
  * The logs matching `search`'s filters within `spans` instead of its time range, as a FROM item named logs:
- * one index range scan per span (an OR of ranges would be one filter evaluated on every row of the whole
- * range; `offset 0` keeps the planner from flattening the subquery into a join that scans every partition).
- * The spans may lie outside the search's range (CountSources.excluded); the range they cover together is
- * also given as constants, so that partitions outside it are pruned when the statement is planned.
+ * one primary-key range scan per span, the other filters applied to its rows. An OR of ranges would be one
+ * filter run on every row of the whole range; filters beside the span would let the planner, without
+ * statistics, AND in a bitmap of every ERROR of the day for a minute's rows. `offset 0` keeps both
+ * subqueries from being flattened. The spans may lie outside the search's range (CountSources.excluded);
+ * the range they cover together is also given as constants, so that partitions outside it are pruned when
+ * the statement is planned.
  */
 export function logsWithin(sql: Sql, search: Search, spans: readonly Span[]) {
   if (spans.length === 0) return sql`(select * from logs where false) as logs`
@@ -105,10 +107,15 @@ export function logsWithin(sql: Sql, search: Search, spans: readonly Span[]) {
   const bounded = (values: (number | undefined)[]) => (values.length > 0 && values.every((value) => value !== undefined) ? (values as number[]) : undefined)
   const first = bounded(spans.map((span) => span.fromMicros))
   const last = bounded(spans.map((span) => span.toMicros))
-  const covered = { ...search, fromMicros: first && Math.min(...first), toMicros: last && Math.max(...last) - 1 }
+  const covered: Search = { tags: [], limit: search.limit, page: search.page, fromMicros: first && Math.min(...first), toMicros: last && Math.max(...last) - 1 }
+  const filters: Search = { ...search, fromMicros: undefined, toMicros: undefined }
   return sql`unnest(${lows}::text[]::timestamptz[], ${highs}::text[]::timestamptz[]) as span (low, high)
-    cross join lateral (select * from logs where ${searchConditions(sql, covered)} and timestamp >= span.low and timestamp < span.high offset 0) as logs`
+    cross join lateral (
+      select * from (select * from logs where ${searchConditions(sql, covered)} and timestamp >= span.low and timestamp < span.high offset 0) as spanned
+      where ${searchConditions(sql, filters)}
+    ) as logs`
 }
+
 /** The number of logs matching `search`: from log_counts and the cut minutes' rows when `counts` is given, else from every row. */
 export function countQuery(sql: Sql, search: Search, counts: CountSources | undefined) {
   if (!counts) return sql<{ total: number }[]>`select count(*)::float8 as total from logs where ${searchConditions(sql, search)}`

@@ -32,3 +32,8 @@ output "security_group_id" {
   description = "The security group that admits allowed_cidrs; reusable by other runtimes (e.g. an EKS node group)."
   value       = module.network.security_group_id
 }
+
+output "admin_key_file" {
+  description = "Where the first admin key is, on the host (root only): `sudo cat` it over SSH or SSM. Made on the host by compose's init; Terraform never sees the key."
+  value       = "/opt/logstream/secrets/admin-key"
+}

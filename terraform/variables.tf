@@ -34,7 +34,7 @@ variable "allowed_cidrs" {
 }
 
 variable "subnet_id" {
-  description = "Subnet (with a route to an internet gateway) for the host. Null: a default subnet of the default VPC."
+  description = "Subnet (with a route to an internet gateway) for the host; its zone must offer instance_type. Null: a default subnet of the default VPC in a zone that offers instance_type (not every zone offers every type: us-east-1e has no t3)."
   type        = string
   default     = null
 }

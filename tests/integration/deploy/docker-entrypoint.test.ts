@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdtemp, rm, symlink } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { freePort } from '../../../scripts/services.ts'
+import { hashKey, keyId } from '../../../src/lib/auth/api-key.ts'
 import { connect, maintenanceUrl } from '../../../src/lib/db.ts'
 import { baseConfig, eventually, freshDatabase, freshTopics } from '../../support/infra.ts'
 
@@ -103,6 +104,10 @@ const database = await freshDatabase()
 const ingestTopics = await freshTopics()
 const queryTopics = await freshTopics()
 const consumeTopics = await freshTopics()
+const keysDatabase = await freshDatabase()
+const keysTopics = await freshTopics()
+const secretsRoot = await mkdtemp(join(tmpdir(), 'logstream-secrets-'))
+afterAll(() => rm(secretsRoot, { recursive: true, force: true }))
 
 describe('docker-entrypoint.sh', () => {
   test(
@@ -194,4 +199,123 @@ describe('docker-entrypoint.sh', () => {
     },
     SLOW_MS,
   )
+
+  describe('keys', () => {
+    // As compose runs init: the key file in a directory that does not exist yet (./secrets, mounted).
+    const keyFile = join(secretsRoot, 'secrets', 'admin-key')
+    const env = { ...serviceEnv(keysTopics, keysDatabase.url), LOGSTREAM_ADMIN_KEY_FILE: keyFile }
+    const liveAdminKeys = () => keysDatabase.sql<{ id: string; hash: Buffer; name: string }[]>`
+      select id, hash, name from api_keys where scope = 'admin' and revoked_at is null`
+
+    /** Runs the entrypoint to completion; its exit code and all it printed. */
+    async function complete(argv: string[], extra: Record<string, string> = {}): Promise<{ code: number; output: string }> {
+      const item = run(argv, { ...env, ...extra })
+      const code = await item.exited
+      return { code, output: item.output() }
+    }
+
+    test(
+      'init creates the first admin key in a root-only file and prints where it is, never the key',
+      async () => {
+        expect(await liveAdminKeys()).toHaveLength(0)
+        const init = await complete(['init'])
+        expect([init.code, init.output]).toEqual([0, expect.stringContaining(`wrote it to ${keyFile}`)])
+
+        const key = (await readFile(keyFile, 'utf8')).trim()
+        expect(key).toMatch(/^lsk_/)
+        expect(init.output).not.toContain(key)
+        expect(init.output).not.toContain(key.slice(-20))
+        // The key in the file is the live admin key the services will accept.
+        const [stored, ...others] = await liveAdminKeys()
+        expect(others).toHaveLength(0)
+        expect(stored?.name).toBe('admin')
+        expect(stored?.id).toBe(keyId(key)!)
+        expect(Buffer.compare(Buffer.from(stored!.hash), hashKey(key))).toBe(0)
+
+        expect((await stat(keyFile)).mode & 0o777).toBe(0o600)
+        expect((await stat(join(secretsRoot, 'secrets'))).mode & 0o777).toBe(0o700)
+        expect(await readFile(join(secretsRoot, 'secrets', '.gitignore'), 'utf8')).toBe('*\n')
+        expect(await Bun.file(`${keyFile}.tmp`).exists()).toBe(false)
+      },
+      SLOW_MS,
+    )
+
+    test(
+      'a second init leaves the key and its file alone',
+      async () => {
+        const before = await readFile(keyFile, 'utf8')
+        const init = await complete(['init'])
+        expect([init.code, init.output]).toEqual([0, expect.stringContaining('an admin key exists')])
+        expect(await readFile(keyFile, 'utf8')).toBe(before)
+        expect(await liveAdminKeys()).toHaveLength(1)
+      },
+      SLOW_MS,
+    )
+
+    test(
+      'the keys command creates, lists and revokes keys; the key is the last line of create',
+      async () => {
+        const created = await complete(['keys', 'create', '--name', 'shipper', '--scope', 'ingest'])
+        expect(created.code).toBe(0)
+        const key = created.output.trim().split('\n').at(-1)!
+        expect(key).toMatch(/^lsk_/)
+        const [row] = await keysDatabase.sql<{ scope: string }[]>`select scope from api_keys where id = ${keyId(key)!} and revoked_at is null`
+        expect(row?.scope).toBe('ingest')
+
+        const listed = await complete(['keys', 'list'])
+        expect(listed.code).toBe(0)
+        expect(listed.output).toContain('shipper')
+        expect(listed.output).not.toContain(key)
+
+        expect((await complete(['keys', 'revoke', 'shipper'])).code).toBe(0)
+        expect((await complete(['keys', 'revoke', 'shipper'])).code).toBe(1)
+      },
+      SLOW_MS,
+    )
+
+    test(
+      'with every admin key revoked, the next init makes a new one and replaces the file',
+      async () => {
+        const old = (await readFile(keyFile, 'utf8')).trim()
+        expect((await complete(['keys', 'revoke', 'admin'])).code).toBe(0)
+        expect(await liveAdminKeys()).toHaveLength(0)
+
+        const init = await complete(['init'])
+        expect([init.code, init.output]).toEqual([0, expect.stringContaining('created the first admin key')])
+        const key = (await readFile(keyFile, 'utf8')).trim()
+        expect(key).not.toBe(old)
+        expect((await liveAdminKeys()).map((row) => row.id)).toEqual([keyId(key)!])
+        expect((await stat(keyFile)).mode & 0o777).toBe(0o600)
+      },
+      SLOW_MS,
+    )
+
+    test(
+      'an admin key made by hand counts: init then creates none and writes no file',
+      async () => {
+        expect((await complete(['keys', 'revoke', 'admin'])).code).toBe(0)
+        expect((await complete(['keys', 'create', '--name', 'ops', '--scope', 'admin'])).code).toBe(0)
+        const elsewhere = join(secretsRoot, 'other', 'admin-key')
+        const init = await complete(['init'], { LOGSTREAM_ADMIN_KEY_FILE: elsewhere })
+        expect([init.code, init.output]).toEqual([0, expect.stringContaining('so none was created')])
+        expect(await Bun.file(elsewhere).exists()).toBe(false)
+        expect((await liveAdminKeys()).map((row) => row.name)).toEqual(['ops'])
+      },
+      SLOW_MS,
+    )
+
+    test(
+      'init fails, and writes nothing, when the database cannot be reached',
+      async () => {
+        const elsewhere = join(secretsRoot, 'down', 'admin-key')
+        const init = await complete(['init'], {
+          LOGSTREAM_ADMIN_KEY_FILE: elsewhere,
+          DATABASE_URL: `postgres://postgres@127.0.0.1:${freePort()}/logstream`,
+        })
+        expect(init.code).not.toBe(0)
+        expect(await Bun.file(elsewhere).exists()).toBe(false)
+      },
+      SLOW_MS,
+    )
+  })
 })

@@ -21,6 +21,7 @@ interface Healthcheck {
 interface Service {
   image?: string
   build?: string
+  user?: string
   command?: string[]
   environment?: Record<string, string>
   env_file?: string | string[]
@@ -62,10 +63,17 @@ describe('services', () => {
 
   test('runs every LogStream service from the one image, picked by its command', () => {
     for (const name of logstreamServices) {
-      expect(service(name).build).toBe('.')
-      expect(service(name).image).toBe(service('init').image!)
+      expect(service(name).image).toBe('${LOGSTREAM_IMAGE:-logstream:local}')
       expect(service(name).command).toEqual([name])
     }
+  })
+
+  // Several services building one tag race to export it under Compose's bake (docker/buildx#3576).
+  test('builds the image once, in init; every other service only names it', () => {
+    const builders = Object.entries(services).filter(([, item]) => item.build !== undefined)
+    expect(builders.map(([name]) => name)).toEqual(['init'])
+    expect(service('init').build).toBe('.')
+    for (const name of longRunning) expect(service(name)).not.toHaveProperty('build')
   })
 
   test('publishes gRPC on 50051 and HTTP on 8080, as the README says', () => {
@@ -79,6 +87,33 @@ describe('services', () => {
     expect(service('ingest').ports).toEqual(['50051:50051', '4317:4317', '4318:4318'])
     expect(service('ingest').environment?.OTLP_GRPC_PORT).toBe('4317')
     expect(service('ingest').environment?.INGEST_HTTP_PORT).toBe('4318')
+  })
+
+  test('every LogStream service listens on all interfaces with keys required unless .env says otherwise', () => {
+    for (const name of logstreamServices) {
+      const env = service(name).environment ?? {}
+      expect(env.GRPC_HOST).toBe('0.0.0.0')
+      expect(env.HTTP_HOST).toBe('0.0.0.0')
+      expect(env.LOGSTREAM_AUTH).toBe('${LOGSTREAM_AUTH:-required}')
+      expect(env).not.toHaveProperty('LOGSTREAM_ALLOW_OPEN')
+    }
+  })
+
+  test('.env.example documents the key, limit and TLS settings', () => {
+    for (const name of [
+      'LOGSTREAM_AUTH',
+      'LOGSTREAM_ALLOW_OPEN',
+      'AUTH_REFRESH_MS',
+      'AUTH_ENTRIES_PER_SECOND',
+      'AUTH_BYTES_PER_SECOND',
+      'TLS_CERT_FILE',
+      'TLS_KEY_FILE',
+    ])
+      expect(envExampleNames).toContain(name)
+    // The documented defaults are config.ts's.
+    expect(envExample).toMatch(/^# AUTH_REFRESH_MS=2000$/m)
+    expect(envExample).toMatch(/^# AUTH_ENTRIES_PER_SECOND=10000$/m)
+    expect(envExample).toMatch(/^# AUTH_BYTES_PER_SECOND=4194304$/m)
   })
 
   test('.env.example lists the intake settings', () => {
@@ -141,6 +176,33 @@ describe('postgres', () => {
 
   test('takes its password from .env and refuses to start without one', () => {
     expect(postgres.environment?.POSTGRES_PASSWORD).toMatch(/^\$\{POSTGRES_PASSWORD:\?/)
+  })
+})
+
+describe('first admin key', () => {
+  const init = service('init')
+  const keyFile = init.environment?.LOGSTREAM_ADMIN_KEY_FILE ?? ''
+
+  test('init writes it into a directory mounted from the host, beside docker-compose.yml', () => {
+    expect(keyFile).toStartWith('/')
+    const [hostDir, containerDir] = (init.volumes ?? []).find((volume) => volume.startsWith('./secrets:'))?.split(':') ?? []
+    expect(hostDir).toBe('./secrets')
+    expect(keyFile).toBe(`${containerDir}/admin-key`)
+    expect(init.environment?.LOGSTREAM_ADMIN_KEY_SHOWN_AS).toStartWith('./secrets/admin-key')
+  })
+
+  test('only init runs as root (to write the root-only file), and only init sees the secrets directory', () => {
+    expect(init.user).toBe('0:0')
+    for (const name of longRunning) {
+      expect(service(name).user).toBeUndefined()
+      expect(service(name).environment).not.toHaveProperty('LOGSTREAM_ADMIN_KEY_FILE')
+      for (const volume of service(name).volumes ?? []) expect(volume).not.toContain('secrets')
+    }
+  })
+
+  test('init keeps the settings every LogStream service has', () => {
+    const shared = service('query').environment ?? {}
+    for (const [name, value] of Object.entries(shared)) expect([name, init.environment?.[name]]).toEqual([name, value])
   })
 })
 

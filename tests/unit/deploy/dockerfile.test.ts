@@ -3,7 +3,9 @@ import { statSync } from 'node:fs'
 import { mkdtemp, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import * as grpc from '@grpc/grpc-js'
 import { Glob } from 'bun'
+import { HealthImplementation } from 'grpc-health-check'
 import { freePort } from '../../../scripts/services.ts'
 
 /**
@@ -190,5 +192,115 @@ describe('docker-entrypoint.sh', () => {
     const result = await run(['send', '--help'])
     expect(result.code).toBe(0)
     expect(result.output).toContain('usage: bun run send')
+  })
+
+  test('keys runs the key CLI with the arguments given', async () => {
+    const result = await run(['keys', '--help'])
+    expect(result.code).toBe(0)
+    expect(result.output).toContain('usage: bun run keys')
+    expect((await run(['keys', 'frobnicate'])).code).toBe(2)
+  })
+
+  test('the usage line names the keys command', async () => {
+    expect((await run([])).output).toContain('|keys [ARGS...]|')
+  })
+
+  test('init takes no arguments', async () => {
+    expect((await run(['init', 'extra'])).code).toBe(2)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------
+// Healthchecks with TLS_CERT_FILE set: the services speak TLS on every listener, so the checks must too. The
+// certificate names another host, as a real one would (not 127.0.0.1), and is self-signed.
+
+const tlsDir = await mkdtemp(join(tmpdir(), 'logstream-tls-'))
+afterAll(() => rm(tlsDir, { recursive: true, force: true }))
+const certFile = join(tlsDir, 'cert.pem')
+const keyFile = join(tlsDir, 'key.pem')
+const openssl = Bun.spawnSync(
+  ['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
+    '-subj',
+    '/CN=logstream.example',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+  ]),
+  { stdout: 'ignore', stderr: 'pipe' },
+)
+if (openssl.exitCode !== 0) throw new Error(`openssl could not make a test certificate: ${openssl.stderr.toString()}`)
+const tlsEnv = { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }
+
+describe('healthchecks over TLS', () => {
+  test('query: https to /health when TLS_CERT_FILE is set, and http is not tried instead', async () => {
+    const server = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      tls: { cert: Bun.file(certFile), key: Bun.file(keyFile) },
+      fetch: (request) => new Response('ok', { status: new URL(request.url).pathname === '/health' ? 200 : 404 }),
+    })
+    try {
+      const port = String(server.port)
+      expect((await run(['healthcheck', 'query'], { ...tlsEnv, HTTP_PORT: port })).code).toBe(0)
+      // Without TLS_CERT_FILE the check speaks plain HTTP, which a TLS listener refuses.
+      expect((await run(['healthcheck', 'query'], { HTTP_PORT: port })).code).toBe(1)
+    } finally {
+      server.stop(true)
+    }
+  })
+
+  test('query: a TLS /health that is not 200 fails the check', async () => {
+    const server = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      tls: { cert: Bun.file(certFile), key: Bun.file(keyFile) },
+      fetch: () => new Response('database down', { status: 503 }),
+    })
+    try {
+      const result = await run(['healthcheck', 'query'], { ...tlsEnv, HTTP_PORT: String(server.port) })
+      expect(result.code).toBe(1)
+      expect(result.output).toContain('503')
+    } finally {
+      server.stop(true)
+    }
+  })
+
+  /** A gRPC server over TLS with only the standard health service, reporting `status` for the server as a whole. */
+  async function grpcHealthServer(status: 'SERVING' | 'NOT_SERVING'): Promise<{ port: number; stop: () => void }> {
+    const server = new grpc.Server()
+    new HealthImplementation({ '': status }).addToServer(server)
+    const credentials = grpc.ServerCredentials.createSsl(null, [
+      { cert_chain: Buffer.from(await Bun.file(certFile).text()), private_key: Buffer.from(await Bun.file(keyFile).text()) },
+    ])
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
+    )
+    return { port, stop: () => server.forceShutdown() }
+  }
+
+  test('ingest: the gRPC health check over TLS when TLS_CERT_FILE is set', async () => {
+    const server = await grpcHealthServer('SERVING')
+    try {
+      const result = await run(['healthcheck', 'ingest'], { ...tlsEnv, GRPC_PORT: String(server.port) })
+      expect([result.code, result.output]).toEqual([0, expect.stringContaining('SERVING')])
+      // Plaintext against a TLS listener fails: the check really follows the setting.
+      expect((await run(['healthcheck', 'ingest'], { GRPC_PORT: String(server.port) })).code).toBe(1)
+    } finally {
+      server.stop()
+    }
+  })
+
+  test('ingest: NOT_SERVING over TLS fails the check', async () => {
+    const server = await grpcHealthServer('NOT_SERVING')
+    try {
+      expect((await run(['healthcheck', 'ingest'], { ...tlsEnv, GRPC_PORT: String(server.port) })).code).toBe(1)
+    } finally {
+      server.stop()
+    }
+  })
+
+  test('ingest: nothing listening fails the TLS check too', async () => {
+    expect((await run(['healthcheck', 'ingest'], { ...tlsEnv, GRPC_PORT: String(freePort()) })).code).toBe(1)
   })
 })

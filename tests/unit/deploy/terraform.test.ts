@@ -19,18 +19,29 @@ interface Module {
   output: Blocks
   module: Blocks
   resource: Record<string, Blocks>
+  data: Record<string, Blocks>
+  locals: Body
   text: string
 }
 
 async function loadModule(dir: string): Promise<Module> {
-  const module: Module = { dir, variable: {}, output: {}, module: {}, resource: {}, text: '' }
+  const module: Module = { dir, variable: {}, output: {}, module: {}, resource: {}, data: {}, locals: {}, text: '' }
   for (const file of [...new Glob('*.tf').scanSync(dir)].sort()) {
     const text = await Bun.file(join(dir, file)).text()
-    const parsed = (await parse(file, text)) as { variable?: Blocks; output?: Blocks; module?: Blocks; resource?: Record<string, Blocks> }
+    const parsed = (await parse(file, text)) as {
+      variable?: Blocks
+      output?: Blocks
+      module?: Blocks
+      resource?: Record<string, Blocks>
+      data?: Record<string, Blocks>
+      locals?: Body[]
+    }
     Object.assign(module.variable, parsed.variable)
     Object.assign(module.output, parsed.output)
     Object.assign(module.module, parsed.module)
     for (const [type, resources] of Object.entries(parsed.resource ?? {})) module.resource[type] = { ...module.resource[type], ...resources }
+    for (const [type, sources] of Object.entries(parsed.data ?? {})) module.data[type] = { ...module.data[type], ...sources }
+    for (const locals of parsed.locals ?? []) Object.assign(module.locals, locals)
     module.text += text
   }
   return module
@@ -54,6 +65,17 @@ const calledModule = (name: string): Module => {
 const network = calledModule('network')
 const host = calledModule('host')
 const resource = (module: Module, type: string, name: string): Body => body(module.resource[type] ?? {}, name)
+const dataSource = (module: Module, type: string, name: string): Body => body(module.data[type] ?? {}, name)
+interface Filter {
+  name: string
+  values: unknown
+}
+interface Condition {
+  condition: string
+  error_message: string
+}
+const conditions = (block: Body, kind: 'precondition' | 'postcondition'): Condition[] =>
+  ((block.lifecycle as Body[] | undefined) ?? []).flatMap((lifecycle) => (lifecycle[kind] as Condition[] | undefined) ?? [])
 
 describe('parsing', () => {
   test('every .tf file under terraform/ parses as HCL', async () => {
@@ -150,6 +172,54 @@ describe('modules', () => {
   })
 })
 
+describe('subnet', () => {
+  const offerings = dataSource(root, 'aws_ec2_instance_type_offerings', 'host')
+  const defaults = dataSource(root, 'aws_subnets', 'default')
+  const subnet = dataSource(root, 'aws_subnet', 'host')
+  const offered = 'data.aws_ec2_instance_type_offerings.host.locations'
+
+  test('asks which availability zones offer the instance type', () => {
+    expect(offerings.location_type).toBe('availability-zone')
+    expect(offerings.filter).toEqual([{ name: 'instance-type', values: ['${var.instance_type}'] }])
+  })
+
+  test('takes only default subnets of the default VPC in those zones', () => {
+    const filters = defaults.filter as Filter[]
+    expect(filters).toContainEqual({ name: 'default-for-az', values: ['true'] })
+    expect(filters).toContainEqual({ name: 'availability-zone', values: `\${${offered}}` })
+    expect(defaults.count).toBe('${var.subnet_id == null ? 1 : 0}')
+  })
+
+  test('never takes the first of all default subnets, whatever their zone (us-east-1e offers no t3)', () => {
+    expect(root.text).not.toMatch(/sort\(data\.aws_subnets\.default\[0\]\.ids\)\[0\]/)
+    expect(subnet.id).toBe('${local.host_subnet_id}')
+    const chosen = root.locals.host_subnet_id as string
+    expect(chosen).toStartWith('${var.subnet_id != null ? var.subnet_id : ')
+    expect(root.locals.candidate_subnet_ids).toContain('data.aws_subnets.default[0].ids')
+  })
+
+  test('says clearly when no zone or no default subnet fits, before anything is created', () => {
+    const [noZone] = conditions(defaults, 'precondition')
+    expect(noZone?.condition).toBe(`\${length(${offered}) > 0}`)
+    expect(noZone?.error_message).toContain('${var.instance_type}')
+    const [noSubnet] = conditions(subnet, 'precondition')
+    expect(noSubnet?.condition).toBe('${local.host_subnet_id != null}')
+    expect(noSubnet?.error_message).toContain('${var.instance_type}')
+    expect(noSubnet?.error_message).toContain('subnet_id')
+  })
+
+  test('checks an explicit subnet_id against the same zones', () => {
+    const [zone] = conditions(subnet, 'postcondition')
+    expect(zone?.condition).toBe(`\${contains(${offered}, self.availability_zone)}`)
+    expect(zone?.error_message).toContain('${var.instance_type}')
+  })
+
+  test('the host goes into that subnet', () => {
+    expect(body(root.module, 'host').subnet_id).toBe('${data.aws_subnet.host.id}')
+    expect(body(root.module, 'network').vpc_id).toBe('${data.aws_subnet.host.vpc_id}')
+  })
+})
+
 describe('security group', () => {
   test('admits each port only from allowed_cidrs, which the root passes through unchanged', () => {
     expect(body(root.module, 'network').allowed_cidrs).toBe('${var.allowed_cidrs}')
@@ -190,6 +260,37 @@ describe('compose host', () => {
     const script = await Bun.file(template).text()
     expect(script).toContain('POSTGRES_PASSWORD=$(openssl rand')
     expect(JSON.stringify([root, ...modules.values()].map((module) => module.resource))).not.toMatch(/password/i)
+  })
+
+  test('the generated .env requires API keys', async () => {
+    const script = await Bun.file(template).text()
+    const env = script.slice(script.indexOf('cat > "$app/.env" <<ENV'), script.indexOf('\nENV\n'))
+    expect(env.split('\n')).toContain('LOGSTREAM_AUTH=required')
+    expect(env).not.toContain('LOGSTREAM_ALLOW_OPEN')
+  })
+
+  test('the first admin key stays on the host: never in the bootstrap log, an output or Terraform state', async () => {
+    const script = await Bun.file(template).text()
+    // The log is everything the script prints (exec > >(tee …)); the key is made by compose's init, which
+    // writes it to a root-only file and prints only where it is.
+    expect(script).toContain('tee -a /var/log/logstream-bootstrap.log')
+    expect(script).not.toContain('keys create')
+    expect(script).toContain('install -d -m 0700 "$app/secrets"')
+    const mentions = script.split('\n').filter((line) => line.includes('admin-key'))
+    expect(mentions.length).toBeGreaterThan(0)
+    // Only `[ -s file ]` and messages mention the file; nothing reads it (cat, <, $(…)) into the log.
+    for (const line of mentions) expect(line.trim()).toMatch(/^(#|if \[ -s "\$app\/secrets\/admin-key" \]; then$|echo ")/)
+    for (const line of mentions.filter((item) => item.trim().startsWith('echo'))) expect(line).not.toMatch(/\$\(|`/)
+    const output = body(root.output, 'admin_key_file')
+    expect(output.value).toBe('/opt/logstream/secrets/admin-key')
+    expect(script).toContain('app=/opt/logstream\n')
+    // No way to read a file on the host back into Terraform.
+    const everything = [root, ...modules.values()].map((module) => module.text).join('\n')
+    for (const reader of ['remote-exec', 'local_file', 'data "external"', 'file("/opt', 'aws_ssm_parameter', 'aws_secretsmanager'])
+      expect(everything).not.toContain(reader)
+    // The output is the path, a literal: nothing is read to produce it.
+    expect(output.value).not.toContain('${')
+    expect(JSON.stringify(output)).not.toContain('sensitive')
   })
 
   test('passes the template every variable it uses', async () => {

@@ -14,8 +14,10 @@ import { searchConditions, searchQuery } from './search-sql.ts'
  *   - GIN filters (q, tags, attr.<path>=value), which no index answers in time order:
  *       1. sample: the newest SAMPLE_ROWS rows that pass the btree filters, read by that ordered scan, the
  *          GIN conditions as filters. Common terms (a tag on every log, a word in 5 % of them) end here.
- *       2. a second sample, as large as the first one's share of matches says holds the page (1.5 times
- *          that, at most MAX_SAMPLE_ROWS, a fifth of it with q): terms down to ~0.15 % of the rows (0.75 % with q).
+ *       2. larger samples, each as large as the last one's share of matches says holds the page (twice
+ *          that, and at least twice the last, up to MAX_SAMPLE_ROWS, a fifth of it with q): terms down to
+ *          ~0.2 % of the rows (1 % with q). Several tries, because a first sample of a 0.5 % term holds
+ *          only ~10 matches and misjudges its share by half as often as not.
  *       3. everything: the GIN indexes alone find the matches, every other condition applies to them.
  *     A sample holding limit + 1 matches past the offset holds exactly the newest matches overall, since all
  *     it left out is older. So does a sample that held every row passing the btree filters (fewer rows pass
@@ -84,16 +86,18 @@ export const traceSplit = (search: Search): { driving: Search; rest: Search } =>
 })
 
 /**
- * Rows of a second sample likely to hold the page, judged by the first (`found` rows past the page's offset):
- * 1.5 times what its share of matches says, at most MAX_SAMPLE_ROWS (a fifth of that with q, whose filter
- * parses every message); 0 when the first held no match at all.
+ * Rows of the next sample likely to hold the page, judged by the last one (`sampled` rows, `found` of its
+ * matches past the page's offset): twice what its share of matches says, at least twice as many rows, at
+ * most MAX_SAMPLE_ROWS (a fifth of that with q, whose filter parses every message); 0 when the last held no
+ * match at all or was already the largest.
  */
-function secondSampleRows(search: Search, found: number): number {
+export function nextSampleRows(search: Search, sampled: number, found: number): number {
   const offset = (search.page - 1) * search.limit
   // An empty answer past an offset says only that the sample held at most `offset` matches.
   const matches = found === 0 ? offset : offset + found
   const cap = search.q === undefined ? MAX_SAMPLE_ROWS : MAX_SAMPLE_ROWS / 5
-  return matches === 0 ? 0 : Math.min(cap, Math.ceil(((offset + search.limit + 1) * SAMPLE_ROWS * 1.5) / matches))
+  if (matches === 0 || sampled >= cap) return 0
+  return Math.min(cap, Math.max(2 * sampled, Math.ceil(((offset + search.limit + 1) * sampled * 2) / matches)))
 }
 
 async function ginRows(sql: Sql, search: Search): Promise<LogRow[]> {
@@ -103,9 +107,14 @@ async function ginRows(sql: Sql, search: Search): Promise<LogRow[]> {
       const found = await sampleQuery(tx, search, rows)
       return { rows: found, complete: found.length > search.limit || (await sampledAll(tx, search, rows)) }
     }
-    const first = await sample(SAMPLE_ROWS)
-    const rows = first.complete ? 0 : secondSampleRows(search, first.rows.length)
-    return rows === 0 ? first : sample(rows)
+    let rows = SAMPLE_ROWS
+    let last = await sample(rows)
+    // Each sample at least doubles, so all of them read at most twice what the last one does.
+    for (let next = nextSampleRows(search, rows, last.rows.length); !last.complete && next > 0; next = nextSampleRows(search, rows, last.rows.length)) {
+      rows = next
+      last = await sample(rows)
+    }
+    return last
   })
   if (sampled.complete) return sampled.rows
   const { gin, rest } = splitGin(search)

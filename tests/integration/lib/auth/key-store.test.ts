@@ -1,14 +1,10 @@
-import { beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { hashKey, keyId } from '../../../../src/lib/auth/api-key.ts'
 import { createKey, listKeys, liveKeys, revokeKey, setLimits, touchKeys } from '../../../../src/lib/auth/key-store.ts'
-import type { Sql } from '../../../../src/lib/db.ts'
 import { NotFoundError, QueryInvalidError } from '../../../../src/lib/errors.ts'
 import { freshDatabase } from '../../../support/infra.ts'
 
-let sql: Sql
-beforeAll(async () => {
-  ;({ sql } = await freshDatabase({ partitions: false }))
-})
+const { sql } = await freshDatabase({ partitions: false })
 
 const unique = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`
 
@@ -119,7 +115,7 @@ describe('setLimits', () => {
 })
 
 describe('touchKeys', () => {
-  test('sets last used on the keys named, in one statement, and never moves it back', async () => {
+  test('sets last used on the keys named, and never moves it back', async () => {
     const used = await createKey(sql, { name: unique('used'), scope: 'ingest' })
     const also = await createKey(sql, { name: unique('also'), scope: 'read' })
     const idle = await createKey(sql, { name: unique('idle'), scope: 'read' })

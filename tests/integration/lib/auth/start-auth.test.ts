@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createKey, listKeys, revokeKey, setLimits } from '../../../../src/lib/auth/key-store.ts'
 import { type Auth, startAuth } from '../../../../src/lib/auth/start-auth.ts'
 import type { Config } from '../../../../src/lib/config.ts'
-import { connect, type Sql } from '../../../../src/lib/db.ts'
+import { connect } from '../../../../src/lib/db.ts'
 import { ConfigError, UnauthenticatedError } from '../../../../src/lib/errors.ts'
 import { createLogger, type LogFields } from '../../../../src/lib/log.ts'
 import { baseConfig, eventually, freshDatabase } from '../../../support/infra.ts'
@@ -14,14 +14,10 @@ import { startTcpProxy, type TcpProxy } from '../../../support/tcp-proxy.ts'
  */
 const REFRESH_MS = 150
 
-let db: { url: string; sql: Sql }
-let config: Config
+const db = await freshDatabase({ partitions: false })
+const config: Config = { ...baseConfig, databaseUrl: db.url, auth: { ...baseConfig.auth, mode: 'required', refreshMs: REFRESH_MS } }
 const opened: Auth[] = []
 
-beforeAll(async () => {
-  db = await freshDatabase({ partitions: false })
-  config = { ...baseConfig, databaseUrl: db.url, auth: { ...baseConfig.auth, mode: 'required', refreshMs: REFRESH_MS } }
-})
 afterAll(async () => {
   for (const auth of opened) await auth.close()
 })

@@ -198,9 +198,13 @@ export function histogramQuery(sql: Sql, search: Search, plan: HistogramPlan, no
         union all
         select ${bucketOf(sql, plan, 'timestamp')} as bucket, ${group} as key, -count(*) as n from ${logsWithin(sql, search, sources.excluded)} group by 1, 2
         union all
-        select ${bucketOf(sql, plan, 'minute')} as bucket, ${group} as key, sum(n) as n
-        from log_counts
-        where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)})
+        select ${bucketOf(sql, plan, 'minute')} as bucket, key, sum(n) as n from (
+          -- Per minute first: the bucket's exact (numeric) arithmetic then runs once a minute and group, not once a row.
+          select minute, ${group} as key, sum(n) as n
+          from log_counts
+          where ${countFilters(sql, search)} and (${spansCondition(sql, 'minute', sources.minutes)})
+          group by 1, 2
+        ) minutes
         group by 1, 2
       ) parts
       group by 1, 2

@@ -1,5 +1,6 @@
 /** `bun src/query.ts`: the HTTP query API (search, trace look-up, health, OpenAPI at /openapi). */
-import { loadConfig } from './lib/config.ts'
+import { startAuth } from './lib/auth/start-auth.ts'
+import { loadConfig, refuseOpenListeners } from './lib/config.ts'
 import { connect } from './lib/db.ts'
 import { warnIfAutovacuumOff } from './lib/hot-partition.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
@@ -12,10 +13,28 @@ let log = createLogger({ service: 'query' })
 try {
   const config = loadConfig()
   log = createLogger({ service: 'query' }, { level: config.logLevel })
+  // Before anything is opened: no keys on an address other machines reach is a configuration error.
+  refuseOpenListeners(config, [config.http.host])
+  // Keys are read through a pool of their own: a reload never waits behind slow searches in the query pool's queue.
+  const auth = await startAuth(config, log)
   const sql = connect(queryDatabaseUrl(config.databaseUrl, config.http.queryTimeoutMs), { max: config.dbPoolMax })
   const tail = startLiveTail({ sql, databaseUrl: config.databaseUrl, settings: config.tail, log })
-  const app = createQueryApp({ sql, log, tail: tail.hub }).listen({ hostname: config.http.host, port: config.http.port })
-  log.info('query.listening', { host: config.http.host, port: app.server?.port })
+  const { certFile, keyFile } = config.tls
+  const tls = certFile && keyFile ? { cert: Bun.file(certFile), key: Bun.file(keyFile) } : undefined
+  const app = createQueryApp({ sql, log, tail: tail.hub, authenticator: auth.authenticator }).listen({
+    hostname: config.http.host,
+    port: config.http.port,
+    ...(tls ? { tls } : {}),
+  })
+  log.info('query.listening', {
+    host: config.http.host,
+    port: app.server?.port,
+    protocol: tls ? 'https' : 'http',
+    keys:
+      config.auth.mode === 'required'
+        ? 'required: a read key for every route but /health, the explorer page and /openapi'
+        : `off: serving without API keys on ${config.http.host}${config.auth.allowOpen ? ' (LOGSTREAM_ALLOW_OPEN=true)' : ', loopback only'}`,
+  })
   // Not awaited: the API serves meanwhile; an unreachable database is /health's to report.
   void warnIfAutovacuumOff(sql, log)
   handleSignals(log, async () => {
@@ -23,6 +42,7 @@ try {
     await tail.stop()
     // Stops accepting at once; the promise settles when the requests already in flight have answered.
     await app.server?.stop(false)
+    await auth.close()
     await sql.end({ timeout: 5 })
   })
 } catch (error) {

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import { type Authenticator, openAuthenticator } from './auth/key-ring.ts'
 import type { Sql } from './db.ts'
 import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
 import { explorerRoutes } from './explorer/routes.ts'
@@ -7,6 +8,7 @@ import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
 import { openapiDocs } from './openapi-docs.ts'
 import { contextExportRoutes } from './query/context-export-routes.ts'
+import { checkReadKey, isAuthRefusal, peerOf, refusalHeaders } from './query/require-key.ts'
 import { facetRoutes, histogramRoutes } from './query/routes.ts'
 import type { TailHub } from './tail/tail-hub.ts'
 import { tailRoutes } from './tail/tail-routes.ts'
@@ -20,6 +22,11 @@ export interface QueryAppOptions {
   healthTimeoutMs?: number
   /** The process's live tail, which GET /tail streams from; without one /tail answers 503. */
   tail?: TailHub
+  /**
+   * Checks the key of every request but /health, the explorer's page and assets and the OpenAPI docs, for
+   * scope `read` (query/require-key.ts). Default: openAuthenticator, everyone allowed (LOGSTREAM_AUTH=off).
+   */
+  authenticator?: Authenticator
 }
 
 /** What each parameter accepts, used both in the OpenAPI description and in 400 bodies. */
@@ -76,7 +83,10 @@ const LogSchema = t.Object({
 })
 
 const ErrorSchema = t.Object({
-  error: t.String({ description: 'stable error code: QUERY_INVALID, REQUEST_INVALID, NOT_FOUND, DATABASE_UNAVAILABLE, QUERY_TIMEOUT or INTERNAL' }),
+  error: t.String({
+    description:
+      'stable error code: QUERY_INVALID, REQUEST_INVALID, NOT_FOUND, DATABASE_UNAVAILABLE, QUERY_TIMEOUT, INTERNAL, AUTH_REQUIRED (401), AUTH_FORBIDDEN (403) or RATE_LIMITED (429)',
+  }),
   message: t.String(),
   parameter: t.Optional(t.String({ description: 'the offending query parameter, for QUERY_INVALID' })),
 })
@@ -127,8 +137,12 @@ function validationFailure(request: Request, error: { all?: { path?: string }[] 
  * our error classes, the data layer already throws typed database errors (log-search.ts), and the
  * status and body then follow from the error alone (httpError); anything untyped is an INTERNAL 500.
  */
-export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail }: QueryAppOptions) {
+export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authenticator = openAuthenticator }: QueryAppOptions) {
   return new Elysia()
+    .onRequest(({ request, server }) => {
+      // Before routing: a request without a read key learns nothing, not even which paths exist.
+      checkReadKey(authenticator, request, peerOf(request, server))
+    })
     .use(openapiDocs())
     .onError(({ code, error, set, request }) => {
       const failure =
@@ -139,10 +153,13 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail }: Query
             : code === 'PARSE'
               ? new RequestInvalidError('the request could not be parsed')
               : asLogStreamError(error)
+      // A refused key is an answer, not a failure: debug only, with the code and never the key (or its header).
+      if (isAuthRefusal(failure)) log?.debug('query.refused', { code: failure.code, path: new URL(request.url).pathname })
       // A retryable failure is the database's, not ours: a warning. Any other 5xx is a bug: an error, with the original.
-      if (failure.retryable) log?.warn('query.unavailable', { error: failure })
+      else if (failure.retryable) log?.warn('query.unavailable', { error: failure })
       else if (failure.httpStatus >= 500) log?.error('query.failed', { error: failure instanceof InternalError ? failure.cause : failure })
       const { status, body } = httpError(failure)
+      Object.assign(set.headers, refusalHeaders(failure))
       set.status = status
       return body
     })

@@ -1,4 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createKey } from '../../src/lib/auth/key-store.ts'
 import { createLogWriter } from '../../src/lib/log-writer.ts'
 import { eventually, freshDatabase } from '../support/infra.ts'
 import { readSse } from '../support/sse-reader.ts'
@@ -7,10 +11,10 @@ import { readSse } from '../support/sse-reader.ts'
 const database = await freshDatabase()
 await database.sql`insert into logs ${database.sql({ timestamp: new Date(), service: 'api', level: 'INFO', message: 'hello from the entrypoint test', kafka_partition: 0, kafka_offset: 1 })}`
 
-function start() {
+function start(env: Record<string, string> = {}) {
   const child = Bun.spawn([process.execPath, 'src/query.ts'], {
     cwd: new URL('../..', import.meta.url).pathname,
-    env: { ...process.env, DATABASE_URL: database.url, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info' },
+    env: { ...process.env, DATABASE_URL: database.url, HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'info', LOGSTREAM_AUTH: 'off', ...env },
     stdout: 'pipe',
     stderr: 'pipe',
   })
@@ -26,7 +30,7 @@ function start() {
       lines.push(...parts)
     }
   })()
-  const events = () => lines.map((line) => JSON.parse(line) as { event: string; port?: number })
+  const events = () => lines.map((line) => JSON.parse(line) as { event: string; port?: number; protocol?: string; keys?: string; error?: { message?: string } })
   return { child, events }
 }
 
@@ -80,5 +84,73 @@ describe('src/query.ts', () => {
     await stream.done
     expect(await child.exited).toBe(0)
     expect(events().map((event) => event.event)).toContain('shutdown.done')
+  })
+})
+
+describe('src/query.ts with keys (issue 15)', () => {
+  test('LOGSTREAM_AUTH=required and TLS files: serves https, a read key for /query, /health open; says so when it starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logstream-query-tls-'))
+    try {
+      const made = Bun.spawnSync(
+        [
+          'openssl',
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+        ],
+        { stdout: 'ignore', stderr: 'pipe' },
+      )
+      expect(made.exitCode).toBe(0)
+      const { key } = await createKey(database.sql, { name: 'query-entrypoint-test', scope: 'read' })
+      const { child, events } = start({ LOGSTREAM_AUTH: 'required', TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') })
+      running.push(child)
+      const listening = await eventually(() => events().find((event) => event.event === 'query.listening'), 20_000, 'query.listening')
+      expect(listening.protocol).toBe('https')
+      expect(listening.keys).toStartWith('required')
+      const url = `https://127.0.0.1:${listening.port}`
+      // The certificate is our own, self-signed: trusted for this request only.
+      const tls = { rejectUnauthorized: false }
+      expect((await fetch(`${url}/health`, { tls })).status).toBe(200)
+      const refused = await fetch(`${url}/query?service=api`, { tls })
+      expect(refused.status).toBe(401)
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="logstream"')
+      const answered = await fetch(`${url}/query?service=api`, { tls, headers: { authorization: `Bearer ${key}` } })
+      expect(answered.status).toBe(200)
+      expect(((await answered.json()) as { logs: unknown[] }).logs).toHaveLength(1)
+      await expect(fetch(`http://127.0.0.1:${listening.port}/health`)).rejects.toThrow()
+      child.kill('SIGTERM')
+      expect(await child.exited).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('LOGSTREAM_AUTH=off on an address other machines reach: refuses to start, naming LOGSTREAM_AUTH', async () => {
+    const { child, events } = start({ LOGSTREAM_AUTH: 'off', HTTP_HOST: '0.0.0.0' })
+    running.push(child)
+    expect(await child.exited).toBe(1)
+    const failed = events().find((event) => event.event === 'startup.failed')
+    expect(failed?.error?.message).toContain('LOGSTREAM_AUTH')
+    expect(events().some((event) => event.event === 'query.listening')).toBe(false)
+  })
+
+  test('LOGSTREAM_AUTH=off on loopback: says it serves open, loopback only', async () => {
+    const { child, events } = start({ LOGSTREAM_AUTH: 'off' })
+    running.push(child)
+    const listening = await eventually(() => events().find((event) => event.event === 'query.listening'), 20_000, 'query.listening')
+    expect(listening.protocol).toBe('http')
+    expect(listening.keys).toContain('loopback only')
+    child.kill('SIGTERM')
+    expect(await child.exited).toBe(0)
   })
 })

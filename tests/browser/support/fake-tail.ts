@@ -10,6 +10,8 @@ export class FakeTail {
   readonly requests: URL[] = []
   /** The status to answer with; anything but 200 is answered as the API answers errors. */
   status = 200
+  /** Sent as `retry:` when a stream opens, so a test need not wait the page's default delay to see it reconnect. */
+  retryMs: number | undefined
   private readonly streams = new Set<ReadableStreamDefaultController<Uint8Array>>()
   private readonly encoder = new TextEncoder()
 
@@ -27,7 +29,7 @@ export class FakeTail {
       start: (opened) => {
         controller = opened
         this.streams.add(opened)
-        opened.enqueue(this.encoder.encode(': tail open\n\n'))
+        opened.enqueue(this.encoder.encode(`${this.retryMs === undefined ? '' : `retry: ${this.retryMs}\n`}: tail open\n\n`))
       },
       cancel: () => {
         if (controller) this.streams.delete(controller)
@@ -43,6 +45,12 @@ export class FakeTail {
 
   private write(text: string): void {
     for (const stream of this.streams) stream.enqueue(this.encoder.encode(text))
+  }
+
+  /** Ends every stream, as a server restart would: clients reconnect. */
+  end(): void {
+    for (const stream of this.streams) stream.close()
+    this.streams.clear()
   }
 
   /** Sends logs, in one write: oldest first, as they would be stored. */

@@ -1,3 +1,4 @@
+import type { Authenticator } from '../../../src/lib/auth/key-ring.ts'
 import type { Sql } from '../../../src/lib/db.ts'
 import { createQueryApp } from '../../../src/lib/query-app.ts'
 import type { TailHub } from '../../../src/lib/tail/tail-hub.ts'
@@ -15,11 +16,13 @@ export interface ServeOptions {
    * Bun.serve and app.handle; without it, by the app's own listen(), as src/query.ts serves it.
    */
   intercept?: (request: Request) => Response | undefined
+  /** Checks keys (issue 15); without one, none is asked for. */
+  authenticator?: Authenticator
 }
 
 /** The query API, which serves the explorer at /, on a free loopback port. */
 export function serveExplorer(sql: Sql, options: ServeOptions = {}): ExplorerServer {
-  const app = createQueryApp({ sql, tail: options.tail })
+  const app = createQueryApp({ sql, tail: options.tail, authenticator: options.authenticator })
   const { intercept } = options
   if (intercept) {
     const server = Bun.serve({

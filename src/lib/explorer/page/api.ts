@@ -1,6 +1,7 @@
 /** Calls to the query API, with its error bodies ({"error","message","parameter"}) turned into ApiError. */
 import type { LogView } from '../../log-rows.ts'
 import type { HistogramAnswer } from './histogram-layout.ts'
+import { fetchWithKey } from './read-key.ts'
 
 /** One log as every endpoint returns it: the server's own type (a type-only import, so nothing of it is bundled). */
 export type Log = LogView
@@ -41,19 +42,20 @@ export class ApiError extends Error {
   }
 }
 
+/** The API's error body ({"error","message","parameter"}) of a failed answer, as an ApiError. */
+export async function apiError(response: Response, path: string): Promise<ApiError> {
+  const body = ((await response.json().catch(() => undefined)) ?? {}) as { error?: string; message?: string; parameter?: string }
+  return new ApiError(body.message ?? `${path} answered ${response.status}`, response.status, body.error, body.parameter)
+}
+
 export async function getJson<T>(path: string, params: URLSearchParams | undefined, signal?: AbortSignal): Promise<T> {
   const query = params?.toString()
-  const response = await fetch(query ? `${path}?${query}` : path, { signal, headers: { accept: 'application/json' } })
+  const response = await fetchWithKey(query ? `${path}?${query}` : path, { signal, headers: { accept: 'application/json' } })
+  if (!response.ok) throw await apiError(response, path)
   const text = await response.text()
-  let body: unknown
   try {
-    body = text ? JSON.parse(text) : undefined
+    return (text ? JSON.parse(text) : undefined) as T
   } catch {
-    body = undefined
+    return undefined as T
   }
-  if (!response.ok) {
-    const error = (body ?? {}) as { error?: string; message?: string; parameter?: string }
-    throw new ApiError(error.message ?? `${path} answered ${response.status}`, response.status, error.error, error.parameter)
-  }
-  return body as T
 }

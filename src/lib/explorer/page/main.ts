@@ -3,13 +3,24 @@
  * history entry (pushState) and `popstate` redraws whatever view the URL names, so back/forward and
  * bookmarks work. Nothing here builds HTML from strings: data only ever becomes text nodes.
  */
-import { ApiError, type ContextAnswer, type FacetsAnswer, getJson, type HistogramAnswer, type Log, type QueryAnswer, type TraceAnswer } from './api.ts'
+import {
+  ApiError,
+  apiError,
+  type ContextAnswer,
+  type FacetsAnswer,
+  getJson,
+  type HistogramAnswer,
+  type Log,
+  type QueryAnswer,
+  type TraceAnswer,
+} from './api.ts'
 import { byId, h } from './dom.ts'
 import { FacetFields, renderFacets } from './facets-view.ts'
 import { count, fromLocalInput, toLocalInput } from './format.ts'
 import { highlightTerms } from './highlight.ts'
 import { histogramView } from './histogram-view.ts'
 import { openTail, type Tail } from './live-tail.ts'
+import { fetchWithKey, storedKey } from './read-key.ts'
 import { isOpen, type RowActions, renderRow, toggleRow } from './rows-view.ts'
 import { applyValue, type FacetAction, formatSearchText, parseSearchText } from './search-syntax.ts'
 import { TailBuffer } from './tail-buffer.ts'
@@ -134,6 +145,8 @@ function announce(text: string): void {
 }
 
 function describeError(error: unknown): string {
+  if (error instanceof ApiError && error.status === 401) return `An API key with read scope is needed to see logs: ${error.message}. Search again to give one.`
+  if (error instanceof ApiError && error.status === 403) return `This API key cannot read logs: ${error.message}. Search again to give another.`
   if (error instanceof ApiError) return error.parameter ? `${error.message} (parameter ${error.parameter})` : error.message
   return `The query API cannot be reached: ${(error as Error).message}`
 }
@@ -185,6 +198,35 @@ el.range.addEventListener('submit', (event) => {
   else if (to !== undefined && to < from) showMessage('The range ends before it starts.', 'warning')
   else navigate({ ...searchState(), from: rfc3339(from), to: to === undefined ? undefined : rfc3339(to) })
 })
+
+// ---- export -----------------------------------------------------------------------------------------------
+
+/**
+ * With a key held, a plain link would download a 401: the export is fetched with the key instead and saved
+ * from a Blob, which holds the whole file in the browser's memory until it is saved (up to the export's
+ * limit). Without a key (a server that asks for none) the link downloads as it streams, as before.
+ */
+async function download(link: HTMLAnchorElement): Promise<void> {
+  try {
+    const response = await fetchWithKey(link.href)
+    if (!response.ok) throw await apiError(response, '/export')
+    const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? 'logs'
+    const url = URL.createObjectURL(await response.blob())
+    h('a', { href: url, download: name }).click()
+    // Revoked once the browser has surely taken the file; revoking at once can cancel the download.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000)
+  } catch (error) {
+    showMessage(describeError(error))
+  }
+}
+
+for (const link of [el.exportNdjson, el.exportCsv]) {
+  link.addEventListener('click', (event) => {
+    if (!storedKey()) return
+    event.preventDefault()
+    void download(link)
+  })
+}
 
 // ---- the list ---------------------------------------------------------------------------------------------
 

@@ -1,0 +1,43 @@
+/**
+ * Which query-API requests need a `read` key, and the headers that go with a refusal. Everything needs one
+ * except what holds no logs: /health (liveness only), the explorer's page and assets (the page asks for a
+ * key itself, on its first 401), and the OpenAPI description and its docs page (the API's shape, no data).
+ * The list is of what is open, so a route added later needs a key until someone decides otherwise.
+ */
+
+import { keyFromAuthorization } from '../auth/credentials.ts'
+import type { Authenticator, Caller } from '../auth/key-ring.ts'
+import { type LogStreamError, PermissionDeniedError, RateLimitedError, UnauthenticatedError } from '../errors.ts'
+
+/** The challenge of every 401 (RFC 6750): the query API takes the key as a Bearer token. */
+export const WWW_AUTHENTICATE = 'Bearer realm="logstream"'
+
+/** True when `pathname` answers without a key. */
+export function isOpenPath(pathname: string): boolean {
+  return pathname === '/health' || pathname === '/' || pathname.startsWith('/explorer/') || pathname === '/openapi' || pathname.startsWith('/openapi/')
+}
+
+/** Where the failure throttle counts a client: the socket's address (never a header a client could set). */
+export function peerOf(request: Request, server: { requestIP(request: Request): { address: string } | null } | null | undefined): string {
+  return server?.requestIP(request)?.address ?? 'unknown'
+}
+
+/**
+ * The caller of `request`, or undefined for an open path; throws the authenticator's 401/403/429 for the
+ * app's onError. The key is read here and handed on, never kept or logged.
+ */
+export function checkReadKey(authenticator: Authenticator, request: Request, peer: string): Caller | undefined {
+  if (isOpenPath(new URL(request.url).pathname)) return undefined
+  return authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), 'read', peer)
+}
+
+/** True for the refusals checkReadKey throws: expected answers to clients, not failures of this service. */
+export const isAuthRefusal = (error: LogStreamError): boolean =>
+  error instanceof UnauthenticatedError || error instanceof PermissionDeniedError || error instanceof RateLimitedError
+
+/** Headers a refusal carries: the challenge on a 401, Retry-After (whole seconds, at least 1) on a throttled 429. */
+export function refusalHeaders(error: LogStreamError): Record<string, string> {
+  if (error instanceof UnauthenticatedError) return { 'www-authenticate': WWW_AUTHENTICATE }
+  if (error instanceof RateLimitedError) return { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
+  return {}
+}

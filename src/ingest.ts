@@ -2,7 +2,7 @@
  * `bun src/ingest.ts`: the ingestion service (gRPC, OTLP, Loki push, Elasticsearch bulk, JSON lines:
  * validate, batch into Kafka, acknowledge once stored).
  */
-import { loadConfig } from './lib/config.ts'
+import { loadConfig, refuseOpenListeners } from './lib/config.ts'
 import { startIngestServer } from './lib/ingest-server.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
 import { createLogger } from './lib/log.ts'
@@ -11,6 +11,15 @@ let log = createLogger({ service: 'ingest' })
 try {
   const config = loadConfig()
   log = createLogger({ service: 'ingest' }, { level: config.logLevel })
+  // Every listener (gRPC, OTLP, HTTP intake) binds GRPC_HOST.
+  refuseOpenListeners(config, [config.grpc.host])
+  if (config.auth.mode === 'required')
+    log.info('ingest.auth', { keys: 'required', scope: 'ingest', entriesPerSecond: config.auth.entriesPerSecond, bytesPerSecond: config.auth.bytesPerSecond })
+  else
+    log.info('ingest.auth', {
+      keys: 'off',
+      note: `serving without API keys on ${config.grpc.host}${config.auth.allowOpen ? ' (LOGSTREAM_ALLOW_OPEN=true)' : ', loopback only'}`,
+    })
   const service = await startIngestServer(config, { log })
   handleSignals(log, () => service.close())
 } catch (error) {

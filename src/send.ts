@@ -37,6 +37,9 @@ options:
       --timeout MS         deadline per call (default ${SendDefaults.timeoutMs})
       --retries N          retries of a batch refused with UNAVAILABLE/RESOURCE_EXHAUSTED (default ${SendDefaults.retries})
       --tls                use TLS
+      --ca FILE            with --tls, trust this PEM certificate (e.g. a self-signed server's)
+  -k, --key KEY            API key (default: the LOGSTREAM_KEY environment variable), sent as
+                           authorization: Bearer metadata; prefer the variable, as arguments show in ps
       --json               print the summary as JSON
       --health             only ask the endpoint's gRPC health service; exit 0 when serving
   -h, --help               show this help
@@ -68,6 +71,8 @@ function parse() {
       timeout: { type: 'string' },
       retries: { type: 'string' },
       tls: { type: 'boolean' },
+      ca: { type: 'string' },
+      key: { type: 'string', short: 'k' },
       json: { type: 'boolean' },
       health: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -89,9 +94,13 @@ if (values.help) {
 if (!/^[^\s]+:\d{1,5}$/.test(values.addr)) fail(`--addr must be HOST:PORT, got "${values.addr}"`)
 
 const timeoutMs = positiveInt('timeout', values.timeout, SendDefaults.timeoutMs)
+if (values.ca !== undefined && !values.tls) fail('--ca needs --tls')
+if (values.ca !== undefined && !(await Bun.file(values.ca).exists())) fail(`no such file: ${values.ca}`)
+const ca = values.ca === undefined ? undefined : Buffer.from(await Bun.file(values.ca).arrayBuffer())
+const key = values.key ?? (process.env.LOGSTREAM_KEY?.trim() || undefined)
 
 if (values.health) {
-  const health = await checkHealth(values.addr, { timeoutMs, tls: values.tls })
+  const health = await checkHealth(values.addr, { timeoutMs, tls: values.tls, ca })
   process.stdout.write(`${values.addr}: ${health.status}\n`)
   process.exit(health.ok ? 0 : 1)
 }
@@ -118,6 +127,8 @@ const summary = await sendLogs(items, {
   retries: positiveInt('retries', values.retries, SendDefaults.retries, 0),
   timeoutMs,
   tls: values.tls,
+  ca,
+  key,
 })
 
 const shown = 20

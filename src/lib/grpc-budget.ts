@@ -13,7 +13,7 @@ import type { Logger } from './log.ts'
  * accepting them (README, ingest).
  * grpc-js gives interceptors no handle for this, so the stream is taken from its base call.
  */
-function stopReceiving(call: grpc.ServerInterceptingCallInterface): void {
+export function stopReceiving(call: grpc.ServerInterceptingCallInterface): void {
   const stream = (call as unknown as { stream?: ServerHttp2Stream }).stream
   if (stream && !stream.destroyed && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR)
 }
@@ -29,11 +29,12 @@ export type RefusalStatus = (error: unknown) => grpc.StatusObject
 
 /**
  * Holds room in the intake's byte budget for each intake call (the methods in `refusals`) from before its body is read until it is
- * answered. grpc-js reads a call's body only once the handler starts (the HTTP/2 stream is paused until
- * then), so a call waits for room without costing memory, and one that finds none within RESERVE_WAIT_MS
- * is refused (RESOURCE_EXHAUSTED, or what `refusals` says for its method) before its bytes are buffered.
- * The size is unknown until the message has arrived, so the call first holds the largest allowed request,
- * then only its actual size.
+ * answered. grpc-js reads a call's body only once the handler has its metadata (the HTTP/2 stream is paused
+ * until then), so a call waits for room without costing memory, and one that finds none within
+ * RESERVE_WAIT_MS is refused (RESOURCE_EXHAUSTED, or what `refusals` says for its method) before its bytes
+ * are buffered. Room is taken when the metadata arrives, after the interceptors before this one (API keys)
+ * let it through, so a refused key never holds any. The size is unknown until the message has arrived, so
+ * the call first holds the largest allowed request, then only its actual size.
  */
 export function budgetInterceptor(intake: Intake, maxRequestBytes: number, refusals: Record<string, RefusalStatus>, log: Logger): grpc.ServerInterceptor {
   return (method, call) => {
@@ -43,31 +44,34 @@ export function budgetInterceptor(intake: Intake, maxRequestBytes: number, refus
     const release = () => reservation?.release()
     return new grpc.ServerInterceptingCall(call, {
       start(next) {
-        intake.reserve(maxRequestBytes).then(
-          (granted) => {
-            // The client may have gone (cancelled, deadline) while the call waited for room.
-            if (isGone(call)) return granted.release()
-            reservation = granted
-            next({
-              onReceiveMessage(message: { bytes: number }, nextMessage) {
-                reservation?.resize(message.bytes)
-                nextMessage(message)
+        next({
+          onReceiveMetadata(metadata, nextMetadata) {
+            intake.reserve(maxRequestBytes).then(
+              (granted) => {
+                // The client may have gone (cancelled, deadline) while the call waited for room.
+                if (isGone(call)) return granted.release()
+                reservation = granted
+                nextMetadata(metadata)
               },
-              // Also the end of a call grpc-js itself refused, e.g. one over GRPC_MAX_REQUEST_BYTES.
-              onCancel() {
-                release()
+              (error: unknown) => {
+                if (isGone(call)) return
+                const status = refusal(error)
+                log.warn('ingest.refused', { code: (error as LogStreamError).code, detail: status.details })
+                call.sendStatus(status)
                 stopReceiving(call)
               },
-            })
+            )
           },
-          (error: unknown) => {
-            if (isGone(call)) return
-            const status = refusal(error)
-            log.warn('ingest.refused', { code: (error as LogStreamError).code, detail: status.details })
-            call.sendStatus(status)
+          onReceiveMessage(message: { bytes: number }, nextMessage) {
+            reservation?.resize(message.bytes)
+            nextMessage(message)
+          },
+          // Also the end of a call grpc-js itself refused, e.g. one over GRPC_MAX_REQUEST_BYTES.
+          onCancel() {
+            release()
             stopReceiving(call)
           },
-        )
+        })
       },
       sendStatus(status, next) {
         release()

@@ -1,24 +1,33 @@
 import * as grpc from '@grpc/grpc-js'
+import type { RateLimits } from './auth/rate-limits.ts'
 import type { Config } from './config.ts'
 import type { LogStreamError } from './errors.ts'
+import { callerOf } from './grpc-auth.ts'
 import { statusFor, waitLimitMs } from './grpc-status.ts'
 import type { Intake } from './intake.ts'
+import { limitedIntake } from './limited-intake.ts'
 import type { Logger } from './log.ts'
 import type { IngestResponse, ReceivedRequest } from './proto.ts'
 
 /**
  * logstream.LogIngestion/Ingest, the native gRPC intake: each received entry goes to the intake as it
- * arrived, and the intake's answer or typed error is rendered as a gRPC status (an all-invalid request
- * describes every entry in a binary trailer).
+ * arrived, within the caller's rate limits, and the intake's answer or typed error is rendered as a gRPC
+ * status (an all-invalid request describes every entry in a binary trailer; a rate limit RESOURCE_EXHAUSTED
+ * with a RetryInfo of its wait).
  */
-export function ingestHandlers(intake: Intake, config: Pick<Config, 'ingest'>, log: Logger) {
+export function ingestHandlers(intake: Intake, limits: RateLimits, config: Pick<Config, 'ingest'>, log: Logger) {
   return {
     Ingest: (call: grpc.ServerUnaryCall<ReceivedRequest, IngestResponse>, callback: grpc.sendUnaryData<IngestResponse>) => {
       const controller = new AbortController()
       const onCancel = () => controller.abort(new Error('the client cancelled the call'))
       call.once('cancelled', onCancel)
-      intake
-        .accept(call.request.logs, { timeoutMs: waitLimitMs(call, config.ingest.sendTimeoutMs), signal: controller.signal })
+      Promise.resolve()
+        .then(() =>
+          limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes).accept(call.request.logs, {
+            timeoutMs: waitLimitMs(call, config.ingest.sendTimeoutMs),
+            signal: controller.signal,
+          }),
+        )
         .then(
           (response) => callback(null, response),
           (error: unknown) => {

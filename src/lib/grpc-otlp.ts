@@ -1,10 +1,12 @@
 import * as grpc from '@grpc/grpc-js'
+import type { RateLimits } from './auth/rate-limits.ts'
 import { LogStreamError, RequestInvalidError } from './errors.ts'
+import { callerOf } from './grpc-auth.ts'
 import { statusFor, waitLimitMs } from './grpc-status.ts'
-import { RETRY_AFTER_SECONDS } from './http-intake/retry-after.ts'
 import type { Intake } from './intake.ts'
+import { limitedIntake } from './limited-intake.ts'
 import type { Logger } from './log.ts'
-import { encodeRetryStatus, type ReceivedExport } from './proto.ts'
+import type { ReceivedExport } from './proto.ts'
 import { type ExportLogsRequest, exportResponse, otlpEntries } from './protocols/otlp.ts'
 import { acceptParsed, describeProblems } from './protocols/outcome.ts'
 
@@ -12,16 +14,14 @@ import { acceptParsed, describeProblems } from './protocols/outcome.ts'
  * OTLP/gRPC logs (`opentelemetry.proto.collector.logs.v1.LogsService/Export`) on the ingest gRPC server:
  * OK with an empty response, or with partial_success when some records were refused; INVALID_ARGUMENT for
  * a payload that cannot be read or holds nothing valid; and, for anything retrying can fix (overload,
- * Kafka down, shutting down), UNAVAILABLE with a RetryInfo: the OTLP specification makes exporters retry
- * RESOURCE_EXHAUSTED only when it carries one, and UNAVAILABLE always.
+ * Kafka down, shutting down, a key over its rate limit), UNAVAILABLE with a RetryInfo: the OTLP
+ * specification makes exporters retry RESOURCE_EXHAUSTED only when it carries one, and UNAVAILABLE always.
  */
 
 /** The gRPC status OTLP exporters act on for a failure. */
 export function otlpStatusFor(error: unknown): grpc.StatusObject {
-  const status = statusFor(error)
-  if (!(error instanceof LogStreamError) || !error.retryable) return status
-  status.metadata.set('grpc-status-details-bin', encodeRetryStatus(grpc.status.UNAVAILABLE, error.message, RETRY_AFTER_SECONDS))
-  return { ...status, code: grpc.status.UNAVAILABLE }
+  if (!(error instanceof LogStreamError) || !error.retryable) return statusFor(error)
+  return statusFor(error, grpc.status.UNAVAILABLE)
 }
 
 type ExportCall = grpc.ServerUnaryCall<ReceivedExport, object>
@@ -37,13 +37,14 @@ async function exportLogs(call: ExportCall, intake: Intake, sendTimeoutMs: numbe
   return exportResponse(outcome.rejected, summary)
 }
 
-export function otlpHandlers(intake: Intake, { sendTimeoutMs, log }: { sendTimeoutMs: number; log: Logger }) {
+export function otlpHandlers(intake: Intake, limits: RateLimits, { sendTimeoutMs, log }: { sendTimeoutMs: number; log: Logger }) {
   return {
     Export: (call: ExportCall, callback: grpc.sendUnaryData<object>) => {
       const controller = new AbortController()
       const onCancel = () => controller.abort(new Error('the client cancelled the call'))
       call.once('cancelled', onCancel)
-      exportLogs(call, intake, sendTimeoutMs, controller.signal)
+      Promise.resolve()
+        .then(() => exportLogs(call, limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes), sendTimeoutMs, controller.signal))
         .then(
           (response) => callback(null, response),
           (error: unknown) => {

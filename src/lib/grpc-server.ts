@@ -2,7 +2,10 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { ReflectionService } from '@grpc/reflection'
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check'
+import type { Authenticator } from './auth/key-ring.ts'
+import type { RateLimits } from './auth/rate-limits.ts'
 import type { Config } from './config.ts'
+import { authInterceptor } from './grpc-auth.ts'
 import { budgetInterceptor } from './grpc-budget.ts'
 import { ingestHandlers } from './grpc-ingest.ts'
 import { otlpHandlers, otlpStatusFor } from './grpc-otlp.ts'
@@ -18,12 +21,22 @@ import {
   otlpLogsService,
   reflectionDefinition,
 } from './proto.ts'
+import type { TlsFiles } from './tls-files.ts'
 
 /**
  * The ingest service's gRPC server: logstream.LogIngestion and OTLP's LogsService over one intake, on
  * GRPC_PORT and also on OTLP_GRPC_PORT (where exporters look by default), with reflection and the standard
- * health service. Every intake call holds room in the intake's byte budget while it is read and answered.
+ * health service. Every intake call needs an API key of scope ingest (when keys are required), then holds
+ * room in the intake's byte budget while it is read and answered, within its key's rate limits. With
+ * `tls`, both ports serve TLS only.
  */
+
+export interface GrpcServerOptions {
+  authenticator: Authenticator
+  limits: RateLimits
+  /** Certificate and key, read once at start; plaintext without. */
+  tls?: TlsFiles
+}
 
 export interface GrpcServer {
   /** The ports actually bound (useful with port 0). */
@@ -33,33 +46,39 @@ export interface GrpcServer {
   shutdown(graceMs: number): Promise<void>
 }
 
-function bind(server: grpc.Server, host: string, port: number): Promise<number> {
+function bind(server: grpc.Server, host: string, port: number, credentials: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)))
+    server.bindAsync(`${host}:${port}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)))
   })
 }
 
-export async function startGrpcServer(config: Config, intake: Intake, log: Logger): Promise<GrpcServer> {
+export async function startGrpcServer(config: Config, intake: Intake, log: Logger, options: GrpcServerOptions): Promise<GrpcServer> {
+  const refusals = { [INGEST_METHOD_PATH]: statusFor, [OTLP_EXPORT_PATH]: otlpStatusFor }
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.grpc.maxRequestBytes,
     'grpc.max_concurrent_streams': config.grpc.maxConcurrentStreams,
     // Channelz keeps per-call statistics nobody here reads, at a cost per call (README, ingest).
     'grpc.enable_channelz': 0,
-    interceptors: [budgetInterceptor(intake, config.grpc.maxRequestBytes, { [INGEST_METHOD_PATH]: statusFor, [OTLP_EXPORT_PATH]: otlpStatusFor }, log)],
+    // The first sees a call's metadata first: a key is checked before any room is taken for the request.
+    interceptors: [authInterceptor(options.authenticator, 'ingest', refusals, log), budgetInterceptor(intake, config.grpc.maxRequestBytes, refusals, log)],
   })
-  server.addService(ingestService, ingestHandlers(intake, config, log))
-  server.addService(otlpLogsService, otlpHandlers(intake, { sendTimeoutMs: config.ingest.sendTimeoutMs, log }))
+  server.addService(ingestService, ingestHandlers(intake, options.limits, config, log))
+  server.addService(otlpLogsService, otlpHandlers(intake, options.limits, { sendTimeoutMs: config.ingest.sendTimeoutMs, log }))
   // Reflection describes the health service too, so `grpcurl … grpc.health.v1.Health/Check` needs no proto file.
   new ReflectionService({ ...reflectionDefinition(), ...protoLoader.loadSync(healthProtoPath, { keepCase: true }) }).addToServer(server)
   const health = new HealthImplementation({ '': 'SERVING', [INGEST_SERVICE_NAME]: 'SERVING', [OTLP_LOGS_SERVICE_NAME]: 'SERVING' })
   health.addToServer(server)
 
   const { host } = config.grpc
-  const port = await bind(server, host, config.grpc.port)
-  const otlpPort = await bind(server, host, config.grpc.otlpPort)
+  const credentials = options.tls
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: options.tls.cert, private_key: options.tls.key }], false)
+    : grpc.ServerCredentials.createInsecure()
+  const port = await bind(server, host, config.grpc.port, credentials)
+  const otlpPort = await bind(server, host, config.grpc.otlpPort, credentials)
   log.info('ingest.listening', {
     address: `${host}:${port}`,
     otlpAddress: `${host}:${otlpPort}`,
+    tls: options.tls !== undefined,
     topic: config.kafka.topic,
     maxRequestBytes: config.grpc.maxRequestBytes,
     maxConcurrentStreams: config.grpc.maxConcurrentStreams,

@@ -1,13 +1,18 @@
+import type { Authenticator } from './auth/key-ring.ts'
+import { RateLimits } from './auth/rate-limits.ts'
+import { startAuth } from './auth/start-auth.ts'
 import type { Config } from './config.ts'
 import { startGrpcServer } from './grpc-server.ts'
 import { startHttpIntake } from './http-intake/server.ts'
 import { createIntake } from './intake.ts'
 import type { Logger } from './log.ts'
 import { createLogProducer, type LogProducer } from './producer.ts'
+import { readTlsFiles } from './tls-files.ts'
 
 /**
  * The ingest service: one intake (validation, batching, Kafka) behind every listener — gRPC (native and
- * OTLP, two ports) and HTTP (OTLP/HTTP, Loki push, Elasticsearch bulk, JSON lines).
+ * OTLP, two ports) and HTTP (OTLP/HTTP, Loki push, Elasticsearch bulk, JSON lines) — each asking for an
+ * API key of scope ingest as config.auth says, and holding each key to its rate limits.
  */
 
 export interface IngestServer {
@@ -15,7 +20,7 @@ export interface IngestServer {
   port: number
   otlpPort: number
   httpPort: number
-  /** Stops taking requests, sends everything queued, answers every caller, closes the producer. */
+  /** Stops taking requests, sends everything queued, answers every caller, closes the producer and the key store. */
   close(): Promise<void>
 }
 
@@ -23,18 +28,25 @@ export interface IngestServerOptions {
   log: Logger
   /** Defaults to a producer for `config.kafka`. */
   producer?: LogProducer
+  /** Defaults to startAuth(config): the keys in PostgreSQL when config.auth.mode is required, everyone when off. */
+  authenticator?: Authenticator
 }
 
 export async function startIngestServer(config: Config, options: IngestServerOptions): Promise<IngestServer> {
   const { log } = options
+  const tls = readTlsFiles(config.tls)
+  const auth = options.authenticator ? { authenticator: options.authenticator, close: async () => {} } : await startAuth(config, log)
+  const limits = new RateLimits(config.auth)
   const producer = options.producer ?? createLogProducer({ kafka: config.kafka, sendTimeoutMs: config.ingest.sendTimeoutMs })
   const intake = createIntake(config, { producer, log })
-  const grpc = await startGrpcServer(config, intake, log)
+  const security = { authenticator: auth.authenticator, limits, tls }
+  const grpc = await startGrpcServer(config, intake, log, security)
   const http = startHttpIntake(intake, log, {
     host: config.grpc.host,
     port: config.intakeHttp.port,
     maxBodyBytes: config.intakeHttp.maxBodyBytes,
     sendTimeoutMs: config.ingest.sendTimeoutMs,
+    ...security,
   })
 
   let closing: Promise<void> | undefined
@@ -51,6 +63,7 @@ export async function startIngestServer(config: Config, options: IngestServerOpt
         await intake.close()
         await answered
         await producer.close()
+        await auth.close()
       })()
       return closing
     },

@@ -192,14 +192,23 @@ const encodeAs = (type: protobuf.Type) => (value: object) => {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-/** A google.rpc.Status whose details hold a RetryInfo: what a gRPC UNAVAILABLE carries so exporters know when to retry. */
-export function encodeRetryStatus(code: number, message: string, retryDelaySeconds: number): Buffer {
+/**
+ * A google.rpc.Status whose details hold a RetryInfo: what a retryable gRPC refusal carries in
+ * grpc-status-details-bin so clients (OTLP exporters above all) know when to retry.
+ */
+export function encodeRetryStatus(code: number, message: string, retryDelayMs: number): Buffer {
+  const seconds = Math.floor(retryDelayMs / 1000)
+  const nanos = Math.round(retryDelayMs % 1000) * 1_000_000
+  const retryDelay = nanos === 0 ? { seconds } : { seconds, nanos }
   return encodeAs(RpcStatusType)({
     code,
     message,
-    details: [{ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: encodeAs(RetryInfoType)({ retryDelay: { seconds: retryDelaySeconds } }) }],
+    details: [{ type_url: 'type.googleapis.com/google.rpc.RetryInfo', value: encodeAs(RetryInfoType)({ retryDelay }) }],
   })
 }
+
+/** The metadata key of a status's google.rpc.Status (with RetryInfo), as gRPC defines it. */
+export const STATUS_DETAILS_METADATA = 'grpc-status-details-bin'
 
 /** A received OTLP export: the decoded request, or why it could not be decoded (the client's fault, not ours). */
 export interface ReceivedExport {

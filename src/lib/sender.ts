@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs'
+import { isIP } from 'node:net'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
+import { checkServerIdentity } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { service as healthService } from 'grpc-health-check'
 import { ErrorCodes } from './errors.ts'
@@ -63,6 +65,10 @@ export interface SendOptions {
   /** Retries of a batch refused as a whole with UNAVAILABLE, or RESOURCE_EXHAUSTED for overload (back-pressure). */
   retries?: number
   tls?: boolean
+  /** PEM certificate(s) to trust with `tls`, e.g. a self-signed server certificate; the system's roots without. */
+  ca?: Buffer
+  /** API key, sent as `authorization: Bearer KEY` metadata on every call. */
+  key?: string
   /** Keeps at most this many rejections in the summary; the counts are always complete. */
   maxRejections?: number
 }
@@ -77,7 +83,12 @@ export const SendDefaults = {
   maxRejections: 1000,
 } as const
 
-type Unary<Req, Res> = (request: Req, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, reply: Res) => void) => grpc.ClientUnaryCall
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, reply: Res) => void,
+) => grpc.ClientUnaryCall
 
 interface IngestClient extends grpc.Client {
   Ingest: Unary<{ logs: WireEntry[] }, IngestResponse>
@@ -89,8 +100,8 @@ interface HealthClient extends grpc.Client {
 
 const IngestClientConstructor = grpc.makeClientConstructor(ingestService, INGEST_SERVICE_NAME)
 
-function ingestClient(address: string, credentials: grpc.ChannelCredentials): IngestClient {
-  return new IngestClientConstructor(address, credentials) as unknown as IngestClient
+function ingestClient(address: string, channel: Channel): IngestClient {
+  return new IngestClientConstructor(address, channel.credentials, channel.options) as unknown as IngestClient
 }
 
 /** The IngestResponse the ingest service attaches to an INVALID_ARGUMENT refusal, if there is one. */
@@ -104,7 +115,35 @@ function describedRefusal(error: grpc.ServiceError): IngestResponse | undefined 
   }
 }
 
-const credentialsFor = (tls: boolean | undefined) => (tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure())
+interface Channel {
+  credentials: grpc.ChannelCredentials
+  options: grpc.ChannelOptions
+}
+
+/** The TLS server name sent for an IP address target; see channelFor. */
+const IP_SERVER_NAME = 'ip-address.invalid'
+
+/**
+ * How to reach `address`: plaintext, or TLS trusting `ca` (the system's roots without). grpc-js sends the
+ * target's host as the TLS server name, which Bun refuses for an IP address; for an IP target another name
+ * is sent instead, and the certificate is still checked against the IP itself.
+ */
+function channelFor(address: string, tls: boolean | undefined, ca?: Buffer): Channel {
+  if (!tls) return { credentials: grpc.credentials.createInsecure(), options: {} }
+  const host = address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')
+  if (!isIP(host)) return { credentials: grpc.credentials.createSsl(ca ?? null), options: {} }
+  return {
+    credentials: grpc.credentials.createSsl(ca ?? null, null, null, { checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) }),
+    options: { 'grpc.ssl_target_name_override': IP_SERVER_NAME },
+  }
+}
+
+/** Call metadata carrying the API key, if there is one. */
+export function keyMetadata(key: string | undefined): grpc.Metadata {
+  const metadata = new grpc.Metadata()
+  if (key) metadata.set('authorization', `Bearer ${key}`)
+  return metadata
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Input
@@ -180,22 +219,23 @@ export function itemsFromFile(path: string, defaults: Defaults = {}): AsyncGener
 // Sending
 
 /**
- * Worth another attempt: the server is unreachable or stopping (UNAVAILABLE), or overloaded (RESOURCE_EXHAUSTED
- * with INGEST_OVERLOADED). A request over the server's size limit is RESOURCE_EXHAUSTED too, but would be
- * refused again.
+ * Worth another attempt: the server is unreachable or stopping (UNAVAILABLE), overloaded (RESOURCE_EXHAUSTED
+ * with INGEST_OVERLOADED) or the key is over its rate limit (RATE_LIMITED). A request over the server's size
+ * limit is RESOURCE_EXHAUSTED too, but would be refused again.
  */
 export function isRetryableRefusal(error: unknown): boolean {
   const { code, metadata } = error as grpc.ServiceError
   if (code === grpc.status.UNAVAILABLE) return true
-  return code === grpc.status.RESOURCE_EXHAUSTED && metadata?.get(ERROR_CODE_METADATA)[0] === ErrorCodes.INGEST_OVERLOADED
+  const errorCode = metadata?.get(ERROR_CODE_METADATA)[0]
+  return code === grpc.status.RESOURCE_EXHAUSTED && (errorCode === ErrorCodes.INGEST_OVERLOADED || errorCode === ErrorCodes.RATE_LIMITED)
 }
 
 /** Backoff between attempts of one batch. */
 const RETRY_BACKOFF = { minMs: 200, maxMs: 5000 }
 
-function call(client: IngestClient, logs: WireEntry[], timeoutMs: number): Promise<IngestResponse> {
+function call(client: IngestClient, logs: WireEntry[], metadata: grpc.Metadata, timeoutMs: number): Promise<IngestResponse> {
   return new Promise((resolve, reject) => {
-    client.Ingest({ logs }, { deadline: Date.now() + timeoutMs }, (error, reply) => (error ? reject(error) : resolve(reply)))
+    client.Ingest({ logs }, metadata, { deadline: Date.now() + timeoutMs }, (error, reply) => (error ? reject(error) : resolve(reply)))
   })
 }
 
@@ -227,7 +267,8 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
     if (summary.rejections.length < maxRejections) summary.rejections.push(rejection)
   }
 
-  const client = ingestClient(options.address, credentialsFor(options.tls))
+  const client = ingestClient(options.address, channelFor(options.address, options.tls, options.ca))
+  const metadata = keyMetadata(options.key)
 
   const sendBatch = async (batch: { source: string; entry: WireEntry }[]) => {
     const logs = batch.map((item) => item.entry)
@@ -235,7 +276,7 @@ export async function sendLogs(items: Iterable<InputItem> | AsyncIterable<InputI
     summary.sent += logs.length
     let reply: IngestResponse
     try {
-      reply = await retry(() => call(client, logs, timeoutMs), { ...RETRY_BACKOFF, attempts: retries + 1, retryable: isRetryableRefusal })
+      reply = await retry(() => call(client, logs, metadata, timeoutMs), { ...RETRY_BACKOFF, attempts: retries + 1, retryable: isRetryableRefusal })
     } catch (error) {
       const serviceError = error as grpc.ServiceError
       if (serviceError.code === grpc.status.INVALID_ARGUMENT) {
@@ -313,13 +354,14 @@ export const succeeded = (summary: SendSummary) => summary.rejected === 0 && sum
  * and, if the server does not report that, for logstream.LogIngestion. A server that answers but has no
  * health service at all (UNIMPLEMENTED) is up, so that counts as healthy too.
  */
-export async function checkHealth(address: string, options: { timeoutMs?: number; tls?: boolean } = {}): Promise<{ ok: boolean; status: string }> {
+export async function checkHealth(address: string, options: { timeoutMs?: number; tls?: boolean; ca?: Buffer } = {}): Promise<{ ok: boolean; status: string }> {
   const Health = grpc.makeClientConstructor(healthService, 'grpc.health.v1.Health')
-  const client = new Health(address, credentialsFor(options.tls)) as unknown as HealthClient
+  const channel = channelFor(address, options.tls, options.ca)
+  const client = new Health(address, channel.credentials, channel.options) as unknown as HealthClient
   const deadline = Date.now() + (options.timeoutMs ?? 3000)
   const check = (service: string) =>
     new Promise<{ ok: boolean; status: string; notFound?: boolean }>((resolve) => {
-      client.Check({ service }, { deadline }, (error, reply) => {
+      client.Check({ service }, new grpc.Metadata(), { deadline }, (error, reply) => {
         if (!error) resolve({ ok: reply.status === 'SERVING', status: reply.status })
         else if (error.code === grpc.status.UNIMPLEMENTED) resolve({ ok: true, status: 'UP (no health service)' })
         else

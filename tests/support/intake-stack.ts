@@ -1,8 +1,9 @@
 import { afterAll } from 'bun:test'
+import type { Authenticator } from '../../src/lib/auth/key-ring.ts'
 import type { Config } from '../../src/lib/config.ts'
 import { type LogConsumer, startConsumer } from '../../src/lib/consumer/consumer.ts'
 import { type IngestServer, startIngestServer } from '../../src/lib/ingest-server.ts'
-import { createLogger } from '../../src/lib/log.ts'
+import { createLogger, type Logger } from '../../src/lib/log.ts'
 import type { LogView } from '../../src/lib/log-rows.ts'
 import { createQueryApp } from '../../src/lib/query-app.ts'
 import { eventually, freshDatabase, freshTopics, type TestDatabase } from './infra.ts'
@@ -31,7 +32,14 @@ export interface IntakeStack {
 /** A log as `/query` returns it. */
 export type StoredRow = LogView
 
-export async function startIntakeStack(overrides: (config: Config) => Config = (config) => config): Promise<IntakeStack> {
+export interface IntakeStackOptions {
+  /** The services' logger (default: errors only, to stdout), e.g. one that keeps every line for the test to read. */
+  log?: Logger
+  /** Given to the ingest server instead of startAuth(config). */
+  authenticator?: Authenticator
+}
+
+export async function startIntakeStack(overrides: (config: Config) => Config = (config) => config, options: IntakeStackOptions = {}): Promise<IntakeStack> {
   const db = await freshDatabase()
   const topics = await freshTopics({ databaseUrl: db.url })
   const config = overrides({
@@ -41,8 +49,8 @@ export async function startIntakeStack(overrides: (config: Config) => Config = (
     intakeHttp: { ...topics.intakeHttp, port: 0 },
     consume: { ...topics.consume, lingerMs: 50, statsIntervalMs: 600_000 },
   })
-  const log = createLogger({ service: 'intake-test' }, { level: (process.env.TEST_LOG_LEVEL as 'warn' | undefined) ?? 'error' })
-  const ingest = await startIngestServer(config, { log })
+  const log = options.log ?? createLogger({ service: 'intake-test' }, { level: (process.env.TEST_LOG_LEVEL as 'warn' | undefined) ?? 'error' })
+  const ingest = await startIngestServer(config, { log, authenticator: options.authenticator })
   const consumer = await startConsumer({ config, log })
   const app = createQueryApp({ sql: db.sql, log })
   afterAll(async () => {

@@ -29,6 +29,9 @@ const ERROR_TYPES: Partial<Record<string, string>> = {
   [ErrorCodes.INGEST_SHUTTING_DOWN]: 'node_closed_exception',
   [ErrorCodes.REQUEST_INVALID]: 'illegal_argument_exception',
   [ErrorCodes.REQUEST_TOO_LARGE]: 'content_too_long_exception',
+  [ErrorCodes.AUTH_REQUIRED]: 'security_exception',
+  [ErrorCodes.AUTH_FORBIDDEN]: 'security_exception',
+  [ErrorCodes.RATE_LIMITED]: 'es_rejected_execution_exception',
 }
 
 const fail: Route['fail'] = (error) =>

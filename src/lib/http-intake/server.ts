@@ -1,7 +1,12 @@
-import { asLogStreamError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError } from '../errors.ts'
+import { keyFromAuthorization } from '../auth/credentials.ts'
+import type { Authenticator, Caller } from '../auth/key-ring.ts'
+import type { RateLimits } from '../auth/rate-limits.ts'
+import { asLogStreamError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError, UnauthenticatedError } from '../errors.ts'
 import type { Intake } from '../intake.ts'
+import { limitedIntake } from '../limited-intake.ts'
 import type { Logger } from '../log.ts'
 import { decodeContentEncoding } from '../protocols/encoding.ts'
+import type { TlsFiles } from '../tls-files.ts'
 import { elasticsearchRoutes } from './elasticsearch.ts'
 import { jsonLinesRoute } from './json-lines.ts'
 import { lokiRoute } from './loki.ts'
@@ -10,9 +15,11 @@ import type { Route } from './route.ts'
 
 /**
  * The HTTP intake listener: OTLP/HTTP, Loki push, Elasticsearch bulk and JSON lines on one port. It owns
- * what every protocol shares: reading the body within the size limit and the process-wide byte budget,
- * undoing Content-Encoding, the time allowed for Kafka's acknowledgement. Each protocol's adapter parses,
- * calls the one accept path, and renders its own answer, failures included.
+ * what every protocol shares: the API key (checked before any body is read, the Elasticsearch handshake
+ * included, as Beats send their credentials there too), reading the body within the size limit and the
+ * process-wide byte budget, undoing Content-Encoding, the key's rate limits, the time allowed for Kafka's
+ * acknowledgement. Each protocol's adapter parses, calls the one accept path, and renders its own answer,
+ * failures included; a 401 also carries the challenges, so Basic clients retry with their credentials.
  */
 
 export interface HttpIntakeOptions {
@@ -22,6 +29,10 @@ export interface HttpIntakeOptions {
   maxBodyBytes: number
   /** Longest wait for Kafka's acknowledgement of one request. */
   sendTimeoutMs: number
+  authenticator: Authenticator
+  limits: RateLimits
+  /** Certificate and key, read once at start; plaintext without. */
+  tls?: TlsFiles
 }
 
 export interface HttpIntake {
@@ -59,8 +70,20 @@ async function readBody(request: Request, limit: number): Promise<Uint8Array> {
 
 const mediaType = (request: Request) => (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
 
-export function createHttpIntakeHandler(intake: Intake, log: Logger, options: Pick<HttpIntakeOptions, 'maxBodyBytes' | 'sendTimeoutMs'>) {
-  const serve = async (route: Route, request: Request, url: URL, contentType: string): Promise<Response> => {
+/** What a 401 offers: Basic first, as shippers configured with a user and password wait for it before sending them. */
+export const AUTH_CHALLENGES = ['Basic realm="logstream"', 'Bearer realm="logstream"'] as const
+
+/** Where the handler learns a request's client address: Bun's server (requestIP). */
+export interface PeerSource {
+  requestIP(request: Request): { address: string } | null
+}
+
+export function createHttpIntakeHandler(
+  intake: Intake,
+  log: Logger,
+  options: Pick<HttpIntakeOptions, 'maxBodyBytes' | 'sendTimeoutMs' | 'authenticator' | 'limits'>,
+) {
+  const serve = async (route: Route, request: Request, url: URL, contentType: string, caller: Caller): Promise<Response> => {
     const controller = new AbortController()
     request.signal.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true })
     const accept = { timeoutMs: options.sendTimeoutMs, signal: controller.signal }
@@ -80,23 +103,29 @@ export function createHttpIntakeHandler(intake: Intake, log: Logger, options: Pi
       }
       holdOnly(raw === body ? raw.byteLength : raw.byteLength + body.byteLength)
       const hold = (bytes: number) => holdOnly(reservation.bytes + bytes)
-      return await route.handle({ ...base, body, hold }, intake)
+      return await route.handle({ ...base, body, hold }, limitedIntake(intake, options.limits, caller, body.byteLength))
     } finally {
       reservation.release()
     }
   }
 
-  return async (request: Request): Promise<Response> => {
+  return async (request: Request, server?: PeerSource): Promise<Response> => {
     const url = new URL(request.url)
     const route = ROUTES.find((candidate) => candidate.matches(request.method, url.pathname))
     if (!route) return notFound(request.method, url.pathname)
     const contentType = mediaType(request)
+    const peer = server?.requestIP(request)?.address ?? 'unknown'
     try {
-      return await serve(route, request, url, contentType)
+      const caller = options.authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), 'ingest', peer)
+      return await serve(route, request, url, contentType, caller)
     } catch (error) {
       if (!(error instanceof LogStreamError)) log.error('ingest.http.failed', { error, path: url.pathname })
       else if (error.retryable) log.warn('ingest.refused', { code: error.code, detail: error.message, path: url.pathname })
-      return route.fail(asLogStreamError(error), { contentType, url })
+      else if (error.httpStatus === 401 || error.httpStatus === 403)
+        log.warn('ingest.unauthorized', { code: error.code, detail: error.message, path: url.pathname, peer })
+      const response = route.fail(asLogStreamError(error), { contentType, url })
+      if (error instanceof UnauthenticatedError) for (const challenge of AUTH_CHALLENGES) response.headers.append('www-authenticate', challenge)
+      return response
     }
   }
 }
@@ -111,6 +140,7 @@ export function startHttpIntake(intake: Intake, log: Logger, options: HttpIntake
   const server = Bun.serve({
     hostname: options.host,
     port: options.port,
+    ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
     // Above our own limit, so a body declared too large gets each protocol's own 413 from readBody (which
     // refuses it unread) rather than Bun's bare one; readBody also stops a chunked body at the limit.
     maxRequestBodySize: 4 * options.maxBodyBytes,
@@ -119,7 +149,7 @@ export function startHttpIntake(intake: Intake, log: Logger, options: HttpIntake
     idleTimeout: Math.min(255, Math.ceil(options.sendTimeoutMs / 1000) + 10),
     fetch: handler,
   })
-  log.info('ingest.http.listening', { address: `${options.host}:${server.port}`, maxBodyBytes: options.maxBodyBytes })
+  log.info('ingest.http.listening', { address: `${options.host}:${server.port}`, tls: options.tls !== undefined, maxBodyBytes: options.maxBodyBytes })
   return {
     port: server.port ?? options.port,
     async close() {

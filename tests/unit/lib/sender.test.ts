@@ -111,6 +111,12 @@ describe('which refusals are retried', () => {
     expect(isRetryableRefusal(refusal(grpc.status.UNAVAILABLE))).toBe(true)
     expect(isRetryableRefusal(refusal(grpc.status.UNAVAILABLE, 'KAFKA_UNAVAILABLE'))).toBe(true)
     expect(isRetryableRefusal(refusal(grpc.status.RESOURCE_EXHAUSTED, 'INGEST_OVERLOADED'))).toBe(true)
+    expect(isRetryableRefusal(refusal(grpc.status.RESOURCE_EXHAUSTED, 'RATE_LIMITED'))).toBe(true)
+  })
+
+  test('a refused key is not retried', () => {
+    expect(isRetryableRefusal(refusal(grpc.status.UNAUTHENTICATED, 'AUTH_REQUIRED'))).toBe(false)
+    expect(isRetryableRefusal(refusal(grpc.status.PERMISSION_DENIED, 'AUTH_FORBIDDEN'))).toBe(false)
   })
 
   test("RESOURCE_EXHAUSTED without INGEST_OVERLOADED (grpc-js's request size limit) and INVALID_ARGUMENT are not", () => {

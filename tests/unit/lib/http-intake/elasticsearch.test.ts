@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { openAuthenticator } from '../../../../src/lib/auth/key-ring.ts'
+import { RateLimits } from '../../../../src/lib/auth/rate-limits.ts'
 import { createHttpIntakeHandler } from '../../../../src/lib/http-intake/server.ts'
 import { createIntake } from '../../../../src/lib/intake.ts'
 import { createLogger } from '../../../../src/lib/log.ts'
@@ -8,7 +10,8 @@ import { createLogger } from '../../../../src/lib/log.ts'
 const log = createLogger({ service: 'es-adapter-test' }, { level: 'error' })
 const ingest = { batchMaxCount: 1000, batchMaxBytes: 1024 * 1024, lingerMs: 0, maxPendingBytes: 1024 * 1024, maxInFlightBatches: 2, sendTimeoutMs: 5000 }
 const intake = createIntake({ ingest }, { producer: { send: async () => {}, close: async () => {} }, log })
-const handle = createHttpIntakeHandler(intake, log, { maxBodyBytes: 64 * 1024, sendTimeoutMs: 5000 })
+const limits = new RateLimits({ entriesPerSecond: 1000, bytesPerSecond: 1024 * 1024 })
+const handle = createHttpIntakeHandler(intake, log, { maxBodyBytes: 64 * 1024, sendTimeoutMs: 5000, authenticator: openAuthenticator, limits })
 
 const bulk = (path: string) =>
   handle(

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { gzipSync } from 'node:zlib'
+import { openAuthenticator } from '../../../../src/lib/auth/key-ring.ts'
+import { RateLimits } from '../../../../src/lib/auth/rate-limits.ts'
 import type { Config } from '../../../../src/lib/config.ts'
 import { ErrorCodes, KafkaUnavailableError } from '../../../../src/lib/errors.ts'
 import { RETRY_AFTER_SECONDS } from '../../../../src/lib/http-intake/retry-after.ts'
@@ -52,7 +54,8 @@ interface Setup {
 function handlerWith({ behaviour = 'acks', ingest = {}, maxBodyBytes = 64 * 1024, sendTimeoutMs = 5000 }: Setup = {}) {
   const { sent, producer } = fakeProducer(behaviour)
   const intake = createIntake({ ingest: { ...settings, ...ingest } }, { producer, log })
-  const handle = createHttpIntakeHandler(intake, log, { maxBodyBytes, sendTimeoutMs })
+  const limits = new RateLimits({ entriesPerSecond: 1000, bytesPerSecond: 1024 * 1024 })
+  const handle = createHttpIntakeHandler(intake, log, { maxBodyBytes, sendTimeoutMs, authenticator: openAuthenticator, limits })
   return { intake, handle, sent }
 }
 

@@ -23,8 +23,13 @@ export function openapiDocs() {
         info: {
           title: 'LogStream query API',
           version: '1.0.0',
-          description: 'Search, histogram, facets, context, export and live tail over stored logs.',
+          description:
+            'Search, histogram, facets, context, export and live tail over stored logs. With LOGSTREAM_AUTH=required every route but ' +
+            '/health (and this description) needs an API key of scope read or admin: Authorization: Bearer <key>, or HTTP Basic with the key as the password.',
         },
+        // Lets the docs page send a key ("Authorize"); /health opts out with security: [].
+        components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key of scope read (or admin)' } } },
+        security: [{ apiKey: [] }],
       },
     }),
   )

@@ -177,7 +177,11 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authent
         }
       },
       {
-        detail: { summary: 'Liveness and database reachability', description: '200 when PostgreSQL answers, 503 with the failing check otherwise.' },
+        detail: {
+          summary: 'Liveness and database reachability',
+          description: '200 when PostgreSQL answers, 503 with the failing check otherwise. Needs no API key.',
+          security: [],
+        },
       },
     )
     .get(

@@ -136,6 +136,10 @@ describe('open without a key', () => {
     const description = await get('/openapi/json')
     expect(description.status).toBe(200)
     expect(Object.keys(description.body.paths)).toContain('/query')
+    // The docs page can send a key (Authorize), and says /health needs none.
+    expect(description.body.components.securitySchemes.apiKey).toMatchObject({ type: 'http', scheme: 'bearer' })
+    expect(description.body.security).toEqual([{ apiKey: [] }])
+    expect(description.body.paths['/health'].get.security).toEqual([])
   })
 
   test('keys off (the default authenticator): every route answers without one', async () => {

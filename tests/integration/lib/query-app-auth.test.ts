@@ -150,6 +150,26 @@ describe('open without a key', () => {
 })
 
 describe('the failure throttle, by the client address the server sees', () => {
+  test("the authenticator is given the socket's address, whatever X-Forwarded-For says", async () => {
+    const peers: string[] = []
+    const spy = {
+      authenticate(key: string | undefined, scope: Scope, peer: string) {
+        peers.push(peer)
+        return ring.authenticate(key, scope, peer)
+      },
+    }
+    const listening = createQueryApp({ sql, authenticator: spy }).listen({ hostname: '127.0.0.1', port: 0 })
+    try {
+      const response = await fetch(`http://127.0.0.1:${listening.server!.port}/histogram?from=1h`, {
+        headers: { ...bearer(keys.read.key), 'x-forwarded-for': '203.0.113.7' },
+      })
+      expect(response.status).toBe(200)
+      expect(peers).toEqual(['127.0.0.1'])
+    } finally {
+      await listening.server!.stop(true)
+    }
+  })
+
   test(`after ${FailureLimits.attempts} refused keys a minute, 429 RATE_LIMITED with Retry-After, even for a good key; /health stays open`, async () => {
     const throttled = createQueryApp({ sql, log, authenticator: new KeyRing([keys.read.record]) }).listen({ hostname: '127.0.0.1', port: 0 })
     const server = throttled.server!

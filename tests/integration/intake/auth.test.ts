@@ -234,8 +234,18 @@ describe('Loki clients, Basic auth with the key as the password', () => {
   })
 })
 
+/** The client as Node users run it (default undici connection) with `auth: { apiKey }`: info(), then one bulk. */
+const NODE_CLIENT = `
+const { Client } = await import('@elastic/elasticsearch')
+const client = new Client({ node: process.argv[1], auth: { apiKey: process.env.LOGSTREAM_KEY } })
+const info = await client.info()
+const bulk = await client.bulk({ operations: [{ create: { _index: 'logs' } }, { message: 'from node', 'service.name': 'es-auth-node' }] })
+console.log(JSON.stringify({ version: info.version.number, errors: bulk.errors }))
+await client.close()
+`
+
 describe('@elastic/elasticsearch', () => {
-  test('auth: { apiKey } and basic auth: info() and bulk pass; without auth info() is a 401 security_exception', async () => {
+  test('auth: { apiKey } and basic auth (under Bun, and apiKey under Node with its default connection): info() and bulk pass; without auth info() is a 401 security_exception', async () => {
     for (const [name, auth] of [
       ['apikey', { apiKey: writer.key }],
       ['basic', { username: 'elastic', password: writer.key }],
@@ -248,6 +258,19 @@ describe('@elastic/elasticsearch', () => {
       await client.close()
     }
     const anonymous = new Client({ node: stack.httpUrl, Connection: HttpConnection })
+    // The client's default (undici) connection fails under Bun before any request (see elasticsearch.test.ts): under Node here.
+    const node = Bun.which('node')
+    if (!node) throw new Error('this test runs the Elasticsearch client under Node: install Node (>= 18) on the PATH')
+    const child = Bun.spawn([node, '--input-type=module', '-e', NODE_CLIENT, stack.httpUrl], {
+      cwd: `${import.meta.dir}/../../..`,
+      env: { ...process.env, LOGSTREAM_KEY: writer.key },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+    expect({ code, err }).toEqual({ code: 0, err: '' })
+    expect(JSON.parse(out)).toEqual({ version: expect.stringMatching(/^8\./), errors: false })
+    expect((await stack.storedLogs(1, '/query?service=es-auth-node'))[0]!.message).toBe('from node')
     const error = (await anonymous.info().catch((caught: unknown) => caught)) as { meta: { statusCode: number; body: { error: { type: string } } } }
     expect(error.meta.statusCode).toBe(401)
     expect(error.meta.body.error.type).toBe('security_exception')

@@ -10,6 +10,10 @@ describe('keyFromAuthorization', () => {
     expect(keyFromAuthorization('ApiKey lsk_x')).toBe('lsk_x')
   })
 
+  test('ApiKey may also carry base64(id:KEY), as Filebeat sends api_key: "id:KEY"', () => {
+    expect(keyFromAuthorization(`ApiKey ${Buffer.from('logstream:lsk_x').toString('base64')}`)).toBe('lsk_x')
+  })
+
   test('Basic carries it as the password, whatever the user', () => {
     expect(keyFromAuthorization(basic('promtail:lsk_x'))).toBe('lsk_x')
     expect(keyFromAuthorization(basic(':lsk_x'))).toBe('lsk_x')

@@ -21,7 +21,7 @@ try {
   const tail = startLiveTail({ sql, databaseUrl: config.databaseUrl, settings: config.tail, log })
   const { certFile, keyFile } = config.tls
   const tls = certFile && keyFile ? { cert: Bun.file(certFile), key: Bun.file(keyFile) } : undefined
-  const app = createQueryApp({ sql, log, tail: tail.hub, authenticator: auth.authenticator }).listen({
+  const app = createQueryApp({ sql, log, tail: tail.hub, authenticator: auth.authenticator, recheckMs: config.auth.refreshMs }).listen({
     hostname: config.http.host,
     port: config.http.port,
     ...(tls ? { tls } : {}),

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import { keyFromAuthorization } from './auth/credentials.ts'
 import { type Authenticator, openAuthenticator } from './auth/key-ring.ts'
 import type { Sql } from './db.ts'
 import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
@@ -8,7 +9,7 @@ import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
 import { openapiDocs } from './openapi-docs.ts'
 import { contextExportRoutes } from './query/context-export-routes.ts'
-import { checkReadKey, isAuthRefusal, peerOf, refusalHeaders } from './query/require-key.ts'
+import { checkReadKey, endWhenRevoked, isAuthRefusal, peerOf, refusalHeaders, stillReads } from './query/require-key.ts'
 import { facetRoutes, histogramRoutes } from './query/routes.ts'
 import type { TailHub } from './tail/tail-hub.ts'
 import { tailRoutes } from './tail/tail-routes.ts'
@@ -27,6 +28,8 @@ export interface QueryAppOptions {
    * scope `read` (query/require-key.ts). Default: openAuthenticator, everyone allowed (LOGSTREAM_AUTH=off).
    */
   authenticator?: Authenticator
+  /** How often an open /tail stream's key is checked again (a revoked key ends its stream); config.auth.refreshMs. */
+  recheckMs?: number
 }
 
 /** What each parameter accepts, used both in the OpenAPI description and in 400 bodies. */
@@ -137,11 +140,20 @@ function validationFailure(request: Request, error: { all?: { path?: string }[] 
  * our error classes, the data layer already throws typed database errors (log-search.ts), and the
  * status and body then follow from the error alone (httpError); anything untyped is an INTERNAL 500.
  */
-export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authenticator = openAuthenticator }: QueryAppOptions) {
+export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authenticator = openAuthenticator, recheckMs = 2000 }: QueryAppOptions) {
   return new Elysia()
     .onRequest(({ request, server }) => {
       // Before routing: a request without a read key learns nothing, not even which paths exist.
       checkReadKey(authenticator, request, peerOf(request, server))
+    })
+    .onAfterHandle(({ request, response, server }) => {
+      // A stream outlives the check made when it opened: /tail's key is checked again while it streams.
+      if (authenticator === openAuthenticator || !(response instanceof Response) || !response.body) return
+      if (!response.headers.get('content-type')?.startsWith('text/event-stream')) return
+      const key = keyFromAuthorization(request.headers.get('authorization'))
+      const peer = peerOf(request, server)
+      const body = endWhenRevoked(response.body, () => stillReads(authenticator, key, peer), recheckMs)
+      return new Response(body, { status: response.status, headers: response.headers })
     })
     .use(openapiDocs())
     .onError(({ code, error, set, request }) => {

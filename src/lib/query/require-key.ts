@@ -41,3 +41,38 @@ export function refusalHeaders(error: LogStreamError): Record<string, string> {
   if (error instanceof RateLimitedError) return { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
   return {}
 }
+
+/** True while `key` may still read; a throttled address is not a revoked key, so that alone ends nothing. */
+export function stillReads(authenticator: Authenticator, key: string | undefined, peer: string): boolean {
+  try {
+    authenticator.authenticate(key, 'read', peer)
+    return true
+  } catch (error) {
+    return error instanceof RateLimitedError
+  }
+}
+
+/**
+ * `stream` (a /tail response's body) ended once `stillAllowed` says no, asked at most every `everyMs` as frames
+ * pass: /tail streams never end by themselves and heartbeats keep them flowing, so a key revoked while one is
+ * open stops it within a heartbeat or two. The client then reconnects, and is refused like any other request.
+ */
+export function endWhenRevoked<T>(stream: ReadableStream<T>, stillAllowed: () => boolean, everyMs: number, now: () => number = Date.now): ReadableStream<T> {
+  const reader = stream.getReader()
+  let checked = now()
+  return new ReadableStream<T>({
+    async pull(controller) {
+      const { done, value } = await reader.read()
+      if (done) return controller.close()
+      if (now() - checked >= everyMs) {
+        checked = now()
+        if (!stillAllowed()) {
+          await reader.cancel()
+          return controller.close()
+        }
+      }
+      controller.enqueue(value)
+    },
+    cancel: (reason) => reader.cancel(reason),
+  })
+}

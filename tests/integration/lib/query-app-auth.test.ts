@@ -8,7 +8,7 @@ import { queryDatabaseUrl } from '../../../src/lib/log-search.ts'
 import { createQueryApp } from '../../../src/lib/query-app.ts'
 import { createTailHub } from '../../../src/lib/tail/tail-hub.ts'
 import { createTailStore } from '../../../src/lib/tail/tail-store.ts'
-import { baseConfig, freshDatabase } from '../../support/infra.ts'
+import { baseConfig, eventually, freshDatabase } from '../../support/infra.ts'
 
 /**
  * The query API with keys required (issue 15), in process (app.handle) over a real database and a real live
@@ -122,6 +122,49 @@ describe('data routes need a read key', () => {
     const answer = await get('/query', bearer(revoked.key))
     expect(answer.status).toBe(401)
     expect(answer.body.message).toContain('not valid')
+  })
+})
+
+describe('an open /tail stream', () => {
+  test('ends once its key is revoked (checked again as heartbeats pass); the reconnect is refused', async () => {
+    const own = made('read')
+    const keyring = new KeyRing([own.record])
+    const fastHub = createTailHub({ ...baseConfig.tail, heartbeatMs: 50, store: createTailStore(sql), log })
+    const tailing = createQueryApp({ sql, log, tail: fastHub, authenticator: keyring, recheckMs: 20 })
+    try {
+      const response = await tailing.handle(new Request('http://localhost/tail', { headers: bearer(own.key) }))
+      expect(response.status).toBe(200)
+      const reader = response.body!.getReader()
+      expect((await reader.read()).done).toBe(false)
+      expect(fastHub.stats().clients).toBe(1)
+      keyring.replace([])
+      // Heartbeats flow until the next check sees the key gone; then the stream ends and the hub lets the client go.
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {}
+      await eventually(() => (fastHub.stats().clients === 0 ? true : undefined), 5000, 'the hub to let the client go')
+      const again = await tailing.handle(new Request('http://localhost/tail', { headers: bearer(own.key) }))
+      expect(again.status).toBe(401)
+    } finally {
+      await fastHub.stop()
+    }
+  })
+
+  test('a live key keeps streaming past many checks', async () => {
+    const own = made('read')
+    const fastHub = createTailHub({ ...baseConfig.tail, heartbeatMs: 20, store: createTailStore(sql), log })
+    const tailing = createQueryApp({ sql, log, tail: fastHub, authenticator: new KeyRing([own.record]), recheckMs: 1 })
+    try {
+      const response = await tailing.handle(new Request('http://localhost/tail', { headers: bearer(own.key) }))
+      const reader = response.body!.getReader()
+      let heartbeats = 0
+      while (heartbeats < 5) {
+        const { done, value } = await reader.read()
+        expect(done).toBe(false)
+        if (String(typeof value === 'string' ? value : new TextDecoder().decode(value)).includes('heartbeat')) heartbeats++
+      }
+      await reader.cancel()
+    } finally {
+      await fastHub.stop()
+    }
   })
 })
 

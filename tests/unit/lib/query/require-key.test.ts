@@ -2,7 +2,16 @@ import { describe, expect, test } from 'bun:test'
 import { generateKey, type KeyRecord } from '../../../../src/lib/auth/api-key.ts'
 import { KeyRing, OPEN, openAuthenticator } from '../../../../src/lib/auth/key-ring.ts'
 import { PermissionDeniedError, QueryInvalidError, RateLimitedError, TailLimitError, UnauthenticatedError } from '../../../../src/lib/errors.ts'
-import { checkReadKey, isAuthRefusal, isOpenPath, peerOf, refusalHeaders, WWW_AUTHENTICATE } from '../../../../src/lib/query/require-key.ts'
+import {
+  checkReadKey,
+  endWhenRevoked,
+  isAuthRefusal,
+  isOpenPath,
+  peerOf,
+  refusalHeaders,
+  stillReads,
+  WWW_AUTHENTICATE,
+} from '../../../../src/lib/query/require-key.ts'
 
 const made = (scope: KeyRecord['scope']) => {
   const { key, id, hash } = generateKey()
@@ -76,5 +85,75 @@ describe('refusals', () => {
     const server = { requestIP: () => ({ address: '10.0.0.9' }) }
     expect(peerOf(request('/query', undefined), server)).toBe('10.0.0.9')
     expect(peerOf(request('/query'), null)).toBe('unknown')
+  })
+})
+
+describe('an open stream whose key is revoked', () => {
+  test('stillReads: a live read key yes; revoked or ingest no; a throttled address alone does not end a stream', () => {
+    const own = made('read')
+    const keyring = new KeyRing([own.record, ingest.record])
+    expect(stillReads(keyring, own.key, 'a')).toBe(true)
+    expect(stillReads(keyring, ingest.key, 'a')).toBe(false)
+    keyring.replace([ingest.record])
+    expect(stillReads(keyring, own.key, 'a')).toBe(false)
+    const throttled = {
+      authenticate: () => {
+        throw new RateLimitedError('slow', 1000)
+      },
+    }
+    expect(stillReads(throttled, own.key, 'a')).toBe(true)
+  })
+
+  test('endWhenRevoked passes frames while allowed, asks at most every everyMs, and ends (cancelling the source) once refused', async () => {
+    let clock = 0
+    let allowed = true
+    let asked = 0
+    let cancelled = false
+    let sent = 0
+    const source = new ReadableStream<string>({
+      pull(controller) {
+        controller.enqueue(`frame ${++sent}`)
+      },
+      cancel() {
+        cancelled = true
+      },
+    })
+    const reader = endWhenRevoked(
+      source,
+      () => {
+        asked++
+        return allowed
+      },
+      100,
+      () => clock,
+    ).getReader()
+    expect((await reader.read()).value).toBe('frame 1')
+    clock = 50
+    expect((await reader.read()).value).toBe('frame 2')
+    expect(asked).toBe(0)
+    clock = 100
+    expect((await reader.read()).value).toBe('frame 3')
+    expect(asked).toBe(1)
+    allowed = false
+    clock = 150
+    expect((await reader.read()).done).toBe(false)
+    clock = 200
+    expect((await reader.read()).done).toBe(true)
+    expect(asked).toBe(2)
+    expect(cancelled).toBe(true)
+  })
+
+  test("a client leaving cancels the source (the tail frees the client's place)", async () => {
+    let cancelled = false
+    const source = new ReadableStream<string>({
+      pull: (controller) => controller.enqueue('x'),
+      cancel: () => {
+        cancelled = true
+      },
+    })
+    const reader = endWhenRevoked(source, () => true, 100).getReader()
+    await reader.read()
+    await reader.cancel()
+    expect(cancelled).toBe(true)
   })
 })

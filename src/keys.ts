@@ -4,9 +4,9 @@
  * first. Exit code 0 on success, 1 when it failed (no such key, database unreachable), 2 for a usage error
  * (including a name a live key already has).
  */
-import { parseArgs } from 'node:util'
 import { type Scope, Scopes } from './lib/auth/api-key.ts'
 import { createKey, type KeyInfo, type KeyLimits, LimitRanges, listKeys, revokeKey, setLimits } from './lib/auth/key-store.ts'
+import { type Fail, parseCommandLine, usageFailure } from './lib/command-line.ts'
 import { loadConfig } from './lib/config.ts'
 import { applySchema, connect, ensureDatabase, type Sql } from './lib/db.ts'
 import { asLogStreamError, ErrorCodes } from './lib/errors.ts'
@@ -28,13 +28,10 @@ options:
   -h, --help         show this help
 `
 
-function fail(message: string): never {
-  process.stderr.write(`keys: ${message}\n\n${usage}`)
-  process.exit(2)
-}
+const fail: Fail = usageFailure('keys', usage)
 
-function parse() {
-  return parseArgs({
+const { values, positionals } = parseCommandLine(
+  {
     allowPositionals: true,
     options: {
       name: { type: 'string' },
@@ -44,20 +41,10 @@ function parse() {
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
-  })
-}
-const { values, positionals } = (() => {
-  try {
-    return parse()
-  } catch (error) {
-    fail((error as Error).message)
-  }
-})()
-
-if (values.help) {
-  process.stdout.write(usage)
-  process.exit(0)
-}
+  },
+  usage,
+  fail,
+)
 
 /** A limit flag: a whole number (checked against its range by the key store), "default" (null) when allowed, or absent. */
 function limit(which: keyof typeof LimitRanges, allowDefault: boolean): number | null | undefined {

@@ -2,7 +2,7 @@
  * `bun run send`: sends logs to LogStream's gRPC intake, so a user without grpcurl can try the system.
  * Exit code 0 when every log was accepted, 1 when anything was rejected or failed, 2 for a usage error.
  */
-import { parseArgs } from 'node:util'
+import { type Fail, parseCommandLine, usageFailure } from './lib/command-line.ts'
 import {
   checkHealth,
   type Defaults,
@@ -45,19 +45,16 @@ options:
   -h, --help               show this help
 `
 
-function fail(message: string): never {
-  process.stderr.write(`send: ${message}\n\n${usage}`)
-  process.exit(2)
-}
-
 function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback
   if (!/^\d+$/.test(value) || Number(value) < min) fail(`--${name} must be a whole number of at least ${min}, got "${value}"`)
   return Number(value)
 }
 
-function parse() {
-  return parseArgs({
+const fail: Fail = usageFailure('send', usage)
+
+const { values, positionals } = parseCommandLine(
+  {
     allowPositionals: true,
     options: {
       addr: { type: 'string', short: 'a', default: '127.0.0.1:50051' },
@@ -77,20 +74,10 @@ function parse() {
       health: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
-  })
-}
-const { values, positionals } = (() => {
-  try {
-    return parse()
-  } catch (error) {
-    fail((error as Error).message)
-  }
-})()
-
-if (values.help) {
-  process.stdout.write(usage)
-  process.exit(0)
-}
+  },
+  usage,
+  fail,
+)
 if (!/^[^\s]+:\d{1,5}$/.test(values.addr)) fail(`--addr must be HOST:PORT, got "${values.addr}"`)
 
 const timeoutMs = positiveInt('timeout', values.timeout, SendDefaults.timeoutMs)

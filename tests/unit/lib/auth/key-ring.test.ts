@@ -1,21 +1,9 @@
 import { describe, expect, test } from 'bun:test'
-import { generateKey, type KeyRecord, type Scope } from '../../../../src/lib/auth/api-key.ts'
 import { FailureLimits, KeyRing, OPEN, openAuthenticator } from '../../../../src/lib/auth/key-ring.ts'
 import { PermissionDeniedError, RateLimitedError, UnauthenticatedError } from '../../../../src/lib/errors.ts'
+import { refusal, testKey } from '../../../support/api-keys.ts'
 
-function key(name: string, scope: Scope): { key: string; record: KeyRecord } {
-  const { key, id, hash } = generateKey()
-  return { key, record: { id, name, scope, hash } }
-}
-
-const refusal = (run: () => unknown): unknown => {
-  try {
-    run()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a refusal')
-}
+const key = testKey
 
 describe('KeyRing', () => {
   const writer = key('shipper', 'ingest')

@@ -1,16 +1,14 @@
 import { describe, expect, test } from 'bun:test'
-import { generateKey, type KeyRecord, type Scope } from '../../../../src/lib/auth/api-key.ts'
+import type { KeyRecord } from '../../../../src/lib/auth/api-key.ts'
 import { OPEN } from '../../../../src/lib/auth/key-ring.ts'
 import { type KeySource, startAuth, watchKeys } from '../../../../src/lib/auth/start-auth.ts'
 import { loadConfig } from '../../../../src/lib/config.ts'
 import { ConfigError, DatabaseUnavailableError, UnauthenticatedError } from '../../../../src/lib/errors.ts'
 import { createLogger, type LogFields } from '../../../../src/lib/log.ts'
+import { refusal, testKey } from '../../../support/api-keys.ts'
 import { failingSql, fakeSql } from '../../../support/fake-sql.ts'
 
-function key(name: string, scope: Scope): { key: string; record: KeyRecord } {
-  const { key, id, hash } = generateKey()
-  return { key, record: { id, name, scope, hash } }
-}
+const key = testKey
 
 function capture() {
   const lines: (LogFields & { level: string; event: string })[] = []
@@ -47,15 +45,6 @@ function source(initial: KeyRecord[]) {
   }
   const loaded = (more: number) => new Promise<void>((resolve) => waiters.push({ at: state.loads + more, resolve }))
   return { state, keySource, loaded }
-}
-
-const refusal = (run: () => unknown): unknown => {
-  try {
-    run()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a refusal')
 }
 
 describe('watchKeys', () => {

@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js'
 import { LogStreamError } from './errors.ts'
-import { retryDelayMs } from './http-intake/retry-after.ts'
 import { NoValidLogsError } from './intake.ts'
 import { ERROR_CODE_METADATA, encodeIngestResponse, encodeRetryStatus, RESPONSE_TRAILER, STATUS_DETAILS_METADATA } from './proto.ts'
+import { retryDelayMs } from './retry-after.ts'
 
 /** What every gRPC adapter of the intake shares: a status from an error alone, and the time a call may wait. */
 

@@ -10,7 +10,7 @@ import {
   parseBulk,
 } from '../protocols/elasticsearch.ts'
 import { acceptParsed } from '../protocols/outcome.ts'
-import { retryHeaders } from './retry-after.ts'
+import { retryHeaders } from '../retry-after.ts'
 import type { Route } from './route.ts'
 
 /**

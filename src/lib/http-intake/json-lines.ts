@@ -1,7 +1,7 @@
 import { httpError, RequestInvalidError } from '../errors.ts'
 import { type Defaults, entryFromDocument, type Parsed } from '../protocols/document.ts'
 import { acceptParsed, type Outcome } from '../protocols/outcome.ts'
-import { retryHeaders } from './retry-after.ts'
+import { retryHeaders } from '../retry-after.ts'
 import type { Route } from './route.ts'
 
 /**

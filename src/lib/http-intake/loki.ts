@@ -3,7 +3,7 @@ import { LokiPushRequestType } from '../proto.ts'
 import { snappyDecode } from '../protocols/encoding.ts'
 import { type LokiJsonRequest, type LokiProtoRequest, lokiJsonEntries, lokiProtoEntries } from '../protocols/loki.ts'
 import { acceptParsed, describeProblems } from '../protocols/outcome.ts'
-import { retryHeaders } from './retry-after.ts'
+import { retryHeaders } from '../retry-after.ts'
 import type { Route } from './route.ts'
 
 /**

@@ -3,7 +3,7 @@ import { ExportLogsRequestType, ExportLogsResponseType, RpcStatusType } from '..
 import type { Parsed } from '../protocols/document.ts'
 import { type ExportLogsRequest, exportResponse, otlpEntries, otlpJsonEntries } from '../protocols/otlp.ts'
 import { acceptParsed, describeProblems } from '../protocols/outcome.ts'
-import { retryHeaders } from './retry-after.ts'
+import { retryHeaders } from '../retry-after.ts'
 import type { Route } from './route.ts'
 
 /**

@@ -8,6 +8,7 @@
 import { keyFromAuthorization } from '../auth/credentials.ts'
 import type { Authenticator, Caller } from '../auth/key-ring.ts'
 import { type LogStreamError, PermissionDeniedError, RateLimitedError, UnauthenticatedError } from '../errors.ts'
+import { retryHeaders } from '../retry-after.ts'
 
 /** The challenge of every 401 (RFC 6750): the query API takes the key as a Bearer token. */
 export const WWW_AUTHENTICATE = 'Bearer realm="logstream"'
@@ -38,7 +39,7 @@ export const isAuthRefusal = (error: LogStreamError): boolean =>
 /** Headers a refusal carries: the challenge on a 401, Retry-After (whole seconds, at least 1) on a throttled 429. */
 export function refusalHeaders(error: LogStreamError): Record<string, string> {
   if (error instanceof UnauthenticatedError) return { 'www-authenticate': WWW_AUTHENTICATE }
-  if (error instanceof RateLimitedError) return { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) }
+  if (error instanceof RateLimitedError) return retryHeaders(error)
   return {}
 }
 

@@ -4,8 +4,8 @@ import { IngestOverloadedError, RateLimitedError, RequestInvalidError, Unauthent
 import { callerOf, peerAddress } from '../../../src/lib/grpc-auth.ts'
 import { otlpStatusFor } from '../../../src/lib/grpc-otlp.ts'
 import { statusFor } from '../../../src/lib/grpc-status.ts'
-import { retryDelayMs, retryHeaders } from '../../../src/lib/http-intake/retry-after.ts'
 import { RetryInfoType, RpcStatusType } from '../../../src/lib/proto.ts'
+import { retryDelayMs, retryHeaders } from '../../../src/lib/retry-after.ts'
 
 /** The pure parts of keys and rate limits on the intake: peers, callers, and how a wait is told to clients. */
 

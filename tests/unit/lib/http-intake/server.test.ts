@@ -4,11 +4,11 @@ import { openAuthenticator } from '../../../../src/lib/auth/key-ring.ts'
 import { RateLimits } from '../../../../src/lib/auth/rate-limits.ts'
 import type { Config } from '../../../../src/lib/config.ts'
 import { ErrorCodes, KafkaUnavailableError } from '../../../../src/lib/errors.ts'
-import { RETRY_AFTER_SECONDS } from '../../../../src/lib/http-intake/retry-after.ts'
 import { createHttpIntakeHandler } from '../../../../src/lib/http-intake/server.ts'
 import { createIntake, ENTRY_COST_BYTES, type Intake, RESERVE_WAIT_MS } from '../../../../src/lib/intake.ts'
 import { createLogger } from '../../../../src/lib/log.ts'
 import type { LogProducer } from '../../../../src/lib/producer.ts'
+import { RETRY_AFTER_SECONDS } from '../../../../src/lib/retry-after.ts'
 
 /**
  * The HTTP intake listener's answers when storing is not possible now, for each protocol: Kafka down or slow

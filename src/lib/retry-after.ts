@@ -1,4 +1,4 @@
-import { type LogStreamError, RateLimitedError } from '../errors.ts'
+import { type LogStreamError, RateLimitedError } from './errors.ts'
 
 /**
  * Seconds a client should wait before retrying a retryable failure; shippers (the OpenTelemetry

@@ -173,10 +173,10 @@ export function histogramSources(search: Search, plan: HistogramPlan, nowMicros:
 
 /**
  * Counts per (bucket, group), with each group's rank by its count over the whole range. The bucket index is
- * computed exactly (extract(epoch) of an interval is numeric): floor((timestamp - start) / step), with a log
- * at exactly `to` put in the last bucket, and a cut first minute counted from log_counts (which starts
- * before `from` when buckets start at `from`) in the first. `search` must carry the plan's from and to, so the WHERE clause (the
- * same as /query's) bounds the scan to that range: partition pruning and the primary key's time order.
+ * computed exactly (bucketOf), with a log at exactly `to` put in the last bucket, and a cut first minute
+ * counted from log_counts (which starts before `from` when buckets start at `from`) in the first. `search`
+ * must carry the plan's from and to, so the WHERE clause (the same as /query's) bounds the scan to that
+ * range: partition pruning and the primary key's time order.
  * When the filters are only service, level, host and time, whole minutes inside a bucket are read from
  * log_counts (a minute lies in one bucket, so its bucket is its start's) and only the minutes a bucket edge
  * cuts are counted from logs' rows, or from log_counts less the rows outside the range (splitByMinute):

@@ -19,11 +19,14 @@ const services = ['api-gateway', 'billing', 'checkout', 'search', 'auth', 'inven
 const levels = ['INFO', 'INFO', 'INFO', 'DEBUG', 'WARN', 'ERROR']
 const hex = (length: number, seed: number) => Array.from({ length }, (_, i) => ((seed * 7919 + i * 104729) % 16).toString(16)).join('')
 
+// Timestamps spread over the last day: a fixed date would leave the retention window and be refused.
+const DAY_AGO = Math.floor(Date.now() / 1000) - 86_400
+
 /** Realistic entries (a few hundred bytes encoded; the report gives the measured mean): a sentence of a message, small JSON metadata, trace ids, a few tags. */
 export function sampleEntry(i: number) {
   const service = services[i % services.length]!
   return {
-    timestamp: { seconds: 1_730_894_400 + (i % 86_400), nanos: (i * 1_000_003) % 1_000_000_000 },
+    timestamp: { seconds: DAY_AGO + (i % 86_400), nanos: (i * 1_000_003) % 1_000_000_000 },
     service,
     level: levels[i % levels.length]!,
     message: `GET /api/v1/orders/${100_000 + (i % 90_000)} completed with status ${i % 7 === 0 ? 500 : 200} in ${(i % 950) + 3} ms for user u-${i % 5000} (request ${hex(12, i)})`,

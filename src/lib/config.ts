@@ -63,6 +63,8 @@ export interface Config {
     maxPendingBytes: number
     maxInFlightBatches: number
     sendTimeoutMs: number
+    /** INGEST_MAX_FUTURE_SECONDS: a client timestamp further ahead of the server's clock is refused (log-entry.ts). */
+    maxFutureSeconds: number
   }
   consume: {
     batchMaxRows: number
@@ -241,6 +243,10 @@ export function loadConfig(env: Env = process.env): Config {
       // meanwhile merge into the next batch (README, ingest).
       maxInFlightBatches: int('INGEST_MAX_IN_FLIGHT_BATCHES', 2, 1, 1024),
       sendTimeoutMs: int('INGEST_SEND_TIMEOUT_MS', 10_000, 100, 600_000),
+      // NTP keeps hosts within a second; 10 minutes forgives a host unsynced for weeks, yet a clock set to
+      // another year, or local time sent as UTC (whole hours off), is refused. At most a day, so an accepted
+      // entry always lands in a partition made ahead (PARTITIONS_AHEAD_DAYS is at least 1).
+      maxFutureSeconds: int('INGEST_MAX_FUTURE_SECONDS', 600, 0, 86_400),
     },
     consume: {
       batchMaxRows: int('CONSUME_BATCH_MAX_ROWS', 5000, 1, 1_000_000),

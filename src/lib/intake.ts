@@ -111,8 +111,9 @@ function isCanonical(input: LogEntryInput, record: LogRecord, recordBytes: numbe
   )
 }
 
-export function createIntake(config: Pick<Config, 'ingest'>, { producer, log }: IntakeDependencies): Intake {
+export function createIntake(config: Pick<Config, 'ingest' | 'retentionDays'>, { producer, log }: IntakeDependencies): Intake {
   const ingest = config.ingest
+  const window = { retentionDays: config.retentionDays, maxFutureSeconds: ingest.maxFutureSeconds }
   // Two budgets of the same size, so that requests being read can never starve those already accepted:
   // `reading` holds each request's wire bytes from before it is read until it is answered (transports
   // reserve it); `held` holds accepted entries from validation until Kafka acknowledged them.
@@ -154,7 +155,7 @@ export function createIntake(config: Pick<Config, 'ingest'>, { producer, log }: 
     const rejections: Rejection[] = []
     const items: { value: OutgoingMessage; bytes: number }[] = []
     for (const [index, { input, bytes }] of entries.entries()) {
-      const result = validateEntry(input)
+      const result = validateEntry(input, undefined, window)
       if (!result.ok) {
         rejections.push({ index, field: result.violation.field, reason: result.violation.reason })
         continue

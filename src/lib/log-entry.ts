@@ -1,4 +1,5 @@
 import { type Level, Levels, normaliseLevel } from './levels.ts'
+import { oldestKeptDay } from './retention.ts'
 
 /** A validated, normalised log entry: what goes into Kafka and, field for field, into PostgreSQL. */
 export interface LogRecord {
@@ -66,7 +67,46 @@ function invalid(field: string, reason: string): ValidationResult {
   return { ok: false, violation: { field, reason } }
 }
 
-function timestampMicros(input: LogEntryInput['timestamp'], now: () => number): number | Violation {
+/**
+ * Which client timestamps intake accepts: none that retention would delete soon after storing, none from
+ * a clock far ahead (it would top every newest-first list until that time). Entries without a timestamp
+ * get the server's time and are never refused by this.
+ */
+export interface TimestampWindow {
+  /** RETENTION_DAYS: retention keeps this many UTC days, today included (retention.ts). */
+  retentionDays: number
+  /** INGEST_MAX_FUTURE_SECONDS: how far ahead of the server's clock a timestamp may be. */
+  maxFutureSeconds: number
+}
+
+/**
+ * An entry is judged against the retention cut-off as it will be this long from now, so one accepted just
+ * before midnight on the oldest kept day is not dropped by the first pass after midnight, before the
+ * consumer has stored it (Kafka and the consumer take seconds; the margin leaves room for a lagging one).
+ */
+export const RETENTION_EDGE_MARGIN_MS = 3_600_000
+
+/** The oldest timestamp, in microseconds, intake accepts at `nowMicros`. */
+export function oldestAcceptedMicros(nowMicros: number, retentionDays: number): number {
+  return oldestKeptDay(new Date(Math.floor(nowMicros / 1000) + RETENTION_EDGE_MARGIN_MS), retentionDays).getTime() * 1000
+}
+
+function outsideWindow(micros: number, nowMicros: number, window: TimestampWindow): Violation | undefined {
+  const oldest = oldestAcceptedMicros(nowMicros, window.retentionDays)
+  if (micros < oldest)
+    return {
+      field: 'timestamp',
+      reason: `is ${formatMicros(micros)}, before ${formatMicros(oldest)}, the oldest time kept (RETENTION_DAYS=${window.retentionDays}); the next retention pass would delete it`,
+    }
+  if (micros > nowMicros + window.maxFutureSeconds * 1_000_000)
+    return {
+      field: 'timestamp',
+      reason: `is ${formatMicros(micros)}, more than INGEST_MAX_FUTURE_SECONDS=${window.maxFutureSeconds} seconds ahead of the server's clock (${formatMicros(nowMicros)}); fix the sender's clock or leave the timestamp out to get the server's time`,
+    }
+  return undefined
+}
+
+function timestampMicros(input: LogEntryInput['timestamp'], now: () => number, window: TimestampWindow | undefined): number | Violation {
   if (!input) return now()
   const seconds = Number(input.seconds?.toString() ?? 0)
   const nanos = input.nanos ?? 0
@@ -76,7 +116,8 @@ function timestampMicros(input: LogEntryInput['timestamp'], now: () => number): 
   if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) {
     return { field: 'timestamp', reason: 'nanos must be between 0 and 999999999' }
   }
-  return seconds * 1_000_000 + Math.floor(nanos / 1000)
+  const micros = seconds * 1_000_000 + Math.floor(nanos / 1000)
+  return (window && outsideWindow(micros, now(), window)) ?? micros
 }
 
 function normaliseTraceId(value: string): string | undefined {
@@ -96,8 +137,11 @@ function isJsonObject(text: string): boolean {
 
 const nowMicros = () => Date.now() * 1000
 
-/** Checks one entry against every rule and returns the normalised record, or the first violation found. */
-export function validateEntry(input: LogEntryInput, now: () => number = nowMicros): ValidationResult {
+/**
+ * Checks one entry against every rule and returns the normalised record, or the first violation found.
+ * Without `window` any timestamp in protobuf's range passes; intake always gives one (config).
+ */
+export function validateEntry(input: LogEntryInput, now: () => number = nowMicros, window?: TimestampWindow): ValidationResult {
   const service = input.service?.trim() ?? ''
   if (!service) return invalid('service', 'is required')
   if (service.length > Limits.serviceChars) return invalid('service', `must be at most ${Limits.serviceChars} characters`)
@@ -144,7 +188,7 @@ export function validateEntry(input: LogEntryInput, now: () => number = nowMicro
     if (value.includes(NUL)) return invalid(field, 'must not contain the NUL character')
   }
 
-  const micros = timestampMicros(input.timestamp, now)
+  const micros = timestampMicros(input.timestamp, now, window)
   if (typeof micros !== 'number') return { ok: false, violation: micros }
 
   const bytes =

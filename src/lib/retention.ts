@@ -30,12 +30,20 @@ function dayOfPartition(name: string): Date | undefined {
 }
 
 /**
+ * The start of the oldest UTC day that retention at `now` keeps: rows before it are dropped by the pass.
+ * Intake refuses timestamps before this (taken a margin ahead, see log-entry.ts), so both use one rule.
+ */
+export function oldestKeptDay(now: Date, retentionDays: number): Date {
+  return new Date(startOfUtcDay(now).getTime() - (retentionDays - 1) * DAY_MS)
+}
+
+/**
  * Keeps one partition per UTC day from (today - retentionDays + 1) to (today + aheadDays), and drops older ones.
  * Safe to run from many processes at once: an advisory lock serialises them and each step is idempotent.
  */
 export async function maintainPartitions(sql: Sql, options: RetentionOptions): Promise<RetentionResult> {
   const today = startOfUtcDay(options.now ?? new Date())
-  const oldestKept = new Date(today.getTime() - (options.retentionDays - 1) * DAY_MS)
+  const oldestKept = oldestKeptDay(today, options.retentionDays)
   const result: RetentionResult = { created: [], dropped: [], purgedDefaultRows: 0 }
 
   await sql.begin(async (tx) => {

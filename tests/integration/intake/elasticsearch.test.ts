@@ -163,7 +163,27 @@ describe('bulk with the client', () => {
     expect((await stack.storedLogs(2, '/query?service=es-drop')).map((log) => log.message).sort()).toEqual(['kept a', 'kept b'])
   })
 
+  test('a document older than the retention window beside a good one: its item 400 naming RETENTION_DAYS, the good one 201 and stored', async () => {
+    const old = new Date(Date.now() - 8 * 86_400_000).toISOString() // the stack runs with RETENTION_DAYS=7
+    const response = await client.bulk({
+      operations: [
+        { create: { _index: 'logs' } },
+        { message: 'too old', 'service.name': 'es-old', '@timestamp': old },
+        { create: { _index: 'logs' } },
+        { message: 'recent', 'service.name': 'es-old' },
+      ],
+    })
+    expect(response.errors).toBe(true)
+    const [refused, stored] = response.items.map((item) => itemOf(item as Item))
+    expect(refused).toMatchObject({ status: 400, error: { type: 'document_parsing_exception' } })
+    expect(refused!.error!.reason).toContain('(RETENTION_DAYS=7); the next retention pass would delete it')
+    expect(stored).toMatchObject({ status: 201 })
+    expect((await stack.storedLogs(1, '/query?service=es-old')).map((log) => log.message)).toEqual(['recent'])
+  })
+
   test('client.bulk with a bad document beside good ones: errors true, one item per action in order, the bad one 400 with type and reason, the others 201 and stored', async () => {
+    // Epoch milliseconds an hour ago, with a millisecond part that must survive.
+    const epochMs = Math.floor(Date.now() / 1000) * 1000 - 3_600_000 + 123
     const response = await client.bulk({
       operations: [
         { create: { _index: 'logs-a', _id: 'given-id' } },
@@ -171,7 +191,7 @@ describe('bulk with the client', () => {
         { index: { _index: 'logs-b' } },
         { message: 'too loud', 'service.name': 'es-mixed', level: 'loud' },
         { create: { _index: 'logs-c' } },
-        { message: 'second good', 'service.name': 'es-mixed', '@timestamp': 1_700_000_000_123 },
+        { message: 'second good', 'service.name': 'es-mixed', '@timestamp': epochMs },
       ],
     })
     expect(response.errors).toBe(true)
@@ -182,11 +202,11 @@ describe('bulk with the client', () => {
     expect(bad!.error!.reason).toContain('level')
     expect(second).toMatchObject({ status: 201, _index: 'logs-c' })
 
-    const logs = byMessage(await stack.storedLogs(2, '/query?service=es-mixed&from=2023-01-01T00:00:00Z'))
+    const logs = byMessage(await stack.storedLogs(2, '/query?service=es-mixed&from=2h'))
     expect(Object.keys(logs).sort()).toEqual(['first good', 'second good'])
     expect(logs['first good']!.level).toBe('DEBUG')
     // Epoch milliseconds, as ES accepts for a date field.
-    expect(logs['second good']!.timestamp).toBe('2023-11-14T22:13:20.123000Z')
+    expect(logs['second good']!.timestamp).toBe(new Date(epochMs).toISOString().replace('Z', '000Z'))
   })
 
   test('a gzip-compressed bulk from the client (compression: true) is stored', async () => {

@@ -28,8 +28,10 @@ function withSettings(config: Config, ingestSettings: Partial<Config['ingest']> 
 }
 
 setDefaultTimeout(40_000)
+// A minute ago: a fixed date would leave the retention window (RETENTION_DAYS) and be refused.
+const RECENT_SECONDS = Math.floor(Date.now() / 1000) - 60
 const readmeExample = {
-  timestamp: { seconds: 1730894400, nanos: 0 },
+  timestamp: { seconds: RECENT_SECONDS, nanos: 0 },
   service: 'api-gateway',
   level: 'INFO',
   message: 'Request processed successfully',
@@ -63,7 +65,7 @@ describe('ingest service', () => {
     const [stored] = await readTopic(config, 1)
     expect(stored!.key).toBe('api-gateway')
     expect(stored!.record).toEqual({
-      timestampMicros: 1730894400 * 1_000_000,
+      timestampMicros: RECENT_SECONDS * 1_000_000,
       service: 'api-gateway',
       level: 'INFO',
       message: 'Request processed successfully',
@@ -79,7 +81,7 @@ describe('ingest service', () => {
     const canonical = {
       ...readmeExample,
       service: 'canonical',
-      timestamp: { seconds: 1730894400, nanos: 123_456_789 },
+      timestamp: { seconds: RECENT_SECONDS, nanos: 123_456_789 },
       metadata: '{"user_id":"123"}',
       trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
       span_id: '00f067aa0ba902b7',
@@ -88,7 +90,7 @@ describe('ingest service', () => {
     expect(response?.accepted).toBe(1)
     const stored = await eventually(async () => (await readTopic(config, 1)).find((item) => item.key === 'canonical'), 30_000, 'the canonical entry')
     expect(stored.record).toEqual({
-      timestampMicros: 1730894400_123456,
+      timestampMicros: RECENT_SECONDS * 1_000_000 + 123_456,
       service: 'canonical',
       level: 'INFO',
       message: 'Request processed successfully',
@@ -117,6 +119,17 @@ describe('ingest service', () => {
     ])
     expect(response!.rejections![0]!.reason).toContain('TRACE, DEBUG, INFO, WARN, ERROR, FATAL')
     expect(response!.error).toContain('logs[1].level')
+  })
+
+  test('an entry older than the retention window beside a good one: one accepted, one rejected naming RETENTION_DAYS', async () => {
+    const days = sharedTopics.retentionDays
+    const old = { ...readmeExample, message: 'too old', timestamp: { seconds: RECENT_SECONDS - (days + 1) * 86_400, nanos: 0 } }
+    const { response, error } = await ingest(client, [old, { ...readmeExample, message: 'recent' }])
+    expect(error).toBeUndefined()
+    expect(response).toMatchObject({ accepted: 1, rejected: 1 })
+    expect(response!.rejections!.map(({ index, field }) => ({ index, field }))).toEqual([{ index: 0, field: 'timestamp' }])
+    expect(response!.rejections![0]!.reason).toContain(`(RETENTION_DAYS=${days}); the next retention pass would delete it`)
+    expect(response!.error).toContain('logs[0].timestamp is ')
   })
 
   test('a request with no logs fails with INVALID_ARGUMENT', async () => {

@@ -69,6 +69,20 @@ describe('loadConfig: CONSUME_BATCH_MAX_BYTES', () => {
   })
 })
 
+describe('loadConfig: INGEST_MAX_FUTURE_SECONDS', () => {
+  test('defaults to 10 minutes and accepts 0 up to a day', () => {
+    expect(loadConfig({}).ingest.maxFutureSeconds).toBe(600)
+    expect(loadConfig({ INGEST_MAX_FUTURE_SECONDS: '0' }).ingest.maxFutureSeconds).toBe(0)
+    expect(loadConfig({ INGEST_MAX_FUTURE_SECONDS: '86400' }).ingest.maxFutureSeconds).toBe(86_400)
+  })
+
+  test('refuses a negative, fractional or over-a-day value, naming the variable', () => {
+    expect(() => loadConfig({ INGEST_MAX_FUTURE_SECONDS: '-1' })).toThrow(ConfigError)
+    expect(() => loadConfig({ INGEST_MAX_FUTURE_SECONDS: '1.5' })).toThrow(/INGEST_MAX_FUTURE_SECONDS: expected a whole number/)
+    expect(() => loadConfig({ INGEST_MAX_FUTURE_SECONDS: '86401' })).toThrow(/INGEST_MAX_FUTURE_SECONDS: must be between 0 and 86400/)
+  })
+})
+
 describe('loadConfig: the live tail (TAIL_*)', () => {
   test('defaults: 100 clients, 1 MiB per client, 32 MiB of recent logs, a heartbeat at least every 5 s', () => {
     expect(loadConfig({}).tail).toEqual({ maxClients: 100, clientQueueBytes: 1024 * 1024, ringBytes: 32 * 1024 * 1024, heartbeatMs: 5000 })

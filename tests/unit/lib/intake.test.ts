@@ -16,6 +16,7 @@ const settings: Config['ingest'] = {
   maxPendingBytes: 1024 * 1024,
   maxInFlightBatches: 2,
   sendTimeoutMs: 5000,
+  maxFutureSeconds: 600,
 }
 
 /** A producer the test controls: each send is recorded and settles only when the test says so. */
@@ -34,11 +35,13 @@ function heldProducer() {
 
 function intakeWith(overrides: Partial<Config['ingest']> = {}) {
   const { sends, producer } = heldProducer()
-  const intake = createIntake({ ingest: { ...settings, ...overrides } }, { producer, log })
+  const intake = createIntake({ ingest: { ...settings, ...overrides }, retentionDays: 7 }, { producer, log })
   return { sends, intake }
 }
 
-const valid = { timestamp: { seconds: 1_730_894_400, nanos: 0 }, service: 'api', level: 'INFO', message: 'hello' }
+// A minute ago: recent enough for the retention window and the future skew whatever day the tests run.
+const RECENT_SECONDS = Math.floor(Date.now() / 1000) - 60
+const valid = { timestamp: { seconds: RECENT_SECONDS, nanos: 0 }, service: 'api', level: 'INFO', message: 'hello' }
 const entry = (changes: Record<string, unknown> = {}): IntakeEntry => ({ input: { ...valid, ...changes } })
 const LONG = { timeoutMs: 60_000 }
 
@@ -86,6 +89,24 @@ describe('intake.accept', () => {
       { index: 3, field: 'service' },
     ])
     expect(response.error).toStartWith('2 of 4 logs rejected: logs[1].level')
+  })
+
+  test('an entry older than the retention window or too far ahead is refused by index with the limit named; the rest are sent', async () => {
+    const { sends, intake } = intakeWith()
+    const old = { seconds: RECENT_SECONDS - 8 * 86_400, nanos: 0 } // RETENTION_DAYS=7
+    const ahead = { seconds: RECENT_SECONDS + 60 + 601, nanos: 0 } // INGEST_MAX_FUTURE_SECONDS=600
+    const accepted = intake.accept([entry({ timestamp: old }), entry(), entry({ timestamp: ahead }), entry({ timestamp: null })], LONG)
+    await until(() => sends.length === 1, 'the send')
+    expect(sends[0]!.messages).toHaveLength(2)
+    sends[0]!.resolve()
+    const response = await accepted
+    expect(response).toMatchObject({ accepted: 2, rejected: 2 })
+    expect(response.rejections.map(({ index, field }) => ({ index, field }))).toEqual([
+      { index: 0, field: 'timestamp' },
+      { index: 2, field: 'timestamp' },
+    ])
+    expect(response.rejections[0]!.reason).toContain('RETENTION_DAYS=7')
+    expect(response.rejections[1]!.reason).toContain('INGEST_MAX_FUTURE_SECONDS=600')
   })
 
   test('no valid entry: RequestInvalidError carrying the full response, and nothing is sent', async () => {
@@ -154,7 +175,7 @@ describe('intake.accept', () => {
 
   test('an entry sent canonical goes to Kafka as its original bytes; another is re-encoded normalised', async () => {
     const { sends, intake } = intakeWith()
-    const canonical = { timestamp: { seconds: 1_730_894_400, nanos: 5000 }, service: 'api', level: 'WARN', message: 'as sent', metadata: '{}' }
+    const canonical = { timestamp: { seconds: RECENT_SECONDS, nanos: 5000 }, service: 'api', level: 'WARN', message: 'as sent', metadata: '{}' }
     const loose = { ...canonical, level: 'warning', metadata: '' }
     const request = decodeIngestRequest(encodeIngestRequest({ logs: [canonical, loose] }))
     const accepted = intake.accept(request.logs, LONG)

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { formatMicros, Limits, type LogEntryInput, validateEntry } from '../../../src/lib/log-entry.ts'
+import { formatMicros, Limits, type LogEntryInput, oldestAcceptedMicros, RETENTION_EDGE_MARGIN_MS, validateEntry } from '../../../src/lib/log-entry.ts'
+import { oldestKeptDay } from '../../../src/lib/retention.ts'
 
 const valid: LogEntryInput = {
   timestamp: { seconds: '1730894400', nanos: 123_456_789 },
@@ -183,6 +184,72 @@ describe('validateEntry', () => {
     test('nanos outside 0..999999999 are rejected', () => {
       expect(violationOf({ timestamp: { seconds: 1, nanos: 1_000_000_000 } })).toEqual({ field: 'timestamp', reason: 'nanos must be between 0 and 999999999' })
       expect(violationOf({ timestamp: { seconds: 1, nanos: -1 } }).field).toBe('timestamp')
+    })
+  })
+
+  describe('timestamp window (RETENTION_DAYS, INGEST_MAX_FUTURE_SECONDS)', () => {
+    const window = { retentionDays: 7, maxFutureSeconds: 600 }
+    const at = (iso: string) => Date.parse(iso) * 1000
+    const judge = (nowIso: string, micros: number | null) =>
+      validateEntry(
+        { ...valid, timestamp: micros === null ? null : { seconds: Math.floor(micros / 1_000_000), nanos: (micros % 1_000_000) * 1000 } },
+        () => at(nowIso),
+        window,
+      )
+    const NOON = '2026-11-27T12:00:00.000Z'
+
+    test('the start of the oldest UTC day retention keeps is accepted; a microsecond earlier is refused, naming RETENTION_DAYS', () => {
+      expect(judge(NOON, at('2026-11-21T00:00:00.000Z')).ok).toBe(true)
+      const refused = judge(NOON, at('2026-11-21T00:00:00.000Z') - 1)
+      expect(refused).toEqual({
+        ok: false,
+        violation: {
+          field: 'timestamp',
+          reason:
+            'is 2026-11-20T23:59:59.999999Z, before 2026-11-21T00:00:00.000000Z, the oldest time kept (RETENTION_DAYS=7); the next retention pass would delete it',
+        },
+      })
+    })
+
+    test('within the margin before midnight, the day retention drops at midnight is refused already', () => {
+      const lastHour = new Date(Date.parse('2026-11-28T00:00:00.000Z') - RETENTION_EDGE_MARGIN_MS).toISOString()
+      expect(judge(new Date(Date.parse(lastHour) - 1).toISOString(), at('2026-11-21T23:59:59.000Z')).ok).toBe(true)
+      expect(judge(lastHour, at('2026-11-21T23:59:59.000Z')).ok).toBe(false)
+      expect(judge(lastHour, at('2026-11-22T00:00:00.000Z')).ok).toBe(true)
+    })
+
+    test('whatever the time of day, the oldest accepted timestamp is still kept by every retention pass within the margin', () => {
+      for (let hour = 0; hour < 48; hour += 0.25) {
+        const now = Date.parse(NOON) + hour * 3_600_000
+        const oldest = oldestAcceptedMicros(now * 1000, 7)
+        for (const later of [now, now + RETENTION_EDGE_MARGIN_MS]) {
+          expect(oldestKeptDay(new Date(later), 7).getTime() * 1000).toBeLessThanOrEqual(oldest)
+        }
+      }
+    })
+
+    test('up to INGEST_MAX_FUTURE_SECONDS ahead is accepted; beyond is refused, naming the variable', () => {
+      expect(judge(NOON, at(NOON) + 600_000_000).ok).toBe(true)
+      const refused = judge(NOON, at(NOON) + 600_000_001)
+      expect(refused.ok).toBe(false)
+      if (!refused.ok) {
+        expect(refused.violation.field).toBe('timestamp')
+        expect(refused.violation.reason).toStartWith('is 2026-11-27T12:10:00.000001Z, more than INGEST_MAX_FUTURE_SECONDS=600 seconds ahead')
+      }
+      expect(judge(NOON, at('2099-01-01T00:00:00.000Z')).ok).toBe(false)
+    })
+
+    test('an entry without a timestamp gets the server time and is never refused by the window', () => {
+      const result = judge(NOON, null)
+      expect(result.ok && result.record.timestampMicros).toBe(at(NOON))
+    })
+
+    test('with RETENTION_DAYS=1 only today (and, in the last margin of the day, only tomorrow) is accepted', () => {
+      const one = (nowIso: string, iso: string) =>
+        validateEntry({ ...valid, timestamp: { seconds: Date.parse(iso) / 1000 } }, () => at(nowIso), { ...window, retentionDays: 1 }).ok
+      expect(one(NOON, '2026-11-27T00:00:00.000Z')).toBe(true)
+      expect(one(NOON, '2026-11-26T23:59:59.000Z')).toBe(false)
+      expect(one('2026-11-27T23:30:00.000Z', '2026-11-27T23:29:00.000Z')).toBe(false)
     })
   })
 

@@ -14,9 +14,17 @@ import { createLogger } from '../../../../src/lib/log.ts'
 
 const lines: string[] = []
 const log = createLogger({ service: 'http-auth-test' }, { level: 'debug', write: (line) => lines.push(line) })
-const ingest = { batchMaxCount: 1000, batchMaxBytes: 1024 * 1024, lingerMs: 0, maxPendingBytes: 1024 * 1024, maxInFlightBatches: 2, sendTimeoutMs: 5000 }
+const ingest = {
+  batchMaxCount: 1000,
+  batchMaxBytes: 1024 * 1024,
+  lingerMs: 0,
+  maxPendingBytes: 1024 * 1024,
+  maxInFlightBatches: 2,
+  sendTimeoutMs: 5000,
+  maxFutureSeconds: 600,
+}
 const sent: unknown[] = []
-const intake = createIntake({ ingest }, { producer: { send: async (messages) => void sent.push(...messages), close: async () => {} }, log })
+const intake = createIntake({ ingest, retentionDays: 7 }, { producer: { send: async (messages) => void sent.push(...messages), close: async () => {} }, log })
 
 function key(name: string, scope: Scope, limits: Partial<KeyRecord> = {}) {
   const { key, id, hash } = generateKey()

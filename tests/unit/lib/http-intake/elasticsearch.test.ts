@@ -8,8 +8,16 @@ import { createLogger } from '../../../../src/lib/log.ts'
 /** The Elasticsearch adapter's reading of the request path (no Kafka: the producer acknowledges at once). */
 
 const log = createLogger({ service: 'es-adapter-test' }, { level: 'error' })
-const ingest = { batchMaxCount: 1000, batchMaxBytes: 1024 * 1024, lingerMs: 0, maxPendingBytes: 1024 * 1024, maxInFlightBatches: 2, sendTimeoutMs: 5000 }
-const intake = createIntake({ ingest }, { producer: { send: async () => {}, close: async () => {} }, log })
+const ingest = {
+  batchMaxCount: 1000,
+  batchMaxBytes: 1024 * 1024,
+  lingerMs: 0,
+  maxPendingBytes: 1024 * 1024,
+  maxInFlightBatches: 2,
+  sendTimeoutMs: 5000,
+  maxFutureSeconds: 600,
+}
+const intake = createIntake({ ingest, retentionDays: 7 }, { producer: { send: async () => {}, close: async () => {} }, log })
 const limits = new RateLimits({ entriesPerSecond: 1000, bytesPerSecond: 1024 * 1024 })
 const handle = createHttpIntakeHandler(intake, log, { maxBodyBytes: 64 * 1024, sendTimeoutMs: 5000, authenticator: openAuthenticator, limits })
 

@@ -26,6 +26,7 @@ const settings: Config['ingest'] = {
   maxPendingBytes: 1024 * 1024,
   maxInFlightBatches: 2,
   sendTimeoutMs: 5000,
+  maxFutureSeconds: 600,
 }
 
 type ProducerBehaviour = 'acks' | 'fails' | 'holds'
@@ -53,7 +54,7 @@ interface Setup {
 
 function handlerWith({ behaviour = 'acks', ingest = {}, maxBodyBytes = 64 * 1024, sendTimeoutMs = 5000 }: Setup = {}) {
   const { sent, producer } = fakeProducer(behaviour)
-  const intake = createIntake({ ingest: { ...settings, ...ingest } }, { producer, log })
+  const intake = createIntake({ ingest: { ...settings, ...ingest }, retentionDays: 7 }, { producer, log })
   const limits = new RateLimits({ entriesPerSecond: 1000, bytesPerSecond: 1024 * 1024 })
   const handle = createHttpIntakeHandler(intake, log, { maxBodyBytes, sendTimeoutMs, authenticator: openAuthenticator, limits })
   return { intake, handle, sent }
@@ -248,6 +249,84 @@ for (const protocol of protocols) {
     })
   })
 }
+
+describe('an entry older than the retention window beside a good one: the good one is stored, the old one refused naming RETENTION_DAYS', () => {
+  const oldMs = now - 8 * 86_400_000 // RETENTION_DAYS=7
+  const oldIso = new Date(oldMs).toISOString()
+  const cases: { name: string; request: Request; status: number }[] = [
+    {
+      name: 'OTLP/HTTP JSON (partial_success)',
+      request: post(
+        '/v1/logs',
+        'application/json',
+      )(
+        JSON.stringify({
+          resourceLogs: [
+            {
+              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'otlp-svc' } }] },
+              scopeLogs: [
+                {
+                  logRecords: [
+                    { timeUnixNano: `${oldMs}000000`, body: { stringValue: 'old' } },
+                    { timeUnixNano: `${now}000000`, body: { stringValue: 'new' } },
+                  ],
+                },
+              ],
+            },
+          ],
+        }),
+      ),
+      status: 200,
+    },
+    {
+      name: 'Loki push (JSON): 400 naming the entry, the good one stored',
+      request: post(
+        '/loki/api/v1/push',
+        'application/json',
+      )(
+        JSON.stringify({
+          streams: [
+            {
+              stream: { service_name: 'loki-svc' },
+              values: [
+                [`${oldMs}000000`, 'old'],
+                [`${now}000000`, 'new'],
+              ],
+            },
+          ],
+        }),
+      ),
+      status: 400,
+    },
+    {
+      name: 'Elasticsearch bulk (the item 400)',
+      request: post(
+        '/_bulk',
+        'application/x-ndjson',
+      )(
+        `${[{ create: {} }, { message: 'old', 'service.name': 'es-svc', '@timestamp': oldIso }, { create: {} }, { message: 'new', 'service.name': 'es-svc' }].map((line) => JSON.stringify(line)).join('\n')}\n`,
+      ),
+      status: 200,
+    },
+    {
+      name: 'JSON lines (the rejected line)',
+      request: post(
+        '/jsonlines',
+        'application/x-ndjson',
+      )(`${JSON.stringify({ message: 'old', service: 'jl-svc', timestamp: oldIso })}\n${JSON.stringify({ message: 'new', service: 'jl-svc' })}\n`),
+      status: 200,
+    },
+  ]
+  for (const { name, request, status } of cases) {
+    test(name, async () => {
+      const { handle, sent } = handlerWith()
+      const response = await handle(request)
+      expect(response.status).toBe(status)
+      expect(await response.text()).toContain('(RETENTION_DAYS=7); the next retention pass would delete it')
+      expect(sent).toHaveLength(1)
+    })
+  }
+})
 
 describe('the read budget', () => {
   test(`a request that finds no room within ${RESERVE_WAIT_MS} ms is refused with 429 and Retry-After, unread; room back, the next is served`, async () => {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js'
 import type { RateLimits } from './auth/rate-limits.ts'
 import type { Config } from './config.ts'
-import type { LogStreamError } from './errors.ts'
+import { type LogStreamError, RequestInvalidError } from './errors.ts'
 import { callerOf } from './grpc-auth.ts'
 import { statusFor, waitLimitMs } from './grpc-status.ts'
 import type { Intake } from './intake.ts'
@@ -22,12 +22,13 @@ export function ingestHandlers(intake: Intake, limits: RateLimits, config: Pick<
       const onCancel = () => controller.abort(new Error('the client cancelled the call'))
       call.once('cancelled', onCancel)
       Promise.resolve()
-        .then(() =>
-          limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes).accept(call.request.logs, {
+        .then(() => {
+          if (call.request.problem) throw new RequestInvalidError(call.request.problem)
+          return limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes).accept(call.request.logs, {
             timeoutMs: waitLimitMs(call, config.ingest.sendTimeoutMs),
             signal: controller.signal,
-          }),
-        )
+          })
+        })
         .then(
           (response) => callback(null, response),
           (error: unknown) => {

@@ -61,6 +61,69 @@ const MAX_SECONDS = 253_402_300_799
 
 const utf8Bytes = (value: string) => Buffer.byteLength(value, 'utf8')
 
+// With the u flag a surrogate pair is one code point, so only a surrogate standing alone matches. UTF-8
+// cannot encode one: on the way to Kafka it would silently become U+FFFD, so it is refused instead.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+const UNPAIRED = 'holds an unpaired UTF-16 surrogate, which UTF-8 cannot encode'
+
+/**
+ * How deep metadata may nest objects and arrays (the top-level object is level 1). PostgreSQL parses
+ * jsonb recursively and fails a document nested past its max_stack_depth (54001); this documented limit
+ * sits far below any server's, so what intake accepts is always storable.
+ */
+export const METADATA_MAX_DEPTH = 100
+/**
+ * jsonb keeps numbers as numeric, which refuses (22003) more than 131072 digits before the point or 16383
+ * after it; at most this many digits and this exponent keep every accepted number well within both.
+ */
+export const METADATA_NUMBER_LIMIT = 1000
+
+const JSON_NUMBER = /-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y
+
+const hexUnit = (text: string, at: number) => (text.slice(at, at + 2) === '\\u' ? Number.parseInt(text.slice(at + 2, at + 6), 16) : -1)
+const isHigh = (unit: number) => unit >= 0xd800 && unit <= 0xdbff
+const isLow = (unit: number) => unit >= 0xdc00 && unit <= 0xdfff
+
+/**
+ * What PostgreSQL jsonb would refuse in `text`, already known to be valid JSON: a \u0000 escape, an
+ * unpaired surrogate escape, nesting deeper than METADATA_MAX_DEPTH, a number numeric cannot hold.
+ * One pass over the text, without recursion, so a hostile document costs no stack.
+ */
+function jsonbProblem(text: string): string | undefined {
+  let depth = 0
+  for (let at = 0; at < text.length; at++) {
+    const char = text.charCodeAt(at)
+    if (char === 0x22) {
+      at++
+      while (text.charCodeAt(at) !== 0x22) {
+        if (text.charCodeAt(at) !== 0x5c) {
+          at++
+          continue
+        }
+        const unit = hexUnit(text, at)
+        if (unit === 0) return 'must not contain the NUL character (\\u0000)'
+        if (isHigh(unit) && isLow(hexUnit(text, at + 6))) at += 12
+        else if (isHigh(unit) || isLow(unit)) return `holds an unpaired surrogate escape (${text.slice(at, at + 6)}), which PostgreSQL jsonb refuses`
+        else at += unit >= 0 ? 6 : 2
+      }
+    } else if (char === 0x7b || char === 0x5b) {
+      depth++
+      if (depth > METADATA_MAX_DEPTH) return `nests objects and arrays more than ${METADATA_MAX_DEPTH} levels deep; the limit is ${METADATA_MAX_DEPTH}`
+    } else if (char === 0x7d || char === 0x5d) {
+      depth--
+    } else if (char === 0x2d || (char >= 0x30 && char <= 0x39)) {
+      JSON_NUMBER.lastIndex = at
+      const [whole = '', integer = '', fraction = '', exponent = '0'] = JSON_NUMBER.exec(text) ?? []
+      if (integer.length + fraction.length > METADATA_NUMBER_LIMIT || Math.abs(Number(exponent)) > METADATA_NUMBER_LIMIT) {
+        const shown = whole.length > 24 ? `${whole.slice(0, 24)}…` : whole
+        return `holds a number (${shown}) beyond ${METADATA_NUMBER_LIMIT} digits or an exponent beyond ±${METADATA_NUMBER_LIMIT}`
+      }
+      at += whole.length - 1
+    }
+  }
+  return undefined
+}
+
 export type ValidationResult = { ok: true; record: LogRecord; bytes: number } | { ok: false; violation: Violation }
 
 function invalid(field: string, reason: string): ValidationResult {
@@ -160,7 +223,9 @@ export function validateEntry(input: LogEntryInput, now: () => number = nowMicro
   const metadataBytes = utf8Bytes(metadata)
   if (metadataBytes > Limits.metadataBytes) return invalid('metadata', `is ${metadataBytes} bytes; the limit is ${Limits.metadataBytes}`)
   if (!isJsonObject(metadata)) return invalid('metadata', 'must be a JSON object, e.g. {"user_id":"123"}')
-  if (metadata.includes('\\u0000')) return invalid('metadata', 'must not contain the NUL character (\\u0000)')
+  if (LONE_SURROGATE.test(metadata)) return invalid('metadata', UNPAIRED)
+  const jsonb = jsonbProblem(metadata)
+  if (jsonb) return invalid('metadata', jsonb)
 
   const rawTrace = input.trace_id?.trim() ?? ''
   const traceId = rawTrace ? normaliseTraceId(rawTrace) : ''
@@ -177,6 +242,7 @@ export function validateEntry(input: LogEntryInput, now: () => number = nowMicro
   for (const [position, tag] of tags.entries()) {
     if (!tag?.trim()) return invalid('tags', `tag ${position} is empty`)
     if (tag.length > Limits.tagChars) return invalid('tags', `tag ${position} is longer than ${Limits.tagChars} characters`)
+    if (LONE_SURROGATE.test(tag)) return invalid('tags', `tag ${position} ${UNPAIRED}`)
   }
 
   for (const [field, value] of [
@@ -186,6 +252,7 @@ export function validateEntry(input: LogEntryInput, now: () => number = nowMicro
     ['tags', tags.join('')],
   ] as const) {
     if (value.includes(NUL)) return invalid(field, 'must not contain the NUL character')
+    if (field !== 'tags' && LONE_SURROGATE.test(value)) return invalid(field, UNPAIRED)
   }
 
   const micros = timestampMicros(input.timestamp, now, window)

@@ -71,10 +71,11 @@ export interface ReceivedEntry {
   bytes: Uint8Array
 }
 
-/** A received IngestRequest, and its size on the wire. */
+/** A received IngestRequest, and its size on the wire; or why it could not be decoded (the client's fault). */
 export interface ReceivedRequest {
   logs: ReceivedEntry[]
   bytes: number
+  problem?: string
 }
 
 interface DecodedLogEntry {
@@ -97,6 +98,15 @@ const LOGS_FIELD_TAG = (1 << 3) | 2
  * directly, without protobufjs's toObject pass.
  */
 export function decodeIngestRequest(buffer: Uint8Array): ReceivedRequest {
+  // Never throws: grpc-js answers a throwing deserializer with INTERNAL, where a malformed payload is INVALID_ARGUMENT.
+  try {
+    return { logs: decodeLogs(buffer), bytes: buffer.length }
+  } catch (error) {
+    return { logs: [], bytes: buffer.length, problem: `not a protobuf IngestRequest: ${(error as Error).message}` }
+  }
+}
+
+function decodeLogs(buffer: Uint8Array): ReceivedEntry[] {
   const reader = protobuf.Reader.create(buffer)
   const logs: ReceivedEntry[] = []
   while (reader.pos < reader.len) {
@@ -128,7 +138,7 @@ export function decodeIngestRequest(buffer: Uint8Array): ReceivedRequest {
       },
     })
   }
-  return { logs, bytes: buffer.length }
+  return logs
 }
 
 export function encodeIngestRequest(request: IngestRequest): Buffer {

@@ -30,6 +30,27 @@ describe('POST /jsonlines', () => {
     expect(await response.json()).toMatchObject({ error: 'REQUEST_INVALID', accepted: 0, rejected: 1, rejections: [{ line: 1, field: 'level' }] })
   })
 
+  test('what PostgreSQL would refuse is refused per line with a reason; invalid UTF-8 is stored as U+FFFD', async () => {
+    const deep = `${'['.repeat(150)}${']'.repeat(150)}`
+    const body = Buffer.concat([
+      Buffer.from(['{"message":"lone \\ud800 here"}', `{"message":"too deep","deep":${deep}}`, '{"message":"fine 🎉"}', '{"message":"bad byte: '].join('\n')),
+      Buffer.from([0xff]),
+      Buffer.from('"}\n'),
+    ])
+    const response = await fetch(`${stack.httpUrl}/jsonlines?service=utf-checks`, { method: 'POST', body })
+    expect(response.status).toBe(200)
+    expect(await response.json()).toMatchObject({
+      accepted: 2,
+      rejected: 2,
+      rejections: [
+        { line: 1, field: 'message', reason: 'holds an unpaired UTF-16 surrogate, which UTF-8 cannot encode' },
+        { line: 2, field: 'metadata', reason: expect.stringContaining('more than 100 levels deep') },
+      ],
+    })
+    const logs = await stack.storedLogs(2, '/query?service=utf-checks')
+    expect(logs.map((log) => log.message).sort()).toEqual(['bad byte: \ufffd', 'fine 🎉'])
+  })
+
   test('gzip bodies are accepted; an unknown path is a 404 naming it', async () => {
     const gz = Bun.gzipSync(Buffer.from(`${JSON.stringify({ message: 'zipped', service: 'gz' })}\n`))
     const response = await fetch(`${stack.httpUrl}/jsonlines`, { method: 'POST', body: gz, headers: { 'content-encoding': 'gzip' } })

@@ -10,8 +10,9 @@ import type { Config } from '../../../src/lib/config.ts'
 import { type IngestServer, startIngestServer } from '../../../src/lib/ingest-server.ts'
 import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
 import { createLogger } from '../../../src/lib/log.ts'
+import { METADATA_MAX_DEPTH } from '../../../src/lib/log-entry.ts'
 import { createLogProducer, type LogProducer } from '../../../src/lib/producer.ts'
-import { ERROR_CODE_METADATA } from '../../../src/lib/proto.ts'
+import { ERROR_CODE_METADATA, ingestService } from '../../../src/lib/proto.ts'
 import { baseConfig, eventually, freshTopics } from '../../support/infra.ts'
 import { type IngestClient, ingest, ingestClient } from '../../support/ingest-client.ts'
 import { readTopic } from '../../support/topic-reader.ts'
@@ -130,6 +131,39 @@ describe('ingest service', () => {
     expect(response!.rejections!.map(({ index, field }) => ({ index, field }))).toEqual([{ index: 0, field: 'timestamp' }])
     expect(response!.rejections![0]!.reason).toContain(`(RETENTION_DAYS=${days}); the next retention pass would delete it`)
     expect(response!.error).toContain('logs[0].timestamp is ')
+  })
+
+  test("garbage or truncated protobuf is INVALID_ARGUMENT (the client's fault), not INTERNAL, and the server serves the next request", async () => {
+    const Raw = grpc.makeGenericClientConstructor(
+      { Ingest: { ...ingestService.Ingest, requestSerialize: (buffer: Buffer) => buffer, responseDeserialize: (buffer: Buffer) => buffer } },
+      'LogIngestion',
+    )
+    const raw = new Raw(`127.0.0.1:${service.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      Ingest(request: Buffer, callback: (error: grpc.ServiceError | null) => void): void
+    }
+    const send = (bytes: Buffer) => new Promise<grpc.ServiceError | null>((resolve) => raw.Ingest(bytes, (error) => resolve(error)))
+    try {
+      // 'n' is field 13 with wire type 6, which does not exist.
+      const garbage = await send(Buffer.from('not a protobuf at all'))
+      expect(garbage?.code).toBe(grpc.status.INVALID_ARGUMENT)
+      expect(garbage?.details).toContain('not a protobuf IngestRequest')
+      expect(garbage?.metadata.get(ERROR_CODE_METADATA)).toEqual(['REQUEST_INVALID'])
+      // A logs entry (field 1, length-delimited) claiming 50 bytes where 2 follow.
+      const truncated = await send(Buffer.from([0x0a, 50, 0x12, 0x00]))
+      expect(truncated?.code).toBe(grpc.status.INVALID_ARGUMENT)
+    } finally {
+      raw.close()
+    }
+    expect((await ingest(client, [readmeExample])).response?.accepted).toBe(1)
+  })
+
+  test('metadata PostgreSQL jsonb would refuse is rejected at intake, per entry with a reason, never accepted', async () => {
+    const deep = `{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`
+    const logs = [readmeExample, { ...readmeExample, metadata: '{"k":"\\ud800"}' }, { ...readmeExample, metadata: deep }]
+    const { response } = await ingest(client, logs)
+    expect(response).toMatchObject({ accepted: 1, rejected: 2 })
+    expect(response!.error).toContain('logs[1].metadata holds an unpaired surrogate escape (\\ud800)')
+    expect(response!.error).toContain(`logs[2].metadata nests objects and arrays more than ${METADATA_MAX_DEPTH} levels deep`)
   })
 
   test('a request with no logs fails with INVALID_ARGUMENT', async () => {

@@ -1,5 +1,14 @@
 import { describe, expect, test } from 'bun:test'
-import { formatMicros, Limits, type LogEntryInput, oldestAcceptedMicros, RETENTION_EDGE_MARGIN_MS, validateEntry } from '../../../src/lib/log-entry.ts'
+import {
+  formatMicros,
+  Limits,
+  type LogEntryInput,
+  METADATA_MAX_DEPTH,
+  METADATA_NUMBER_LIMIT,
+  oldestAcceptedMicros,
+  RETENTION_EDGE_MARGIN_MS,
+  validateEntry,
+} from '../../../src/lib/log-entry.ts'
 import { oldestKeptDay } from '../../../src/lib/retention.ts'
 
 const valid: LogEntryInput = {
@@ -106,6 +115,60 @@ describe('validateEntry', () => {
     test('must not contain an escaped NUL (PostgreSQL jsonb cannot hold it)', () => {
       expect(violationOf({ metadata: '{"a":"x\\u0000y"}' })).toEqual({ field: 'metadata', reason: 'must not contain the NUL character (\\u0000)' })
     })
+    test('an escaped backslash before u0000 is text, not a NUL', () => expect(recordOf({ metadata: '{"a":"\\\\u0000"}' }).metadata).toBe('{"a":"\\\\u0000"}'))
+
+    describe('holds only what PostgreSQL jsonb can store', () => {
+      test('a lone high surrogate escape is refused', () => {
+        expect(violationOf({ metadata: '{"k":"\\ud800"}' })).toEqual({
+          field: 'metadata',
+          reason: 'holds an unpaired surrogate escape (\\ud800), which PostgreSQL jsonb refuses',
+        })
+      })
+      test('a high surrogate escape followed by anything but a low one is refused', () => {
+        expect(violationOf({ metadata: '{"k":"\\ud800\\u0041"}' }).reason).toContain('unpaired surrogate escape (\\ud800)')
+      })
+      test('a lone low surrogate escape is refused', () => {
+        expect(violationOf({ metadata: '{"k":"x\\uDC00"}' })).toEqual({
+          field: 'metadata',
+          reason: 'holds an unpaired surrogate escape (\\uDC00), which PostgreSQL jsonb refuses',
+        })
+      })
+      test('a surrogate pair, escaped or not, is accepted', () => {
+        expect(recordOf({ metadata: '{"k":"\\ud83d\\ude00"}' }).metadata).toBe('{"k":"\\ud83d\\ude00"}')
+        expect(recordOf({ metadata: '{"k":"🎉"}' }).metadata).toBe('{"k":"🎉"}')
+      })
+      test('an escaped backslash before ud800 is text, not a surrogate', () =>
+        expect(recordOf({ metadata: '{"k":"\\\\ud800"}' }).metadata).toBe('{"k":"\\\\ud800"}'))
+      test('a lone surrogate in the text itself is refused', () => {
+        expect(violationOf({ metadata: '{"k":"\ud800"}' })).toEqual({
+          field: 'metadata',
+          reason: 'holds an unpaired UTF-16 surrogate, which UTF-8 cannot encode',
+        })
+      })
+
+      test(`nesting ${METADATA_MAX_DEPTH} levels deep is accepted, one more is refused naming the limit; objects and arrays count alike`, () => {
+        const objects = (levels: number) => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}`
+        const arrays = (levels: number) => `{"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`
+        expect(recordOf({ metadata: objects(METADATA_MAX_DEPTH) }).metadata).toBe(objects(METADATA_MAX_DEPTH))
+        expect(recordOf({ metadata: arrays(METADATA_MAX_DEPTH) }).metadata).toBe(arrays(METADATA_MAX_DEPTH))
+        const reason = `nests objects and arrays more than ${METADATA_MAX_DEPTH} levels deep; the limit is ${METADATA_MAX_DEPTH}`
+        expect(violationOf({ metadata: objects(METADATA_MAX_DEPTH + 1) })).toEqual({ field: 'metadata', reason })
+        expect(violationOf({ metadata: arrays(METADATA_MAX_DEPTH + 1) })).toEqual({ field: 'metadata', reason })
+        expect(violationOf({ metadata: arrays(100_000) })).toEqual({ field: 'metadata', reason })
+      })
+      test('brackets inside strings do not count as nesting', () => {
+        const text = JSON.stringify({ a: '{['.repeat(METADATA_MAX_DEPTH * 2) })
+        expect(recordOf({ metadata: text }).metadata).toBe(text)
+      })
+      test(`a number of more than ${METADATA_NUMBER_LIMIT} digits or exponent is refused (numeric overflows)`, () => {
+        expect(recordOf({ metadata: `{"n":-1.5e-${METADATA_NUMBER_LIMIT},"m":1e+${METADATA_NUMBER_LIMIT}}` }).metadata).toContain('1e+')
+        expect(recordOf({ metadata: `{"n":${'9'.repeat(METADATA_NUMBER_LIMIT)}}` }).metadata).toContain('99')
+        const reason = `holds a number (1e${METADATA_NUMBER_LIMIT + 1}) beyond ${METADATA_NUMBER_LIMIT} digits or an exponent beyond ±${METADATA_NUMBER_LIMIT}`
+        expect(violationOf({ metadata: `{"n":1e${METADATA_NUMBER_LIMIT + 1}}` })).toEqual({ field: 'metadata', reason })
+        expect(violationOf({ metadata: `{"n":0.${'1'.repeat(METADATA_NUMBER_LIMIT)}}` }).reason).toContain('beyond')
+        expect(violationOf({ metadata: '{"n":0e-99999}' }).reason).toContain('beyond')
+      })
+    })
   })
 
   describe('trace_id', () => {
@@ -148,6 +211,19 @@ describe('validateEntry', () => {
     })
     test(`is at most ${Limits.hostChars} characters`, () => expect(violationOf({ host: 'h'.repeat(Limits.hostChars + 1) }).field).toBe('host'))
     test('must not contain NUL', () => expect(violationOf({ host: 'a\u0000' }).field).toBe('host'))
+  })
+
+  describe('text fields hold no unpaired surrogate (UTF-8 cannot encode one; it would silently become U+FFFD)', () => {
+    const reason = 'holds an unpaired UTF-16 surrogate, which UTF-8 cannot encode'
+    test.each(['service', 'message', 'host'] as const)('%s', (field) => {
+      expect(violationOf({ [field]: 'a\ud800' })).toEqual({ field, reason })
+      expect(violationOf({ [field]: '\udc00b' })).toEqual({ field, reason })
+      expect(recordOf({ [field]: 'a🎉b' })[field]).toBe('a🎉b')
+    })
+    test('tags, by position; halves in neighbouring tags do not pair up', () => {
+      expect(violationOf({ tags: ['ok', 'x\ud83d', '\ude00y'] })).toEqual({ field: 'tags', reason: `tag 1 ${reason}` })
+      expect(recordOf({ tags: ['🎉'] }).tags).toEqual(['🎉'])
+    })
   })
 
   describe('tags', () => {

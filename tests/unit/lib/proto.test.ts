@@ -42,9 +42,14 @@ describe('proto', () => {
     expect(request.logs[1]!.input.timestamp).toBeNull()
   })
 
-  test('decodeIngestRequest refuses an entry that claims more bytes than the request holds', () => {
+  test('decodeIngestRequest refuses, without throwing, an entry that claims more bytes than the request holds', () => {
     const body = encodeIngestRequest({ logs: [entry] })
-    expect(() => decodeIngestRequest(body.subarray(0, body.length - 3))).toThrow()
+    const request = decodeIngestRequest(body.subarray(0, body.length - 3))
+    expect(request).toMatchObject({ logs: [], bytes: body.length - 3, problem: expect.stringContaining('not a protobuf IngestRequest') })
+  })
+
+  test('decodeIngestRequest refuses garbage, without throwing', () => {
+    expect(decodeIngestRequest(Buffer.from('not a protobuf at all')).problem).toContain('not a protobuf IngestRequest')
   })
 
   test('an IngestResponse survives encode and decode, rejections included', () => {

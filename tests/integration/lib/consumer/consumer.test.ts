@@ -153,8 +153,11 @@ describe('startConsumer', () => {
 
   test('a message PostgreSQL refuses goes to the DLQ with the SQLSTATE while its neighbours are stored', async () => {
     const { db, config, start } = await setUp({ lingerMs: 500 })
-    // Valid for the ingest rules (JSON.parse accepts a lone surrogate escape), refused by jsonb.
-    const values = [record(1), record(2), record(3, { metadata: '{"x":"\\ud800"}' }), record(4)].map(encodeLogRecord)
+    // The ingest rules now refuse everything the schema itself would (issue 16: accepted means stored), so a
+    // constraint of this test's own database stands in for a row PostgreSQL refuses on its own.
+    const refused = 'refused by this test database'
+    await db.sql.unsafe(`alter table logs add constraint test_refuses check (message <> '${refused}')`)
+    const values = [record(1), record(2), record(3, { message: refused }), record(4)].map(encodeLogRecord)
     await produce(config, values, () => 'same-service')
     await start()
 
@@ -162,7 +165,7 @@ describe('startConsumer', () => {
     await committedToEnd(config)
     expect(await countRows(db)).toBe(3)
     const [letter] = await readDeadLetters(config, 1)
-    expect(header(letter!, DeadLetterHeaders.code)).toBe('22P02')
+    expect(header(letter!, DeadLetterHeaders.code)).toBe('23514')
     expect(header(letter!, DeadLetterHeaders.offset)).toBe('2')
     expect(Buffer.compare(letter!.value, Buffer.from(values[2]!))).toBe(0)
   })

@@ -2,13 +2,10 @@ import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { Client, HttpConnection } from '@elastic/elasticsearch'
 import * as grpc from '@grpc/grpc-js'
 import { DiagLogLevel, diag } from '@opentelemetry/api'
-import { SeverityNumber } from '@opentelemetry/api-logs'
-import { type ExportResult, ExportResultCode } from '@opentelemetry/core'
+import { ExportResultCode } from '@opentelemetry/core'
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc'
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http'
 import { OTLPLogExporter as HttpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs'
 import pino from 'pino'
 import { pinoLoki } from 'pino-loki'
 import winston from 'winston'
@@ -18,6 +15,7 @@ import { createLogger } from '../../../src/lib/log.ts'
 import { ERROR_CODE_METADATA, type IngestResponse, ingestService, RetryInfoType, RpcStatusType, type WireLogEntry } from '../../../src/lib/proto.ts'
 import { eventually } from '../../support/infra.ts'
 import { startIntakeStack } from '../../support/intake-stack.ts'
+import { emitNumbered } from '../../support/otel-emit.ts'
 import { readTopicToEnd } from '../../support/topic-reader.ts'
 
 /**
@@ -129,29 +127,6 @@ describe('grpc-js, native Ingest', () => {
 
 // ---------------------------------------------------------------------------------------------------------
 // OpenTelemetry exporters
-
-/** Emits `count` records numbered by `seq` through a batch processor and flushes; resolves with every export's result. */
-async function emitNumbered(exporter: LogRecordExporter, service: string, count: number): Promise<ExportResult[]> {
-  const results: ExportResult[] = []
-  const recording: LogRecordExporter = {
-    export: (logs, callback) =>
-      exporter.export(logs, (result) => {
-        results.push(result)
-        callback(result)
-      }),
-    shutdown: () => exporter.shutdown(),
-    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
-  }
-  const provider = new LoggerProvider({
-    resource: resourceFromAttributes({ 'service.name': service }),
-    processors: [new BatchLogRecordProcessor({ exporter: recording, exportTimeoutMillis: 60_000 })],
-  })
-  const logger = provider.getLogger('auth')
-  for (let seq = 0; seq < count; seq++) logger.emit({ severityNumber: SeverityNumber.INFO, body: `record ${seq}`, attributes: { seq } })
-  await provider.forceFlush()
-  await provider.shutdown()
-  return results
-}
 
 const grpcMetadata = (authorization: string) => {
   const metadata = new grpc.Metadata()

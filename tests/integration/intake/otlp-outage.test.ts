@@ -3,19 +3,18 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import type * as grpc from '@grpc/grpc-js'
 import { DiagLogLevel, diag } from '@opentelemetry/api'
-import { SeverityNumber } from '@opentelemetry/api-logs'
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core'
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc'
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http'
 import { OTLPLogExporter as HttpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto'
-import { resourceFromAttributes } from '@opentelemetry/resources'
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs'
+import type { LogRecordExporter } from '@opentelemetry/sdk-logs'
 import { type BrokerOptions, startKafka, stopKafka } from '../../../scripts/infra/kafka-broker.ts'
 import { freePort } from '../../../scripts/services.ts'
 import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
 import { RetryInfoType, RpcStatusType } from '../../../src/lib/proto.ts'
 import { eventually } from '../../support/infra.ts'
 import { startIntakeStack } from '../../support/intake-stack.ts'
+import { emitNumbered } from '../../support/otel-emit.ts'
 
 /**
  * OTLP intake while Kafka is down, with the real OpenTelemetry JS exporters (0.223 line) under Bun. The
@@ -64,26 +63,8 @@ interface Run {
   done: Promise<ExportResult[]>
 }
 
-/** Emits `count` records numbered by the `seq` attribute through a batch processor, and flushes: `done` settles with every export's result. */
-function emitNumbered(exporter: LogRecordExporter, service: string, count: number): Run {
-  const results: ExportResult[] = []
-  const recording: LogRecordExporter = {
-    export: (logs, callback) =>
-      exporter.export(logs, (result) => {
-        results.push(result)
-        callback(result)
-      }),
-    shutdown: () => exporter.shutdown(),
-    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
-  }
-  const provider = new LoggerProvider({
-    resource: resourceFromAttributes({ 'service.name': service }),
-    processors: [new BatchLogRecordProcessor({ exporter: recording, exportTimeoutMillis: 90_000 })],
-  })
-  const logger = provider.getLogger('outage')
-  for (let seq = 0; seq < count; seq++) logger.emit({ severityNumber: SeverityNumber.INFO, body: `record ${seq}`, attributes: { seq } })
-  return { done: provider.forceFlush().then(() => provider.shutdown().then(() => results)) }
-}
+/** emitNumbered, started now and awaited later (the exporters must be mid-retry while Kafka comes back). */
+const startNumbered = (exporter: LogRecordExporter, service: string, count: number): Run => ({ done: emitNumbered(exporter, service, count, 90_000) })
 
 /** Rows per `seq` for a service, straight from PostgreSQL: duplicates show up as a count above 1. */
 async function rowsBySeq(service: string): Promise<Map<number, number>> {
@@ -105,7 +86,7 @@ const atLeastOnce = (rows: Map<number, number>, count: number) =>
 describe('OTLP with Kafka down', () => {
   test('HTTP/protobuf and HTTP/JSON exporters get 503 with Retry-After, retry by themselves, and every record is stored', async () => {
     const url = `${stack.httpUrl}/v1/logs`
-    const warmup = emitNumbered(new HttpProtoLogExporter({ url }), 'otlp-outage-warmup', 1)
+    const warmup = startNumbered(new HttpProtoLogExporter({ url }), 'otlp-outage-warmup', 1)
     expect((await warmup.done).map((result) => result.code)).toEqual([ExportResultCode.SUCCESS])
 
     await stopKafka(broker)
@@ -116,8 +97,8 @@ describe('OTLP with Kafka down', () => {
     expect(await refused.json()).toMatchObject({ code: 14, message: expect.stringContaining('Kafka') })
 
     const before = retriesScheduled()
-    const proto = emitNumbered(new HttpProtoLogExporter({ url, timeoutMillis: 60_000 }), 'otlp-outage-proto', RECORDS)
-    const json = emitNumbered(new HttpJsonLogExporter({ url, timeoutMillis: 60_000 }), 'otlp-outage-json', RECORDS)
+    const proto = startNumbered(new HttpProtoLogExporter({ url, timeoutMillis: 60_000 }), 'otlp-outage-proto', RECORDS)
+    const json = startNumbered(new HttpJsonLogExporter({ url, timeoutMillis: 60_000 }), 'otlp-outage-json', RECORDS)
     // Each exporter has been refused and has scheduled a retry after the 2 s of Retry-After (its own backoff would be ~1 s, jittered).
     await eventually(() => (retriesScheduled() >= before + 2 ? true : undefined), 30_000, 'both exporters to schedule a retry')
     await startKafka(broker)
@@ -136,7 +117,7 @@ describe('OTLP with Kafka down', () => {
     await stopKafka(broker)
     const before = retriesScheduled()
     try {
-      const run = emitNumbered(new GrpcLogExporter({ url: `http://127.0.0.1:${stack.ingest.otlpPort}`, timeoutMillis: 60_000 }), 'otlp-outage-grpc', 5)
+      const run = startNumbered(new GrpcLogExporter({ url: `http://127.0.0.1:${stack.ingest.otlpPort}`, timeoutMillis: 60_000 }), 'otlp-outage-grpc', 5)
       const [result, ...more] = await run.done
       expect(more).toEqual([])
       expect(result?.code).toBe(ExportResultCode.FAILED)

@@ -6,18 +6,11 @@ import { createIntake, ENTRY_COST_BYTES, type IntakeEntry, NoValidLogsError, RES
 import { createLogger } from '../../../src/lib/log.ts'
 import type { LogProducer, OutgoingMessage } from '../../../src/lib/producer.ts'
 import { decodeIngestRequest, encodeIngestRequest } from '../../../src/lib/proto.ts'
+import { testIngestSettings } from '../../support/intake-settings.ts'
 
 const log = createLogger({ service: 'intake-test' }, { level: 'error' })
 
-const settings: Config['ingest'] = {
-  batchMaxCount: 1000,
-  batchMaxBytes: 1024 * 1024,
-  lingerMs: 0,
-  maxPendingBytes: 1024 * 1024,
-  maxInFlightBatches: 2,
-  sendTimeoutMs: 5000,
-  maxFutureSeconds: 600,
-}
+const settings = testIngestSettings
 
 /** A producer the test controls: each send is recorded and settles only when the test says so. */
 function heldProducer() {

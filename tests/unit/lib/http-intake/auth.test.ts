@@ -5,6 +5,7 @@ import { RateLimits } from '../../../../src/lib/auth/rate-limits.ts'
 import { AUTH_CHALLENGES, createHttpIntakeHandler } from '../../../../src/lib/http-intake/server.ts'
 import { createIntake } from '../../../../src/lib/intake.ts'
 import { createLogger } from '../../../../src/lib/log.ts'
+import { testIngestSettings } from '../../../support/intake-settings.ts'
 
 /**
  * API keys and rate limits on the HTTP intake, for every protocol, over the real intake with a producer that
@@ -14,15 +15,7 @@ import { createLogger } from '../../../../src/lib/log.ts'
 
 const lines: string[] = []
 const log = createLogger({ service: 'http-auth-test' }, { level: 'debug', write: (line) => lines.push(line) })
-const ingest = {
-  batchMaxCount: 1000,
-  batchMaxBytes: 1024 * 1024,
-  lingerMs: 0,
-  maxPendingBytes: 1024 * 1024,
-  maxInFlightBatches: 2,
-  sendTimeoutMs: 5000,
-  maxFutureSeconds: 600,
-}
+const ingest = testIngestSettings
 const sent: unknown[] = []
 const intake = createIntake({ ingest, retentionDays: 7 }, { producer: { send: async (messages) => void sent.push(...messages), close: async () => {} }, log })
 

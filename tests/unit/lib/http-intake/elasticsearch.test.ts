@@ -4,19 +4,12 @@ import { RateLimits } from '../../../../src/lib/auth/rate-limits.ts'
 import { createHttpIntakeHandler } from '../../../../src/lib/http-intake/server.ts'
 import { createIntake } from '../../../../src/lib/intake.ts'
 import { createLogger } from '../../../../src/lib/log.ts'
+import { testIngestSettings } from '../../../support/intake-settings.ts'
 
 /** The Elasticsearch adapter's reading of the request path (no Kafka: the producer acknowledges at once). */
 
 const log = createLogger({ service: 'es-adapter-test' }, { level: 'error' })
-const ingest = {
-  batchMaxCount: 1000,
-  batchMaxBytes: 1024 * 1024,
-  lingerMs: 0,
-  maxPendingBytes: 1024 * 1024,
-  maxInFlightBatches: 2,
-  sendTimeoutMs: 5000,
-  maxFutureSeconds: 600,
-}
+const ingest = testIngestSettings
 const intake = createIntake({ ingest, retentionDays: 7 }, { producer: { send: async () => {}, close: async () => {} }, log })
 const limits = new RateLimits({ entriesPerSecond: 1000, bytesPerSecond: 1024 * 1024 })
 const handle = createHttpIntakeHandler(intake, log, { maxBodyBytes: 64 * 1024, sendTimeoutMs: 5000, authenticator: openAuthenticator, limits })

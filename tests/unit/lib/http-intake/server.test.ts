@@ -9,6 +9,7 @@ import { createIntake, ENTRY_COST_BYTES, type Intake, RESERVE_WAIT_MS } from '..
 import { createLogger } from '../../../../src/lib/log.ts'
 import type { LogProducer } from '../../../../src/lib/producer.ts'
 import { RETRY_AFTER_SECONDS } from '../../../../src/lib/retry-after.ts'
+import { testIngestSettings } from '../../../support/intake-settings.ts'
 
 /**
  * The HTTP intake listener's answers when storing is not possible now, for each protocol: Kafka down or slow
@@ -19,15 +20,7 @@ import { RETRY_AFTER_SECONDS } from '../../../../src/lib/retry-after.ts'
 
 const log = createLogger({ service: 'http-intake-test' }, { level: 'error' })
 
-const settings: Config['ingest'] = {
-  batchMaxCount: 1000,
-  batchMaxBytes: 1024 * 1024,
-  lingerMs: 0,
-  maxPendingBytes: 1024 * 1024,
-  maxInFlightBatches: 2,
-  sendTimeoutMs: 5000,
-  maxFutureSeconds: 600,
-}
+const settings = testIngestSettings
 
 type ProducerBehaviour = 'acks' | 'fails' | 'holds'
 

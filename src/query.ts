@@ -6,6 +6,7 @@ import { warnIfAutovacuumOff } from './lib/hot-partition.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
 import { createLogger } from './lib/log.ts'
 import { queryDatabaseUrl } from './lib/log-search.ts'
+import { createRegistry } from './lib/metrics.ts'
 import { createQueryApp } from './lib/query-app.ts'
 import { startLiveTail } from './lib/tail/live-tail.ts'
 
@@ -21,7 +22,14 @@ try {
   const tail = startLiveTail({ sql, databaseUrl: config.databaseUrl, settings: config.tail, log })
   const { certFile, keyFile } = config.tls
   const tls = certFile && keyFile ? { cert: Bun.file(certFile), key: Bun.file(keyFile) } : undefined
-  const app = createQueryApp({ sql, log, tail: tail.hub, authenticator: auth.authenticator, recheckMs: config.auth.refreshMs }).listen({
+  const app = createQueryApp({
+    sql,
+    log,
+    tail: tail.hub,
+    authenticator: auth.authenticator,
+    recheckMs: config.auth.refreshMs,
+    registry: createRegistry(),
+  }).listen({
     hostname: config.http.host,
     port: config.http.port,
     ...(tls ? { tls } : {}),

@@ -7,6 +7,8 @@ import { statusFor, waitLimitMs } from './grpc-status.ts'
 import type { Intake } from './intake.ts'
 import { limitedIntake } from './limited-intake.ts'
 import type { Logger } from './log.ts'
+import { ingestMeter } from './metered-intake.ts'
+import type { IngestMetrics } from './metrics.ts'
 import type { IngestResponse, ReceivedRequest } from './proto.ts'
 
 /**
@@ -15,22 +17,27 @@ import type { IngestResponse, ReceivedRequest } from './proto.ts'
  * status (an all-invalid request describes every entry in a binary trailer; a rate limit RESOURCE_EXHAUSTED
  * with a RetryInfo of its wait).
  */
-export function ingestHandlers(intake: Intake, limits: RateLimits, config: Pick<Config, 'ingest'>, log: Logger) {
+export function ingestHandlers(intake: Intake, limits: RateLimits, config: Pick<Config, 'ingest'>, log: Logger, metrics?: IngestMetrics) {
   return {
     Ingest: (call: grpc.ServerUnaryCall<ReceivedRequest, IngestResponse>, callback: grpc.sendUnaryData<IngestResponse>) => {
+      const meter = metrics && ingestMeter(metrics, 'grpc')
       const controller = new AbortController()
       const onCancel = () => controller.abort(new Error('the client cancelled the call'))
       call.once('cancelled', onCancel)
       Promise.resolve()
         .then(() => {
           if (call.request.problem) throw new RequestInvalidError(call.request.problem)
-          return limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes).accept(call.request.logs, {
+          const limited = limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes)
+          return (meter ? meter.intake(limited) : limited).accept(call.request.logs, {
             timeoutMs: waitLimitMs(call, config.ingest.sendTimeoutMs),
             signal: controller.signal,
           })
         })
         .then(
-          (response) => callback(null, response),
+          (response) => {
+            callback(null, response)
+            meter?.answered(true)
+          },
           (error: unknown) => {
             if (call.cancelled) return
             const status = statusFor(error)

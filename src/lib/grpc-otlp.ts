@@ -6,6 +6,8 @@ import { statusFor, waitLimitMs } from './grpc-status.ts'
 import type { Intake } from './intake.ts'
 import { limitedIntake } from './limited-intake.ts'
 import type { Logger } from './log.ts'
+import { ingestMeter } from './metered-intake.ts'
+import type { IngestMetrics } from './metrics.ts'
 import type { ReceivedExport } from './proto.ts'
 import { type ExportLogsRequest, exportResponse, otlpEntries } from './protocols/otlp.ts'
 import { acceptParsed, describeProblems } from './protocols/outcome.ts'
@@ -37,16 +39,27 @@ async function exportLogs(call: ExportCall, intake: Intake, sendTimeoutMs: numbe
   return exportResponse(outcome.rejected, summary)
 }
 
-export function otlpHandlers(intake: Intake, limits: RateLimits, { sendTimeoutMs, log }: { sendTimeoutMs: number; log: Logger }) {
+export function otlpHandlers(
+  intake: Intake,
+  limits: RateLimits,
+  { sendTimeoutMs, log, metrics }: { sendTimeoutMs: number; log: Logger; metrics?: IngestMetrics },
+) {
   return {
     Export: (call: ExportCall, callback: grpc.sendUnaryData<object>) => {
+      const meter = metrics && ingestMeter(metrics, 'otlp_grpc')
       const controller = new AbortController()
       const onCancel = () => controller.abort(new Error('the client cancelled the call'))
       call.once('cancelled', onCancel)
       Promise.resolve()
-        .then(() => exportLogs(call, limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes), sendTimeoutMs, controller.signal))
+        .then(() => {
+          const limited = limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes)
+          return exportLogs(call, meter ? meter.intake(limited) : limited, sendTimeoutMs, controller.signal)
+        })
         .then(
-          (response) => callback(null, response),
+          (response) => {
+            callback(null, response)
+            meter?.answered(true)
+          },
           (error: unknown) => {
             if (call.cancelled) return
             const status = otlpStatusFor(error)

@@ -12,6 +12,7 @@ import { otlpHandlers, otlpStatusFor } from './grpc-otlp.ts'
 import { statusFor } from './grpc-status.ts'
 import type { Intake } from './intake.ts'
 import type { Logger } from './log.ts'
+import type { IngestMetrics } from './metrics.ts'
 import {
   INGEST_METHOD_PATH,
   INGEST_SERVICE_NAME,
@@ -36,6 +37,8 @@ export interface GrpcServerOptions {
   limits: RateLimits
   /** Certificate and key, read once at start; plaintext without. */
   tls?: TlsFiles
+  /** Where each call's entries are counted (metrics.ts); uncounted without. */
+  metrics?: IngestMetrics
 }
 
 export interface GrpcServer {
@@ -62,8 +65,8 @@ export async function startGrpcServer(config: Config, intake: Intake, log: Logge
     // The first sees a call's metadata first: a key is checked before any room is taken for the request.
     interceptors: [authInterceptor(options.authenticator, 'ingest', refusals, log), budgetInterceptor(intake, config.grpc.maxRequestBytes, refusals, log)],
   })
-  server.addService(ingestService, ingestHandlers(intake, options.limits, config, log))
-  server.addService(otlpLogsService, otlpHandlers(intake, options.limits, { sendTimeoutMs: config.ingest.sendTimeoutMs, log }))
+  server.addService(ingestService, ingestHandlers(intake, options.limits, config, log, options.metrics))
+  server.addService(otlpLogsService, otlpHandlers(intake, options.limits, { sendTimeoutMs: config.ingest.sendTimeoutMs, log, metrics: options.metrics }))
   // Reflection describes the health service too, so `grpcurl … grpc.health.v1.Health/Check` needs no proto file.
   new ReflectionService({ ...reflectionDefinition(), ...protoLoader.loadSync(healthProtoPath, { keepCase: true }) }).addToServer(server)
   const health = new HealthImplementation({ '': 'SERVING', [INGEST_SERVICE_NAME]: 'SERVING', [OTLP_LOGS_SERVICE_NAME]: 'SERVING' })

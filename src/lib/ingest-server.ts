@@ -6,6 +6,7 @@ import { startGrpcServer } from './grpc-server.ts'
 import { startHttpIntake } from './http-intake/server.ts'
 import { createIntake } from './intake.ts'
 import type { Logger } from './log.ts'
+import { createRegistry, IngestMetrics } from './metrics.ts'
 import { createLogProducer, type LogProducer } from './producer.ts'
 import { readTlsFiles } from './tls-files.ts'
 
@@ -39,14 +40,17 @@ export async function startIngestServer(config: Config, options: IngestServerOpt
   const limits = new RateLimits(config.auth)
   const producer = options.producer ?? createLogProducer({ kafka: config.kafka, sendTimeoutMs: config.ingest.sendTimeoutMs })
   const intake = createIntake(config, { producer, log })
+  const registry = createRegistry()
+  const metrics = { registry, ingest: new IngestMetrics(registry, () => intake.stats) }
   const security = { authenticator: auth.authenticator, limits, tls }
-  const grpc = await startGrpcServer(config, intake, log, security)
+  const grpc = await startGrpcServer(config, intake, log, { ...security, metrics: metrics.ingest })
   const http = startHttpIntake(intake, log, {
     host: config.grpc.host,
     port: config.intakeHttp.port,
     maxBodyBytes: config.intakeHttp.maxBodyBytes,
     sendTimeoutMs: config.ingest.sendTimeoutMs,
     ...security,
+    metrics,
   })
 
   let closing: Promise<void> | undefined

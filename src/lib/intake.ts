@@ -61,6 +61,11 @@ export interface Intake {
    */
   reserve(bytes: number): Promise<Reservation>
   readonly stats: IntakeStats
+  /**
+   * Told how many entries of a request a protocol's parser refused before they could reach accept; only
+   * metered intakes (metered-intake.ts) keep it, for logstream_ingest_entries_total.
+   */
+  refused?(count: number): void
   /** Refuses new work, sends everything queued at once, and resolves when every send has settled. */
   close(): Promise<void>
 }

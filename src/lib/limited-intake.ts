@@ -13,6 +13,7 @@ export function limitedIntake(intake: Intake, limits: RateLimits, caller: Caller
       limits.take(caller, entries.length, bytes)
       return intake.accept(entries, options)
     },
+    refused: (count) => intake.refused?.(count),
     reserve: (size) => intake.reserve(size),
     get stats() {
       return intake.stats

@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import type { Registry } from 'prom-client'
 import { keyFromAuthorization } from './auth/credentials.ts'
 import { type Authenticator, openAuthenticator } from './auth/key-ring.ts'
 import type { Sql } from './db.ts'
@@ -7,6 +8,7 @@ import { explorerRoutes } from './explorer/routes.ts'
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
+import { metricsResponse, QueryMetrics } from './metrics.ts'
 import { openapiDocs } from './openapi-docs.ts'
 import { contextExportRoutes } from './query/context-export-routes.ts'
 import { checkReadKey, endWhenRevoked, isAuthRefusal, peerOf, refusalHeaders, stillReads } from './query/require-key.ts'
@@ -30,6 +32,8 @@ export interface QueryAppOptions {
   authenticator?: Authenticator
   /** How often an open /tail stream's key is checked again (a revoked key ends its stream); config.auth.refreshMs. */
   recheckMs?: number
+  /** Where GET /metrics reads from and request metrics go (metrics.ts createRegistry); without one there is no /metrics. */
+  registry?: Registry
 }
 
 /** What each parameter accepts, used both in the OpenAPI description and in 400 bodies. */
@@ -140,9 +144,13 @@ function validationFailure(request: Request, error: { all?: { path?: string }[] 
  * our error classes, the data layer already throws typed database errors (log-search.ts), and the
  * status and body then follow from the error alone (httpError); anything untyped is an INTERNAL 500.
  */
-export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authenticator = openAuthenticator, recheckMs = 2000 }: QueryAppOptions) {
+export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authenticator = openAuthenticator, recheckMs = 2000, registry }: QueryAppOptions) {
+  const metrics = registry ? new QueryMetrics(registry) : undefined
+  // When each request arrived, for logstream_query_seconds; weak, so a request never answered leaks nothing.
+  const arrived = new WeakMap<Request, number>()
   return new Elysia()
     .onRequest(({ request, server }) => {
+      if (metrics) arrived.set(request, performance.now())
       // Before routing: a request without a read key learns nothing, not even which paths exist.
       checkReadKey(authenticator, request, peerOf(request, server))
     })
@@ -154,6 +162,16 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authent
       const peer = peerOf(request, server)
       const body = endWhenRevoked(response.body, () => stillReads(authenticator, key, peer), recheckMs)
       return new Response(body, { status: response.status, headers: response.headers })
+    })
+    .onAfterResponse((context) => {
+      if (!metrics) return
+      const began = arrived.get(context.request)
+      if (began === undefined) return
+      // `route` is Elysia's pattern (/query/:trace_id), absent when refused before routing or matching no route;
+      // a handler's own Response carries its status, which `set` does not see.
+      const { route, responseValue } = context as typeof context & { route?: string; responseValue?: unknown }
+      const status = responseValue instanceof Response ? responseValue.status : Number(context.set.status ?? 200)
+      metrics.answered(route ?? '', status, (performance.now() - began) / 1000)
     })
     .use(openapiDocs())
     .onError(({ code, error, set, request }) => {
@@ -250,6 +268,19 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authent
         detail: {
           summary: 'Every log of a trace, oldest first',
           description: `At most ${SearchLimits.traceMax} logs; pagination.truncated says when there were more. An unknown trace id gives an empty list.`,
+        },
+      },
+    )
+    .get(
+      '/metrics',
+      () => {
+        if (registry) return metricsResponse(registry)
+        throw new NotFoundError('this query API keeps no metrics')
+      },
+      {
+        detail: {
+          summary: 'Prometheus metrics',
+          description: 'Request counts and durations by route pattern, and process metrics, in Prometheus text format. Needs a read key like the data routes.',
         },
       },
     )

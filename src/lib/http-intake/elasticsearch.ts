@@ -61,6 +61,7 @@ function bulkItems(body: Uint8Array, index: string | undefined): BulkItem[] {
 }
 
 const bulk: Route = {
+  protocol: 'elasticsearch',
   matches: (method, path) => (method === 'POST' || method === 'PUT') && BULK_PATH.test(path),
   readsBody: true,
   async handle(request, intake) {
@@ -79,6 +80,7 @@ const bulk: Route = {
 }
 
 const handshake: Route = {
+  protocol: 'elasticsearch',
   matches: (method, path) => ((method === 'GET' || method === 'HEAD') && path === '/') || (method !== 'DELETE' && PROBE_PATH.test(path)),
   readsBody: false,
   async handle(request) {

@@ -45,6 +45,7 @@ function summary(outcome: Outcome, lines: number[]) {
 }
 
 export const jsonLinesRoute: Route = {
+  protocol: 'jsonlines',
   matches: (method, path) => method === 'POST' && path === '/jsonlines',
   readsBody: true,
   async handle(request, intake) {

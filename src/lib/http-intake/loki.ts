@@ -37,6 +37,7 @@ function parse(body: Uint8Array, contentType: string, maxBytes: number, hold: (b
 }
 
 export const lokiRoute: Route = {
+  protocol: 'loki',
   matches: (method, path) => method === 'POST' && (path === '/loki/api/v1/push' || path === '/api/prom/push'),
   readsBody: true,
   async handle(request, intake) {

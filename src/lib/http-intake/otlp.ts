@@ -39,6 +39,7 @@ function reply(status: number, contentType: string, message: object, type: typeo
 }
 
 export const otlpRoute: Route = {
+  protocol: 'otlp_http',
   matches: (method, path) => method === 'POST' && path === '/v1/logs',
   readsBody: true,
   async handle(request, intake) {

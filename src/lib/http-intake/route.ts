@@ -1,5 +1,6 @@
 import type { LogStreamError } from '../errors.ts'
 import type { AcceptOptions, Intake } from '../intake.ts'
+import type { IngestProtocol } from '../metrics.ts'
 
 /** What the HTTP intake listener hands a protocol adapter, and what an adapter is. */
 
@@ -21,6 +22,8 @@ export interface IntakeRequest {
 }
 
 export interface Route {
+  /** The protocol label of this route's ingest metrics. */
+  protocol: IngestProtocol
   /** The method and path this adapter serves; `path` may match several paths. */
   matches(method: string, path: string): boolean
   /** False for routes that read no body (e.g. the Elasticsearch handshake). */

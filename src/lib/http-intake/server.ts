@@ -1,11 +1,15 @@
+import type { Registry } from 'prom-client'
 import { keyFromAuthorization } from '../auth/credentials.ts'
 import type { Authenticator, Caller } from '../auth/key-ring.ts'
 import type { RateLimits } from '../auth/rate-limits.ts'
-import { asLogStreamError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError, UnauthenticatedError } from '../errors.ts'
+import { asLogStreamError, httpError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError, UnauthenticatedError } from '../errors.ts'
 import type { Intake } from '../intake.ts'
 import { limitedIntake } from '../limited-intake.ts'
 import type { Logger } from '../log.ts'
+import { type IngestMeter, ingestMeter } from '../metered-intake.ts'
+import { type IngestMetrics, metricsResponse } from '../metrics.ts'
 import { decodeContentEncoding } from '../protocols/encoding.ts'
+import { retryHeaders } from '../retry-after.ts'
 import type { TlsFiles } from '../tls-files.ts'
 import { elasticsearchRoutes } from './elasticsearch.ts'
 import { jsonLinesRoute } from './json-lines.ts'
@@ -33,6 +37,8 @@ export interface HttpIntakeOptions {
   limits: RateLimits
   /** Certificate and key, read once at start; plaintext without. */
   tls?: TlsFiles
+  /** The ingest service's metrics: served at GET /metrics (to a `read` key), and where each request is counted. */
+  metrics?: { registry: Registry; ingest: IngestMetrics }
 }
 
 export interface HttpIntake {
@@ -81,9 +87,28 @@ export interface PeerSource {
 export function createHttpIntakeHandler(
   intake: Intake,
   log: Logger,
-  options: Pick<HttpIntakeOptions, 'maxBodyBytes' | 'sendTimeoutMs' | 'authenticator' | 'limits'>,
+  options: Pick<HttpIntakeOptions, 'maxBodyBytes' | 'sendTimeoutMs' | 'authenticator' | 'limits' | 'metrics'>,
 ) {
-  const serve = async (route: Route, request: Request, url: URL, contentType: string, caller: Caller): Promise<Response> => {
+  const { metrics } = options
+
+  /**
+   * GET /metrics on the intake port: it describes the service rather than taking logs, so it follows the read
+   * scope like the query API's /metrics (issue 15), checked by the same authenticator; open when keys are off.
+   */
+  const scrape = async (request: Request, registry: Registry, server: PeerSource | undefined): Promise<Response> => {
+    const peer = server?.requestIP(request)?.address ?? 'unknown'
+    try {
+      options.authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), 'read', peer)
+    } catch (error) {
+      const failure = asLogStreamError(error)
+      const { status, body } = httpError(failure)
+      const response = Response.json(body, { status, headers: retryHeaders(failure) })
+      if (failure instanceof UnauthenticatedError) for (const challenge of AUTH_CHALLENGES) response.headers.append('www-authenticate', challenge)
+      return response
+    }
+    return metricsResponse(registry)
+  }
+  const serve = async (route: Route, request: Request, url: URL, contentType: string, caller: Caller, meter?: IngestMeter): Promise<Response> => {
     const controller = new AbortController()
     request.signal.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true })
     const accept = { timeoutMs: options.sendTimeoutMs, signal: controller.signal }
@@ -103,7 +128,8 @@ export function createHttpIntakeHandler(
       }
       holdOnly(raw === body ? raw.byteLength : raw.byteLength + body.byteLength)
       const hold = (bytes: number) => holdOnly(reservation.bytes + bytes)
-      return await route.handle({ ...base, body, hold }, limitedIntake(intake, options.limits, caller, body.byteLength))
+      const limited = limitedIntake(intake, options.limits, caller, body.byteLength)
+      return await route.handle({ ...base, body, hold }, meter ? meter.intake(limited) : limited)
     } finally {
       reservation.release()
     }
@@ -111,13 +137,18 @@ export function createHttpIntakeHandler(
 
   return async (request: Request, server?: PeerSource): Promise<Response> => {
     const url = new URL(request.url)
+    if (metrics && url.pathname === '/metrics' && request.method === 'GET') return scrape(request, metrics.registry, server)
     const route = ROUTES.find((candidate) => candidate.matches(request.method, url.pathname))
     if (!route) return notFound(request.method, url.pathname)
+    // Made on arrival, so the ack time runs from here.
+    const meter = metrics ? ingestMeter(metrics.ingest, route.protocol) : undefined
     const contentType = mediaType(request)
     const peer = server?.requestIP(request)?.address ?? 'unknown'
     try {
       const caller = options.authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), 'ingest', peer)
-      return await serve(route, request, url, contentType, caller)
+      const response = await serve(route, request, url, contentType, caller, meter)
+      meter?.answered(response.ok)
+      return response
     } catch (error) {
       if (!(error instanceof LogStreamError)) log.error('ingest.http.failed', { error, path: url.pathname })
       else if (error.retryable) log.warn('ingest.refused', { code: error.code, detail: error.message, path: url.pathname })

@@ -28,6 +28,8 @@ export async function acceptParsed(intake: Intake, parsed: Parsed[], options: Ac
       entries.push({ input: item.entry })
     }
   }
+  // Counted here, before accept: these never reach the intake, whatever becomes of the rest.
+  if (entries.length < parsed.length) intake.refused?.(parsed.length - entries.length)
   if (entries.length > 0) {
     let rejections: Rejection[]
     try {

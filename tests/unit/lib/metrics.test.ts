@@ -1,0 +1,106 @@
+import { describe, expect, test } from 'bun:test'
+import { type Intake, NoValidLogsError } from '../../../src/lib/intake.ts'
+import { ingestMeter } from '../../../src/lib/metered-intake.ts'
+import { createRegistry, IngestMetrics, metricsResponse, QueryMetrics } from '../../../src/lib/metrics.ts'
+
+/** An intake whose accept is `accept`; nothing else of it is used by the metrics tests. */
+function fakeIntake(accept: Intake['accept']): Intake {
+  return {
+    accept,
+    reserve: () => Promise.reject(new Error('not used')),
+    stats: { pendingBytes: 0, queuedItems: 0, inFlight: 0, batchesSent: 0, reservedBytes: 0, heldBytes: 0 },
+    close: async () => {},
+  }
+}
+
+describe('metrics', () => {
+  test('the registry names every metric with HELP and TYPE lines, default process metrics included, under logstream_', async () => {
+    const registry = createRegistry()
+    const ingest = new IngestMetrics(registry, () => ({ pendingBytes: 1234 }))
+    const query = new QueryMetrics(registry)
+    ingest.count('jsonlines', 'accepted', 2)
+    ingest.ack('jsonlines', 0.02)
+    query.answered('/query', 200, 0.01)
+    const text = await registry.metrics()
+    for (const [name, type] of [
+      ['logstream_ingest_entries_total', 'counter'],
+      ['logstream_ingest_ack_seconds', 'histogram'],
+      ['logstream_ingest_pending_bytes', 'gauge'],
+      ['logstream_query_requests_total', 'counter'],
+      ['logstream_query_seconds', 'histogram'],
+      ['logstream_process_cpu_seconds_total', 'counter'],
+    ]) {
+      expect(text).toContain(`# HELP ${name} `)
+      expect(text).toContain(`# TYPE ${name} ${type}`)
+    }
+    expect(text).toContain('logstream_ingest_entries_total{protocol="jsonlines",result="accepted"} 2')
+    expect(text).toContain('logstream_ingest_pending_bytes 1234')
+    expect(text).toContain('logstream_ingest_ack_seconds_count{protocol="jsonlines"} 1')
+    for (const line of text.split('\n').filter((line) => line && !line.startsWith('#'))) expect(line.startsWith('logstream_')).toBe(true)
+  })
+
+  test('a route label is the pattern given, and one "unmatched" value for requests that matched none', async () => {
+    const registry = createRegistry()
+    const query = new QueryMetrics(registry)
+    query.answered('/query/:trace_id', 200, 0.01)
+    query.answered('', 404, 0.001)
+    query.answered('', 404, 0.001)
+    const text = await registry.metrics()
+    expect(text).toContain('logstream_query_requests_total{route="/query/:trace_id",status="200"} 1')
+    expect(text).toContain('logstream_query_requests_total{route="unmatched",status="404"} 2')
+    expect(text).toContain('logstream_query_seconds_count{route="unmatched"} 2')
+  })
+
+  test("metricsResponse answers with prom-client's content type", async () => {
+    const registry = createRegistry()
+    const response = await metricsResponse(registry)
+    expect(response.headers.get('content-type')).toBe(registry.contentType)
+    expect(response.headers.get('content-type')).toStartWith('text/plain; version=0.0.4')
+  })
+
+  test('separate registries share nothing (one per service, no double registration)', async () => {
+    const a = createRegistry()
+    const b = createRegistry()
+    new IngestMetrics(a, () => ({ pendingBytes: 0 })).count('grpc', 'failed', 3)
+    new IngestMetrics(b, () => ({ pendingBytes: 0 }))
+    expect(await a.metrics()).toContain('logstream_ingest_entries_total{protocol="grpc",result="failed"} 3')
+    expect(await b.metrics()).not.toContain('result="failed"')
+  })
+})
+
+describe('ingestMeter', () => {
+  const counts = async (registry: ReturnType<typeof createRegistry>) =>
+    (await registry.metrics()).split('\n').filter((line) => line.startsWith('logstream_ingest_'))
+
+  test('counts accepted and rejected as the intake answered, parser refusals as rejected, and times an OK answer', async () => {
+    const registry = createRegistry()
+    let clock = 1000
+    const meter = ingestMeter(new IngestMetrics(registry, () => ({ pendingBytes: 0 })), 'loki', () => clock)
+    const intake = meter.intake(fakeIntake(async () => ({ accepted: 2, rejected: 1, error: '', rejections: [] })))
+    intake.refused?.(4)
+    await intake.accept([], { timeoutMs: 1000 })
+    clock += 250
+    meter.answered(true)
+    const lines = await counts(registry)
+    expect(lines).toContain('logstream_ingest_entries_total{protocol="loki",result="accepted"} 2')
+    expect(lines).toContain('logstream_ingest_entries_total{protocol="loki",result="rejected"} 5')
+    expect(lines).toContain('logstream_ingest_ack_seconds_sum{protocol="loki"} 0.25')
+  })
+
+  test('a throw fails every entry given; no valid entries counts them rejected; neither is timed', async () => {
+    const registry = createRegistry()
+    const metrics = new IngestMetrics(registry, () => ({ pendingBytes: 0 }))
+    const entries = [{ input: {} }, { input: {} }, { input: {} }] as never[]
+    const failing = ingestMeter(metrics, 'grpc')
+    await expect(failing.intake(fakeIntake(() => Promise.reject(new Error('kafka down')))).accept(entries, { timeoutMs: 1 })).rejects.toThrow('kafka down')
+    failing.answered(false)
+    const invalid = ingestMeter(metrics, 'grpc')
+    const none = new NoValidLogsError({ accepted: 0, rejected: 3, error: 'bad', rejections: [] })
+    await expect(invalid.intake(fakeIntake(() => Promise.reject(none))).accept(entries, { timeoutMs: 1 })).rejects.toBe(none)
+    invalid.answered(true)
+    const lines = await counts(registry)
+    expect(lines).toContain('logstream_ingest_entries_total{protocol="grpc",result="failed"} 3')
+    expect(lines).toContain('logstream_ingest_entries_total{protocol="grpc",result="rejected"} 3')
+    expect(lines).not.toContain('logstream_ingest_ack_seconds_count{protocol="grpc"} 1')
+  })
+})

@@ -1,5 +1,9 @@
 import { describe, expect, test } from 'bun:test'
+import { openAuthenticator } from '../../../src/lib/auth/key-ring.ts'
+import { RateLimits } from '../../../src/lib/auth/rate-limits.ts'
+import { createHttpIntakeHandler } from '../../../src/lib/http-intake/server.ts'
 import { type Intake, NoValidLogsError } from '../../../src/lib/intake.ts'
+import { createLogger } from '../../../src/lib/log.ts'
 import { ingestMeter } from '../../../src/lib/metered-intake.ts'
 import { createRegistry, IngestMetrics, metricsResponse, QueryMetrics } from '../../../src/lib/metrics.ts'
 
@@ -102,5 +106,30 @@ describe('ingestMeter', () => {
     expect(lines).toContain('logstream_ingest_entries_total{protocol="grpc",result="failed"} 3')
     expect(lines).toContain('logstream_ingest_entries_total{protocol="grpc",result="rejected"} 3')
     expect(lines).not.toContain('logstream_ingest_ack_seconds_count{protocol="grpc"} 1')
+  })
+})
+
+describe('GET /metrics on the HTTP intake handler', () => {
+  const intake = fakeIntake(() => Promise.reject(new Error('not used')))
+  const log = createLogger({ service: 'metrics-test' }, { level: 'error', write: () => {} })
+  const base = {
+    maxBodyBytes: 1024,
+    sendTimeoutMs: 1000,
+    authenticator: openAuthenticator,
+    limits: new RateLimits({ entriesPerSecond: 10, bytesPerSecond: 1024 }),
+  }
+
+  test('with keys off (openAuthenticator) it answers without a key, in Prometheus text format', async () => {
+    const registry = createRegistry()
+    const handle = createHttpIntakeHandler(intake, log, { ...base, metrics: { registry, ingest: new IngestMetrics(registry, () => intake.stats) } })
+    const response = await handle(new Request('http://localhost/metrics'))
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe(registry.contentType)
+    expect(await response.text()).toContain('# TYPE logstream_ingest_pending_bytes gauge')
+  })
+
+  test('a handler given no metrics has no /metrics', async () => {
+    const handle = createHttpIntakeHandler(intake, log, base)
+    expect((await handle(new Request('http://localhost/metrics'))).status).toBe(404)
   })
 })

@@ -1,3 +1,6 @@
+import type { Scope } from './api-key.ts'
+import type { Authenticator, Caller } from './key-ring.ts'
+
 /**
  * Where each client puts its key, read the same way for every protocol (HTTP headers or gRPC metadata):
  *   - `Authorization: Bearer KEY`: OTLP exporters' `headers`, grpc-js metadata, curl, the log explorer.
@@ -23,4 +26,19 @@ function password(base64: string): string | undefined {
   const decoded = Buffer.from(base64, 'base64').toString('utf8')
   const colon = decoded.indexOf(':')
   return colon >= 0 && colon < decoded.length - 1 ? decoded.slice(colon + 1) : undefined
+}
+
+/** What serves a request and knows its client's address: Bun's server (requestIP). */
+export interface PeerSource {
+  requestIP(request: Request): { address: string } | null
+}
+
+/** Where the failure throttle counts a client: the socket's address (never a header a client could set); 'unknown' in process. */
+export function peerOf(request: Request, server: PeerSource | null | undefined): string {
+  return server?.requestIP(request)?.address ?? 'unknown'
+}
+
+/** The caller presenting the key of an HTTP `request`, for `scope`: the authenticator's answer, or its 401/403/429. */
+export function authenticateRequest(authenticator: Authenticator, request: Request, scope: Scope, peer: string): Caller {
+  return authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), scope, peer)
 }

@@ -1,10 +1,10 @@
 import type { Registry } from 'prom-client'
-import { keyFromAuthorization } from '../auth/credentials.ts'
+import { authenticateRequest, type PeerSource, peerOf } from '../auth/credentials.ts'
 import type { Authenticator, Caller } from '../auth/key-ring.ts'
 import type { RateLimits } from '../auth/rate-limits.ts'
 import { asLogStreamError, httpError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError, UnauthenticatedError } from '../errors.ts'
 import type { Intake } from '../intake.ts'
-import { limitedIntake } from '../limited-intake.ts'
+import { requestIntake } from '../limited-intake.ts'
 import type { Logger } from '../log.ts'
 import { type IngestMeter, ingestMeter } from '../metered-intake.ts'
 import { type IngestMetrics, metricsResponse } from '../metrics.ts'
@@ -79,11 +79,6 @@ const mediaType = (request: Request) => (request.headers.get('content-type') ?? 
 /** What a 401 offers: Basic first, as shippers configured with a user and password wait for it before sending them. */
 export const AUTH_CHALLENGES = ['Basic realm="logstream"', 'Bearer realm="logstream"'] as const
 
-/** Where the handler learns a request's client address: Bun's server (requestIP). */
-export interface PeerSource {
-  requestIP(request: Request): { address: string } | null
-}
-
 export function createHttpIntakeHandler(
   intake: Intake,
   log: Logger,
@@ -96,9 +91,8 @@ export function createHttpIntakeHandler(
    * scope like the query API's /metrics (issue 15), checked by the same authenticator; open when keys are off.
    */
   const scrape = async (request: Request, registry: Registry, server: PeerSource | undefined): Promise<Response> => {
-    const peer = server?.requestIP(request)?.address ?? 'unknown'
     try {
-      options.authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), 'read', peer)
+      authenticateRequest(options.authenticator, request, 'read', peerOf(request, server))
     } catch (error) {
       const failure = asLogStreamError(error)
       const { status, body } = httpError(failure)
@@ -128,8 +122,7 @@ export function createHttpIntakeHandler(
       }
       holdOnly(raw === body ? raw.byteLength : raw.byteLength + body.byteLength)
       const hold = (bytes: number) => holdOnly(reservation.bytes + bytes)
-      const limited = limitedIntake(intake, options.limits, caller, body.byteLength)
-      return await route.handle({ ...base, body, hold }, meter ? meter.intake(limited) : limited)
+      return await route.handle({ ...base, body, hold }, requestIntake(intake, options.limits, caller, body.byteLength, meter))
     } finally {
       reservation.release()
     }
@@ -143,9 +136,9 @@ export function createHttpIntakeHandler(
     // Made on arrival, so the ack time runs from here.
     const meter = metrics ? ingestMeter(metrics.ingest, route.protocol) : undefined
     const contentType = mediaType(request)
-    const peer = server?.requestIP(request)?.address ?? 'unknown'
+    const peer = peerOf(request, server)
     try {
-      const caller = options.authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), 'ingest', peer)
+      const caller = authenticateRequest(options.authenticator, request, 'ingest', peer)
       const response = await serve(route, request, url, contentType, caller, meter)
       meter?.answered(response.ok)
       return response

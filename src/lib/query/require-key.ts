@@ -5,7 +5,7 @@
  * The list is of what is open, so a route added later needs a key until someone decides otherwise.
  */
 
-import { keyFromAuthorization } from '../auth/credentials.ts'
+import { authenticateRequest } from '../auth/credentials.ts'
 import type { Authenticator, Caller } from '../auth/key-ring.ts'
 import { type LogStreamError, PermissionDeniedError, RateLimitedError, UnauthenticatedError } from '../errors.ts'
 import { retryHeaders } from '../retry-after.ts'
@@ -18,18 +18,13 @@ export function isOpenPath(pathname: string): boolean {
   return pathname === '/health' || pathname === '/' || pathname.startsWith('/explorer/') || pathname === '/openapi' || pathname.startsWith('/openapi/')
 }
 
-/** Where the failure throttle counts a client: the socket's address (never a header a client could set). */
-export function peerOf(request: Request, server: { requestIP(request: Request): { address: string } | null } | null | undefined): string {
-  return server?.requestIP(request)?.address ?? 'unknown'
-}
-
 /**
  * The caller of `request`, or undefined for an open path; throws the authenticator's 401/403/429 for the
  * app's onError. The key is read here and handed on, never kept or logged.
  */
 export function checkReadKey(authenticator: Authenticator, request: Request, peer: string): Caller | undefined {
   if (isOpenPath(new URL(request.url).pathname)) return undefined
-  return authenticator.authenticate(keyFromAuthorization(request.headers.get('authorization')), 'read', peer)
+  return authenticateRequest(authenticator, request, 'read', peer)
 }
 
 /** True for the refusals checkReadKey throws: expected answers to clients, not failures of this service. */

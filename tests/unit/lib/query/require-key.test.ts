@@ -1,17 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { generateKey, type KeyRecord } from '../../../../src/lib/auth/api-key.ts'
+import { peerOf } from '../../../../src/lib/auth/credentials.ts'
 import { KeyRing, OPEN, openAuthenticator } from '../../../../src/lib/auth/key-ring.ts'
 import { PermissionDeniedError, QueryInvalidError, RateLimitedError, TailLimitError, UnauthenticatedError } from '../../../../src/lib/errors.ts'
-import {
-  checkReadKey,
-  endWhenRevoked,
-  isAuthRefusal,
-  isOpenPath,
-  peerOf,
-  refusalHeaders,
-  stillReads,
-  WWW_AUTHENTICATE,
-} from '../../../../src/lib/query/require-key.ts'
+import { checkReadKey, endWhenRevoked, isAuthRefusal, isOpenPath, refusalHeaders, stillReads, WWW_AUTHENTICATE } from '../../../../src/lib/query/require-key.ts'
 
 const made = (scope: KeyRecord['scope']) => {
   const { key, id, hash } = generateKey()

@@ -5,7 +5,7 @@ import { type LogStreamError, RequestInvalidError } from './errors.ts'
 import { callerOf } from './grpc-auth.ts'
 import { statusFor, waitLimitMs } from './grpc-status.ts'
 import type { Intake } from './intake.ts'
-import { limitedIntake } from './limited-intake.ts'
+import { requestIntake } from './limited-intake.ts'
 import type { Logger } from './log.ts'
 import { ingestMeter } from './metered-intake.ts'
 import type { IngestMetrics } from './metrics.ts'
@@ -27,8 +27,7 @@ export function ingestHandlers(intake: Intake, limits: RateLimits, config: Pick<
       Promise.resolve()
         .then(() => {
           if (call.request.problem) throw new RequestInvalidError(call.request.problem)
-          const limited = limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes)
-          return (meter ? meter.intake(limited) : limited).accept(call.request.logs, {
+          return requestIntake(intake, limits, callerOf(call.metadata), call.request.bytes, meter).accept(call.request.logs, {
             timeoutMs: waitLimitMs(call, config.ingest.sendTimeoutMs),
             signal: controller.signal,
           })

@@ -4,7 +4,7 @@ import { LogStreamError, RequestInvalidError } from './errors.ts'
 import { callerOf } from './grpc-auth.ts'
 import { statusFor, waitLimitMs } from './grpc-status.ts'
 import type { Intake } from './intake.ts'
-import { limitedIntake } from './limited-intake.ts'
+import { requestIntake } from './limited-intake.ts'
 import type { Logger } from './log.ts'
 import { ingestMeter } from './metered-intake.ts'
 import type { IngestMetrics } from './metrics.ts'
@@ -52,8 +52,7 @@ export function otlpHandlers(
       call.once('cancelled', onCancel)
       Promise.resolve()
         .then(() => {
-          const limited = limitedIntake(intake, limits, callerOf(call.metadata), call.request.bytes)
-          return exportLogs(call, meter ? meter.intake(limited) : limited, sendTimeoutMs, controller.signal)
+          return exportLogs(call, requestIntake(intake, limits, callerOf(call.metadata), call.request.bytes, meter), sendTimeoutMs, controller.signal)
         })
         .then(
           (response) => {

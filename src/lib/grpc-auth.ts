@@ -4,6 +4,7 @@ import { keyFromAuthorization } from './auth/credentials.ts'
 import type { Authenticator, Caller } from './auth/key-ring.ts'
 import { UnauthenticatedError } from './errors.ts'
 import { type RefusalStatus, stopReceiving } from './grpc-budget.ts'
+import { hostOf } from './host-port.ts'
 import type { Logger } from './log.ts'
 
 /**
@@ -23,9 +24,6 @@ export function callerOf(metadata: grpc.Metadata): Caller {
   return caller
 }
 
-/** The client's address from grpc-js's peer (`host:port`, `[v6]:port` or `v6:port`), without the port. */
-export const peerAddress = (peer: string): string => peer.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')
-
 export function authInterceptor(authenticator: Authenticator, scope: Scope, refusals: Record<string, RefusalStatus>, log: Logger): grpc.ServerInterceptor {
   return (method, call) => {
     const refusal = refusals[method.path]
@@ -36,7 +34,7 @@ export function authInterceptor(authenticator: Authenticator, scope: Scope, refu
           onReceiveMetadata(metadata, nextMetadata) {
             const [header] = metadata.get('authorization')
             metadata.remove('authorization')
-            const peer = peerAddress(call.getPeer())
+            const peer = hostOf(call.getPeer())
             let caller: Caller
             try {
               caller = authenticator.authenticate(keyFromAuthorization(typeof header === 'string' ? header : undefined), scope, peer)

@@ -6,6 +6,7 @@ import { checkServerIdentity } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { service as healthService } from 'grpc-health-check'
 import { ErrorCodes } from './errors.ts'
+import { hostOf } from './host-port.ts'
 import type { LogEntryInput } from './log-entry.ts'
 import {
   decodeIngestResponse,
@@ -130,7 +131,7 @@ const IP_SERVER_NAME = 'ip-address.invalid'
  */
 function channelFor(address: string, tls: boolean | undefined, ca?: Buffer): Channel {
   if (!tls) return { credentials: grpc.credentials.createInsecure(), options: {} }
-  const host = address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')
+  const host = hostOf(address)
   if (!isIP(host)) return { credentials: grpc.credentials.createSsl(ca ?? null), options: {} }
   return {
     credentials: grpc.credentials.createSsl(ca ?? null, null, null, { checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) }),

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import * as grpc from '@grpc/grpc-js'
 import { IngestOverloadedError, RateLimitedError, RequestInvalidError, UnauthenticatedError } from '../../../src/lib/errors.ts'
-import { callerOf, peerAddress } from '../../../src/lib/grpc-auth.ts'
+import { callerOf } from '../../../src/lib/grpc-auth.ts'
 import { otlpStatusFor } from '../../../src/lib/grpc-otlp.ts'
 import { statusFor } from '../../../src/lib/grpc-status.ts'
 import { RetryInfoType, RpcStatusType } from '../../../src/lib/proto.ts'
@@ -19,15 +19,6 @@ function retryInfo(status: grpc.StatusObject): { code: number; delayMs: number }
   }
   return { code: decoded.code, delayMs: (retryDelay.seconds ?? 0) * 1000 + (retryDelay.nanos ?? 0) / 1e6 }
 }
-
-describe('peerAddress', () => {
-  test("grpc-js peers without their port: IPv4, IPv6 with or without brackets, and 'unknown'", () => {
-    expect(peerAddress('127.0.0.1:51234')).toBe('127.0.0.1')
-    expect(peerAddress('::ffff:10.0.0.7:443')).toBe('::ffff:10.0.0.7')
-    expect(peerAddress('[::1]:50051')).toBe('::1')
-    expect(peerAddress('unknown')).toBe('unknown')
-  })
-})
 
 test('callerOf: metadata no interceptor vouched for is unauthenticated, never open', () => {
   expect(() => callerOf(new grpc.Metadata())).toThrow(UnauthenticatedError)

@@ -2,7 +2,7 @@
  * `bun src/ingest.ts`: the ingestion service (gRPC, OTLP, Loki push, Elasticsearch bulk, JSON lines:
  * validate, batch into Kafka, acknowledge once stored).
  */
-import { loadConfig, refuseOpenListeners } from './lib/config.ts'
+import { loadConfig, openServiceNote, refuseOpenListeners } from './lib/config.ts'
 import { startIngestServer } from './lib/ingest-server.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
 import { createLogger } from './lib/log.ts'
@@ -18,7 +18,7 @@ try {
   else
     log.info('ingest.auth', {
       keys: 'off',
-      note: `serving without API keys on ${config.grpc.host}${config.auth.allowOpen ? ' (LOGSTREAM_ALLOW_OPEN=true)' : ', loopback only'}`,
+      note: openServiceNote(config, config.grpc.host),
     })
   const service = await startIngestServer(config, { log })
   handleSignals(log, () => service.close())

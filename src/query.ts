@@ -1,6 +1,6 @@
 /** `bun src/query.ts`: the HTTP query API (search, trace look-up, health, OpenAPI at /openapi). */
 import { startAuth } from './lib/auth/start-auth.ts'
-import { loadConfig, refuseOpenListeners } from './lib/config.ts'
+import { loadConfig, openServiceNote, refuseOpenListeners } from './lib/config.ts'
 import { connect } from './lib/db.ts'
 import { warnIfAutovacuumOff } from './lib/hot-partition.ts'
 import { exitOnStartupError, handleSignals } from './lib/lifecycle.ts'
@@ -9,6 +9,7 @@ import { queryDatabaseUrl } from './lib/log-search.ts'
 import { createRegistry } from './lib/metrics.ts'
 import { createQueryApp } from './lib/query-app.ts'
 import { startLiveTail } from './lib/tail/live-tail.ts'
+import { readTlsFiles } from './lib/tls-files.ts'
 
 let log = createLogger({ service: 'query' })
 try {
@@ -16,12 +17,11 @@ try {
   log = createLogger({ service: 'query' }, { level: config.logLevel })
   // Before anything is opened: no keys on an address other machines reach is a configuration error.
   refuseOpenListeners(config, [config.http.host])
+  const tls = readTlsFiles(config.tls)
   // Keys are read through a pool of their own: a reload never waits behind slow searches in the query pool's queue.
   const auth = await startAuth(config, log)
   const sql = connect(queryDatabaseUrl(config.databaseUrl, config.http.queryTimeoutMs), { max: config.dbPoolMax })
   const tail = startLiveTail({ sql, databaseUrl: config.databaseUrl, settings: config.tail, log })
-  const { certFile, keyFile } = config.tls
-  const tls = certFile && keyFile ? { cert: Bun.file(certFile), key: Bun.file(keyFile) } : undefined
   const app = createQueryApp({
     sql,
     log,
@@ -41,7 +41,7 @@ try {
     keys:
       config.auth.mode === 'required'
         ? 'required: a read key for every route but /health, the explorer page and /openapi'
-        : `off: serving without API keys on ${config.http.host}${config.auth.allowOpen ? ' (LOGSTREAM_ALLOW_OPEN=true)' : ', loopback only'}`,
+        : `off: ${openServiceNote(config, config.http.host)}`,
   })
   // Not awaited: the API serves meanwhile; an unreachable database is /health's to report.
   void warnIfAutovacuumOff(sql, log)

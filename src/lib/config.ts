@@ -160,6 +160,10 @@ const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i
 /** True for an address only this machine can reach. */
 export const isLoopback = (host: string): boolean => LOOPBACK.test(host.trim())
 
+/** What a service with keys off says at start about serving open on `host`. */
+export const openServiceNote = (config: Config, host: string): string =>
+  `serving without API keys on ${host}${config.auth.allowOpen ? ' (LOGSTREAM_ALLOW_OPEN=true)' : ', loopback only'}`
+
 /**
  * Refuses to serve logs without keys to a network (LOGSTREAM_AUTH=off on a non-loopback host) unless
  * LOGSTREAM_ALLOW_OPEN=true says so; `hosts` are the addresses the calling service listens on.

@@ -13,6 +13,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs'
 import { ExportLogsRequestType, ExportLogsResponseType, otlpLogsService, RpcStatusType } from '../../../src/lib/proto.ts'
 import { startIntakeStack } from '../../support/intake-stack.ts'
+import { recorded } from '../../support/otel-emit.ts'
 
 /**
  * OTLP intake against the real OpenTelemetry JS SDK exporters (0.223 line: gRPC, HTTP/JSON, HTTP/protobuf),
@@ -39,21 +40,6 @@ const exporters = {
 } as const
 type ExporterName = keyof typeof exporters
 const portFor = (name: ExporterName) => (name === 'grpc' ? stack.ingest.otlpPort : stack.ingest.httpPort)
-
-/** The exporter, with every export's result recorded: the SDK itself only logs a failed export. */
-function recorded(exporter: LogRecordExporter) {
-  const results: ExportResult[] = []
-  const wrapped: LogRecordExporter = {
-    export: (logs, done) =>
-      exporter.export(logs, (result) => {
-        results.push(result)
-        done(result)
-      }),
-    shutdown: () => exporter.shutdown(),
-    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
-  }
-  return { exporter: wrapped, results }
-}
 
 interface Emitted {
   severityNumber?: SeverityNumber

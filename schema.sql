@@ -22,8 +22,12 @@ CREATE TABLE IF NOT EXISTS logs (
   -- offset as an older one could then collide.
   kafka_partition integer     NOT NULL,
   kafka_offset    bigint      NOT NULL,
+  -- Where the row came from as content: set when the sender gave the timestamp (src/lib/content-key.ts).
+  content_key     bigint,
   PRIMARY KEY (timestamp, kafka_partition, kafka_offset)
 ) PARTITION BY RANGE (timestamp);
+-- Databases created before content_key.
+ALTER TABLE logs ADD COLUMN IF NOT EXISTS content_key bigint;
 
 -- Rows outside every daily partition (clock skew, backfills, far-future timestamps) land here, never lost.
 CREATE TABLE IF NOT EXISTS logs_default PARTITION OF logs DEFAULT;
@@ -63,6 +67,12 @@ CREATE INDEX IF NOT EXISTS logs_message_fts_idx ON logs USING gin (to_tsvector('
 -- answers containment and jsonpath existence and is the smaller GIN opclass for jsonb; its cost on COPY
 -- is measured in README (Query API, attribute filters).
 CREATE INDEX IF NOT EXISTS logs_metadata_idx ON logs USING gin (metadata jsonb_path_ops) WITH (gin_pending_list_limit = 16384);
+-- A resent entry is a no-op, as a re-delivered message is: a client retrying after a lost answer, a timeout or
+-- an UNAVAILABLE whose batch Kafka wrote after all produces a second message with the same content, which this
+-- key skips (the writers' ON CONFLICT DO NOTHING names no constraint, so it covers both keys). Only rows whose
+-- sender gave the timestamp have a key; rows timestamped by the server stay unique per message and cost the
+-- index nothing. Its cost on COPY and in bytes per row is measured in README (Consumer, "Resent entries").
+CREATE UNIQUE INDEX IF NOT EXISTS logs_content_key_idx ON logs (timestamp, content_key) WHERE content_key IS NOT NULL;
 -- Superseded definitions, dropped from databases created before: the (column, timestamp) forms above were
 -- 4-5 times larger.
 DROP INDEX IF EXISTS logs_level_time_idx;

@@ -19,6 +19,7 @@ export function encodeLogRecord(record: LogRecord): Uint8Array {
     span_id: record.spanId,
     host: record.host,
     tags: record.tags,
+    timestamp_from_server: record.timestampFromServer === true,
   }).finish()
 }
 
@@ -36,5 +37,6 @@ export function decodeLogRecord(bytes: Uint8Array): LogRecord {
   if (!entry.timestamp) throw new UndecodableMessageError('timestamp is missing (the ingest service always sets it)')
   const result = validateEntry(entry)
   if (!result.ok) throw new UndecodableMessageError(`${result.violation.field} ${result.violation.reason}`)
-  return result.record
+  // The message always has a timestamp; whether the ingest service gave it is the flag's to say.
+  return entry.timestamp_from_server ? { ...result.record, timestampFromServer: true } : result.record
 }

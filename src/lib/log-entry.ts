@@ -14,6 +14,11 @@ export interface LogRecord {
   spanId: string
   host: string
   tags: string[]
+  /**
+   * True when the ingest service gave the entry its time because it came without one. Such an entry is
+   * stored once per Kafka message; one timestamped by its sender, once per content (content-key.ts).
+   */
+  timestampFromServer?: boolean
 }
 
 /** A LogEntry as it arrives from a client (proto3: absent strings are empty). */
@@ -27,6 +32,8 @@ export interface LogEntryInput {
   span_id?: string | null
   host?: string | null
   tags?: (string | null)[] | null
+  /** Set in Kafka messages only, by the ingest service (codec.ts); a client's value is ignored. */
+  timestamp_from_server?: boolean | null
 }
 
 export interface Violation {
@@ -272,7 +279,18 @@ export function validateEntry(input: LogEntryInput, now: () => number = nowMicro
   return {
     ok: true,
     bytes,
-    record: { timestampMicros: micros, service, level, message, metadata, traceId, spanId, host, tags: tags as string[] },
+    record: {
+      timestampMicros: micros,
+      service,
+      level,
+      message,
+      metadata,
+      traceId,
+      spanId,
+      host,
+      tags: tags as string[],
+      ...(input.timestamp ? {} : { timestampFromServer: true }),
+    },
   }
 }
 

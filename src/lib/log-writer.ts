@@ -1,11 +1,15 @@
 import { createConnection, type Socket } from 'node:net'
 import postgres from 'postgres'
+import { contentKey } from './content-key.ts'
 import { classifyDatabaseError } from './database-errors.ts'
 import { type Sql, types } from './db.ts'
 import { formatMicros, type LogRecord } from './log-entry.ts'
 import { announcements, LOGS_STORED_CHANNEL, type StoredKey } from './tail/announcement.ts'
 
-/** A decoded Kafka message on its way to a row: (partition, offset) is its idempotency key. */
+/**
+ * A decoded Kafka message on its way to a row. (partition, offset) makes a re-delivered message a no-op;
+ * the record's content key (content-key.ts) does the same for an entry its sender sent again.
+ */
 export interface PendingRow {
   partition: number
   offset: bigint
@@ -26,8 +30,9 @@ export interface WriteResult<T extends PendingRow> {
 
 export interface LogWriter {
   /**
-   * Stores `rows` once each: a row already stored (same timestamp, partition, offset) is skipped, so
-   * writing a re-delivered batch again is a no-op. Throws DatabaseUnavailableError when the server or
+   * Stores `rows` once each: a row already stored (same timestamp, partition, offset; or, when its sender
+   * gave the timestamp, same timestamp and content key) is skipped, so writing a re-delivered batch again
+   * is a no-op, and so is a resent entry. Throws DatabaseUnavailableError when the server or
    * connection is gone (or on a transient conflict such as a deadlock), with nothing known about what was
    * stored (re-writing is then safe); any other failure is narrowed down to the offending rows, which
    * come back in `rejected`. The rows it inserts are announced to the query processes' live tail
@@ -50,6 +55,7 @@ export const insertColumns = [
   'tags',
   'kafka_partition',
   'kafka_offset',
+  'content_key',
 ] as const
 
 /**
@@ -60,9 +66,9 @@ export const insertColumns = [
  */
 const INSERT_UNNEST = `
   insert into logs (${insertColumns.join(', ')})
-  select t, s, l, m, md::jsonb, tr, sp, h, tg::text[], p, o
-  from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::bigint[])
-    as u(t, s, l, m, md, tr, sp, h, tg, p, o)
+  select t, s, l, m, md::jsonb, tr, sp, h, tg::text[], p, o, k
+  from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int[], $11::bigint[], $12::bigint[])
+    as u(t, s, l, m, md, tr, sp, h, tg, p, o, k)
   on conflict do nothing`
 
 /** The same, saying which rows it inserted: a conflicting (already stored) row is not returned. */
@@ -87,7 +93,7 @@ function arrayLiteral(values: readonly (string | null)[]): string {
 
 const orNull = (value: string) => (value === '' ? null : value)
 
-/** The eleven column arrays of a batch, each as one array literal: postgres.js sends them as text as is. */
+/** The twelve column arrays of a batch, each as one array literal: postgres.js sends them as text as is. */
 export function columnLiterals(rows: readonly PendingRow[]): string[] {
   const n = rows.length
   const ts = new Array<string>(n),
@@ -100,7 +106,8 @@ export function columnLiterals(rows: readonly PendingRow[]): string[] {
     host = new Array<string | null>(n)
   const tags = new Array<string>(n),
     partition = new Array<string>(n),
-    offset = new Array<string>(n)
+    offset = new Array<string>(n),
+    key = new Array<string | null>(n)
   for (let i = 0; i < n; i++) {
     const { record } = rows[i]!
     ts[i] = formatMicros(record.timestampMicros)
@@ -114,8 +121,9 @@ export function columnLiterals(rows: readonly PendingRow[]): string[] {
     tags[i] = arrayLiteral(record.tags)
     partition[i] = String(rows[i]!.partition)
     offset[i] = String(rows[i]!.offset)
+    key[i] = contentKey(record)
   }
-  return [ts, service, level, message, metadata, trace, span, host, tags, partition, offset].map(arrayLiteral)
+  return [ts, service, level, message, metadata, trace, span, host, tags, partition, offset, key].map(arrayLiteral)
 }
 
 const COPY_SPECIAL = /[\\\t\n\r]/g
@@ -138,6 +146,7 @@ export function copyLine(row: PendingRow): string {
     copyText(arrayLiteral(r.tags)),
     String(row.partition),
     String(row.offset),
+    contentKey(r) ?? '\\N',
   ]
   return `${fields.join('\t')}\n`
 }

@@ -88,6 +88,7 @@ interface DecodedLogEntry {
   span_id: string
   host: string
   tags: string[]
+  timestamp_from_server: boolean
 }
 
 const LOGS_FIELD_TAG = (1 << 3) | 2
@@ -135,6 +136,8 @@ function decodeLogs(buffer: Uint8Array): ReceivedEntry[] {
         span_id: entry.span_id,
         host: entry.host,
         tags: entry.tags,
+        // Kept so intake can tell these bytes carry the flag; validation itself ignores it.
+        timestamp_from_server: entry.timestamp_from_server,
       },
     })
   }

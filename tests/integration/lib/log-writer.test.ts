@@ -12,9 +12,11 @@ import { startTcpProxy } from '../../support/tcp-proxy.ts'
 const db = await freshDatabase()
 const writer = createLogWriter(db.sql)
 let nextOffset = 0n
+// Each record its own microsecond: records with the sender's timestamp and equal content are one log.
+let clock = Date.now() * 1000
 
 const record = (overrides: Partial<LogRecord> = {}): LogRecord => ({
-  timestampMicros: Date.now() * 1000 + 123,
+  timestampMicros: clock++,
   service: 'checkout',
   level: 'INFO',
   message: 'order placed',
@@ -127,6 +129,31 @@ describe('createLogWriter', () => {
     } finally {
       await listening.unlisten()
     }
+  })
+
+  test('an entry its sender sent again (same content and timestamp, a new Kafka message) is stored once, in the same batch or a later one', async () => {
+    const original = record({ service: 'resent' })
+    const first = rows(original, record({ service: 'resent' }), { ...original, tags: [...original.tags] })
+    expect(await writer.write(first)).toEqual({ inserted: 2, rejected: [] })
+    const again = rows({ ...original }, record({ service: 'resent' }))
+    expect(await writer.write(again)).toEqual({ inserted: 1, rejected: [] })
+    const kept = await db.sql`select kafka_offset from logs where service = 'resent' order by kafka_offset`
+    expect(kept.map((row) => row.kafka_offset)).toEqual([first[0]!.offset, first[1]!.offset, again[1]!.offset])
+    expect(await countMismatches(db.sql)).toEqual([])
+  })
+
+  test('entries the server timestamped are stored once per message, even with equal content and time', async () => {
+    const stamped = record({ service: 'stamped', timestampFromServer: true })
+    const input = rows(stamped, { ...stamped }, { ...stamped })
+    expect(await writer.write(input)).toEqual({ inserted: 3, rejected: [] })
+    expect(await writer.write(input)).toEqual({ inserted: 0, rejected: [] })
+    expect(await stored(input.map((r) => r.offset))).toHaveLength(3)
+  })
+
+  test('the same content at another microsecond is another log', async () => {
+    const original = record({ service: 'moved' })
+    const input = rows(original, { ...original, timestampMicros: original.timestampMicros + 1 })
+    expect((await writer.write(input)).inserted).toBe(2)
   })
 
   test('a row the database refuses is rejected alone and its neighbours are stored', async () => {

@@ -46,6 +46,27 @@ describe('schema.sql', () => {
     expect(count!.n).toBe(1)
   })
 
+  test('two messages with the same content key and timestamp store one row; rows without a key never conflict', async () => {
+    const { sql } = await freshDatabase()
+    const keyed = (offset: number, key: string | null) => ({ ...row('2026-01-01T00:00:00.000001Z', offset), content_key: key })
+    await sql`insert into logs ${sql([keyed(1, '42'), keyed(2, '42'), keyed(3, null), keyed(4, null)])} on conflict do nothing`
+    await sql`insert into logs ${sql(keyed(5, '42'))} on conflict do nothing`
+    expect((await sql`select kafka_offset::int as o from logs order by 1`).map((r) => r.o)).toEqual([1, 3, 4])
+  })
+
+  test('a database from before content_key gains the column and its unique index, rows kept', async () => {
+    const { sql } = await freshDatabase()
+    await sql`drop index logs_content_key_idx`
+    await sql`alter table logs drop column content_key`
+    await sql`insert into logs ${sql(row(new Date().toISOString(), 1))}`
+    await applySchema(sql)
+    expect((await sql`select content_key from logs`).map((r) => r.content_key)).toEqual([null])
+    const [index] = await sql`select indexdef from pg_indexes where indexname = 'logs_content_key_idx'`
+    expect(index!.indexdef).toContain(
+      'UNIQUE INDEX logs_content_key_idx ON ONLY public.logs USING btree ("timestamp", content_key) WHERE (content_key IS NOT NULL)',
+    )
+  })
+
   test('stores a 32-hex W3C trace id', async () => {
     const { sql } = await freshDatabase()
     await sql`insert into logs ${sql({ ...row(new Date().toISOString(), 4), trace_id: '4bf92f3577b34da6a3ce929d0e0e4736' })}`

@@ -25,6 +25,12 @@ describe('codec', () => {
     expect(decodeLogRecord(encodeLogRecord(minimal))).toEqual(minimal)
   })
 
+  test('whether the ingest service gave the timestamp survives the round trip; a client timestamp carries no flag', () => {
+    const stamped: LogRecord = { ...record, timestampFromServer: true }
+    expect(decodeLogRecord(encodeLogRecord(stamped))).toEqual(stamped)
+    expect(decodeLogRecord(encodeLogRecord({ ...record, timestampFromServer: false }))).toEqual(record)
+  })
+
   test('bytes that are not a LogEntry are refused as undecodable, not retryable', () => {
     try {
       decodeLogRecord(new Uint8Array([0xff, 0xff, 0xff, 0xff]))

@@ -182,6 +182,35 @@ describe('intake.accept', () => {
     await accepted
   })
 
+  test("a client's bytes claiming the server's timestamp are re-encoded without the claim, so its entry keeps its content key", async () => {
+    const { sends, intake } = intakeWith()
+    const claiming = {
+      timestamp: { seconds: RECENT_SECONDS, nanos: 5000 },
+      service: 'api',
+      level: 'WARN',
+      message: 'as sent',
+      metadata: '{}',
+      timestamp_from_server: true,
+    }
+    const request = decodeIngestRequest(encodeIngestRequest({ logs: [claiming] }))
+    const accepted = intake.accept(request.logs, LONG)
+    await until(() => sends.length === 1, 'the send')
+    const [sent] = sends[0]!.messages
+    expect(sent!.value.buffer).not.toBe(request.logs[0]!.bytes.buffer)
+    expect(decodeLogRecord(sent!.value).timestampFromServer).toBeUndefined()
+    sends[0]!.resolve()
+    await accepted
+  })
+
+  test('an entry without a timestamp reaches Kafka flagged as timestamped by the server', async () => {
+    const { sends, intake } = intakeWith()
+    const accepted = intake.accept([entry({ timestamp: undefined })], LONG)
+    await until(() => sends.length === 1, 'the send')
+    expect(decodeLogRecord(sends[0]!.messages[0]!.value).timestampFromServer).toBe(true)
+    sends[0]!.resolve()
+    await accepted
+  })
+
   test('an aborted caller is rejected with the signal reason', async () => {
     const { intake } = intakeWith({ lingerMs: 60_000, batchMaxCount: 100 })
     const controller = new AbortController()

@@ -247,6 +247,11 @@ describe('validateEntry', () => {
       expect(recordOf({ timestamp: undefined }).timestampMicros).toBe(NOW)
       expect(recordOf({ timestamp: null }).timestampMicros).toBe(NOW)
     })
+    test('a record says when the server gave its time, whatever flag the client sent', () => {
+      expect(recordOf({ timestamp: undefined }).timestampFromServer).toBe(true)
+      expect(recordOf({}).timestampFromServer).toBeUndefined()
+      expect(recordOf({ timestamp_from_server: true }).timestampFromServer).toBeUndefined()
+    })
     test('seconds may arrive as a string (int64 with longs: String) and nanos are kept to the microsecond', () => {
       expect(recordOf({ timestamp: { seconds: '1730894400', nanos: 999_999_999 } }).timestampMicros).toBe(1730894400_999999)
     })

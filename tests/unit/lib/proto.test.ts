@@ -38,6 +38,7 @@ describe('proto', () => {
       span_id: 'cd'.repeat(8),
       host: '',
       tags: ['a', 'b'],
+      timestamp_from_server: false,
     })
     expect(request.logs[1]!.input.timestamp).toBeNull()
   })

@@ -79,7 +79,8 @@ const RECORDS = 30
  * still reach Kafka when the broker returns, and the exporter's retry then sends it again; its records carry
  * their own timestamps, so the copy is skipped in storage (content-key.ts).
  */
-const exactlyOnce = (rows: Map<number, number>, count: number) => Array.from({ length: count }, (_, seq) => rows.get(seq) ?? 0).every((n) => n === 1) && rows.size === count
+const exactlyOnce = (rows: Map<number, number>, count: number) =>
+  Array.from({ length: count }, (_, seq) => rows.get(seq) ?? 0).every((n) => n === 1) && rows.size === count
 
 describe('OTLP with Kafka down', () => {
   test('HTTP/protobuf and HTTP/JSON exporters get 503 with Retry-After, retry by themselves, and every record is stored', async () => {

@@ -15,7 +15,8 @@ export interface LogProducer {
    * Resolves once Kafka has acknowledged every message (acks=all, idempotent). Rejects with
    * KafkaUnavailableError on any failure, or when no acknowledgement came within `timeoutMs`: the
    * messages may still be written later by the library's retries, so the caller must treat them as
-   * not stored (a client retry then makes a duplicate, never a loss).
+   * not stored (a client's retry then sends them again: never a loss, and no duplicate when the entries
+   * carry their own timestamps, content-key.ts).
    */
   send(messages: OutgoingMessage[], timeoutMs: number): Promise<void>
   close(): Promise<void>

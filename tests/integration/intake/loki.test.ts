@@ -185,8 +185,9 @@ describe('winston-loki', () => {
     const batcher = (transport as unknown as { batcher: { contentType: string } }).batcher
     expect(batcher.contentType).toBe('application/x-protobuf')
     const logger = winston.createLogger({ level: 'info', transports: [transport] })
-    // Repetitive lines, so that snappy emits copies as well as literals.
-    for (let i = 0; i < 40; i++) logger.info(`request served path=/api/items/${i % 4} status=200 bytes=1234 repeated text repeated text`)
+    // Repetitive lines, so that snappy emits copies as well as literals. Each its own: winston-loki stamps lines
+    // to the millisecond, and equal lines at the same time are one log (README, "Resent entries"), as in Loki.
+    for (let i = 0; i < 40; i++) logger.info(`request served path=/api/items/${i % 4} status=200 bytes=1234 repeated text repeated text seq=${i}`)
     logger.error('request failed path=/api/items status=500')
     await transport.close()
     expect(errors).toEqual([])

@@ -1,14 +1,12 @@
-import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
 import { status } from '@grpc/grpc-js'
-import { type BrokerOptions, startKafka, stopKafka } from '../../../scripts/infra/kafka-broker.ts'
-import { freePort } from '../../../scripts/services.ts'
-import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
+import { startKafka } from '../../../scripts/infra/kafka-broker.ts'
 import type { WireLogEntry } from '../../../src/lib/proto.ts'
 import { eventually } from '../../support/infra.ts'
 import { type IngestClient, ingest, ingestClient } from '../../support/ingest-client.ts'
 import { startIntakeStack } from '../../support/intake-stack.ts'
+import { startPrivateBroker } from '../../support/private-broker.ts'
 import { committedToEnd } from '../../support/topic-reader.ts'
 
 /**
@@ -21,26 +19,12 @@ import { committedToEnd } from '../../support/topic-reader.ts'
 
 setDefaultTimeout(240_000)
 
-const broker: BrokerOptions = { dir: mkdtempSync(`${tmpdir()}/logstream-kill-broker-`), port: freePort(), controllerPort: freePort(), heapMb: 256 }
-const first = await startKafka(broker)
-const brokers = [`127.0.0.1:${broker.port}`]
-const id = Math.random().toString(36).slice(2, 8)
-const topics = { topic: `broker-kill.raw.${id}`, dlqTopic: `broker-kill.dlq.${id}`, consumerGroup: `broker-kill-${id}` }
-const admin = createAdmin({ brokers, clientId: 'broker-kill-test' })
-await ensureTopics(admin, [
-  { topic: topics.topic, partitions: 3, retentionMs: 3_600_000 },
-  { topic: topics.dlqTopic, partitions: 1, retentionMs: 3_600_000 },
-]).finally(() => admin.close())
-
+const broker = await startPrivateBroker('broker-faults')
 const stack = await startIntakeStack((config) => ({
   ...config,
-  kafka: { ...config.kafka, brokers, ...topics },
+  kafka: { ...config.kafka, brokers: broker.brokers, ...broker.topics },
   ingest: { ...config.ingest, sendTimeoutMs: 3000 },
 }))
-afterAll(async () => {
-  await stopKafka(broker)
-  rmSync(broker.dir, { recursive: true, force: true })
-}, 60_000)
 
 const SENDERS = 8
 const REQUESTS = 50
@@ -107,16 +91,16 @@ async function underLoad(run: number, fault: () => Promise<void>): Promise<{ ret
 describe('the broker lost under load, with clients that retry', () => {
   test('kill -9 and a restart: every acknowledged entry is stored exactly once, and the consumer carries on without a restart', async () => {
     const outcome = await underLoad(0, async () => {
-      process.kill(first.pid!, 'SIGKILL')
+      process.kill(broker.pid, 'SIGKILL')
       await eventually(() => (tally.retries >= SENDERS ? true : undefined), 60_000, 'the clients to be refused and retry')
-      await startKafka(broker)
+      await startKafka(broker.options)
     })
     expect(outcome.retries).toBeGreaterThan(0)
     expect({ missing: outcome.missing, duplicates: outcome.duplicates }).toEqual({ missing: 0, duplicates: 0 })
   })
 
   test('frozen past the send timeout, then resumed: batches refused to the client are written after all, and their retries are skipped', async () => {
-    const pid = Number(readFileSync(`${broker.dir}/kafka.pid`, 'utf8'))
+    const pid = Number(readFileSync(`${broker.options.dir}/kafka.pid`, 'utf8'))
     const outcome = await underLoad(1, async () => {
       process.kill(pid, 'SIGSTOP')
       try {

@@ -1,6 +1,4 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import type * as grpc from '@grpc/grpc-js'
 import { DiagLogLevel, diag } from '@opentelemetry/api'
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core'
@@ -8,13 +6,12 @@ import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http'
 import { OTLPLogExporter as HttpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto'
 import type { LogRecordExporter } from '@opentelemetry/sdk-logs'
-import { type BrokerOptions, startKafka, stopKafka } from '../../../scripts/infra/kafka-broker.ts'
-import { freePort } from '../../../scripts/services.ts'
-import { createAdmin, ensureTopics } from '../../../src/lib/kafka.ts'
+import { startKafka, stopKafka } from '../../../scripts/infra/kafka-broker.ts'
 import { RetryInfoType, RpcStatusType } from '../../../src/lib/proto.ts'
 import { eventually } from '../../support/infra.ts'
 import { startIntakeStack } from '../../support/intake-stack.ts'
 import { emitNumbered } from '../../support/otel-emit.ts'
+import { startPrivateBroker } from '../../support/private-broker.ts'
 
 /**
  * OTLP intake while Kafka is down, with the real OpenTelemetry JS exporters (0.223 line) under Bun. The
@@ -29,28 +26,13 @@ import { emitNumbered } from '../../support/otel-emit.ts'
 
 setDefaultTimeout(180_000)
 
-const broker: BrokerOptions = { dir: mkdtempSync(`${tmpdir()}/logstream-otlp-broker-`), port: freePort(), controllerPort: freePort(), heapMb: 256 }
-await startKafka(broker)
-const brokers = [`127.0.0.1:${broker.port}`]
-const id = Math.random().toString(36).slice(2, 8)
-const topics = { topic: `otlp-outage.raw.${id}`, dlqTopic: `otlp-outage.dlq.${id}`, consumerGroup: `otlp-outage-${id}` }
-const admin = createAdmin({ brokers, clientId: 'otlp-outage-test' })
-await ensureTopics(admin, [
-  { topic: topics.topic, partitions: 3, retentionMs: 3_600_000 },
-  { topic: topics.dlqTopic, partitions: 1, retentionMs: 3_600_000 },
-]).finally(() => admin.close())
-
+const broker = await startPrivateBroker('otlp-outage')
 const SEND_TIMEOUT_MS = 3000
 const stack = await startIntakeStack((config) => ({
   ...config,
-  kafka: { ...config.kafka, brokers, ...topics },
+  kafka: { ...config.kafka, brokers: broker.brokers, ...broker.topics },
   ingest: { ...config.ingest, sendTimeoutMs: SEND_TIMEOUT_MS },
 }))
-// Registered after the stack's own afterAll, so the broker outlives the ingest service and consumer it serves.
-afterAll(async () => {
-  await stopKafka(broker)
-  rmSync(broker.dir, { recursive: true, force: true })
-}, 60_000)
 
 /** What the exporters say about their retries (their only trace of them). */
 const diagnostics: string[] = []
@@ -88,7 +70,7 @@ describe('OTLP with Kafka down', () => {
     const warmup = startNumbered(new HttpProtoLogExporter({ url }), 'otlp-outage-warmup', 1)
     expect((await warmup.done).map((result) => result.code)).toEqual([ExportResultCode.SUCCESS])
 
-    await stopKafka(broker)
+    await stopKafka(broker.options)
     // What the exporters will be told, seen directly: 503, Retry-After, a google.rpc.Status UNAVAILABLE.
     const refused = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(numberedRequest('otlp-direct')) })
     expect(refused.status).toBe(503)
@@ -100,7 +82,7 @@ describe('OTLP with Kafka down', () => {
     const json = startNumbered(new HttpJsonLogExporter({ url, timeoutMillis: 60_000 }), 'otlp-outage-json', RECORDS)
     // Each exporter has been refused and has scheduled a retry after the 2 s of Retry-After (its own backoff would be ~1 s, jittered).
     await eventually(() => (retriesScheduled() >= before + 2 ? true : undefined), 30_000, 'both exporters to schedule a retry')
-    await startKafka(broker)
+    await startKafka(broker.options)
 
     expect((await proto.done).map((result) => result.code)).toEqual([ExportResultCode.SUCCESS])
     expect((await json.done).map((result) => result.code)).toEqual([ExportResultCode.SUCCESS])
@@ -113,7 +95,7 @@ describe('OTLP with Kafka down', () => {
   })
 
   test('the gRPC exporter is answered UNAVAILABLE with a RetryInfo of 2 s, and nothing of the refused export is stored', async () => {
-    await stopKafka(broker)
+    await stopKafka(broker.options)
     const before = retriesScheduled()
     try {
       const run = startNumbered(new GrpcLogExporter({ url: `http://127.0.0.1:${stack.ingest.otlpPort}`, timeoutMillis: 60_000 }), 'otlp-outage-grpc', 5)
@@ -128,7 +110,7 @@ describe('OTLP with Kafka down', () => {
       expect(status.details[0]!.type_url).toBe('type.googleapis.com/google.rpc.RetryInfo')
       expect(RetryInfoType.toObject(RetryInfoType.decode(status.details[0]!.value), { longs: Number })).toEqual({ retryDelay: { seconds: 2 } })
     } finally {
-      await startKafka(broker)
+      await startKafka(broker.options)
     }
     // This exporter version does not retry over gRPC at all (otlp-grpc-exporter-base 0.223 has no retrying
     // transport: every gRPC error is a final failure), so the 5 records are lost by the client. UNAVAILABLE

@@ -11,7 +11,13 @@ import { retryHeaders } from './retry-after.ts'
  * the same authenticator, so one key scrapes every service; open when keys are off. A refusal is the usual
  * JSON error body, a 401 carrying `challenges`, a throttled 429 its Retry-After.
  */
-export async function scrapeResponse(request: Request, registry: Registry, authenticator: Authenticator, peer: string, challenges: readonly string[]): Promise<Response> {
+export async function scrapeResponse(
+  request: Request,
+  registry: Registry,
+  authenticator: Authenticator,
+  peer: string,
+  challenges: readonly string[],
+): Promise<Response> {
   try {
     authenticateRequest(authenticator, request, 'read', peer)
   } catch (error) {

@@ -42,7 +42,8 @@ async function exposedNames(): Promise<Set<string>> {
   new QueryMetrics(registry)
   new ConsumerMetrics(registry, async () => undefined)
   const names = new Set<string>()
-  for (const { name, type } of await registry.getMetricsAsJSON()) {
+  for (const { name, type: kind } of await registry.getMetricsAsJSON()) {
+    const type = String(kind)
     names.add(name)
     if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${name}${suffix}`)
     if (type === 'summary') for (const suffix of ['_sum', '_count']) names.add(`${name}${suffix}`)

@@ -41,8 +41,18 @@ export function createConsumerHttpHandler(options: ConsumerHttpHandlerOptions) {
 export interface ConsumerHttp {
   /** The port bound (useful with CONSUME_HTTP_PORT=0). */
   port: number
-  /** Stops listening, waits for requests in flight, and closes the health check's connection. */
+  /** Stops listening and waits for requests in flight. */
   close(): Promise<void>
+}
+
+/** Resolves once PostgreSQL at `url` answers `select 1` on a new connection, closed after. */
+async function answers(url: string, timeoutMs: number): Promise<void> {
+  const sql = connect(url, { max: 1, connectTimeout: Math.ceil(timeoutMs / 1000) })
+  try {
+    await sql`select 1`
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {})
+  }
 }
 
 /** Below compose's healthcheck timeout (5 s), so the check gets our 503 and its reason rather than a timeout. */
@@ -53,12 +63,13 @@ export function startConsumerHttp(
   options: { registry: Registry; authenticator: Authenticator; log: Logger; tls?: TlsFiles; healthTimeoutMs?: number },
 ): ConsumerHttp {
   const healthTimeoutMs = options.healthTimeoutMs ?? HEALTH_TIMEOUT_MS
-  // A connection of its own: with every write connection busy, `select 1` would queue behind the batches and
-  // a busy consumer would look dead to its orchestrator.
-  const sql = connect(config.databaseUrl, { max: 1, connectTimeout: Math.ceil(healthTimeoutMs / 1000) })
+  // Each check opens a connection of its own, as waitForKafka does for Kafka: not the write pool, where `select 1`
+  // would queue behind the batches and a busy consumer would look dead; and not a kept connection, which
+  // postgres.js reconnects with a backoff of up to 20 s after repeated failures, so /health would stay 503 that
+  // long after PostgreSQL is back (seen: 24 s).
   const checks: Record<string, HealthCheck> = {
     kafka: () => waitForKafka(config.kafka, healthTimeoutMs),
-    database: () => sql`select 1`,
+    database: () => answers(config.databaseUrl, healthTimeoutMs),
   }
   const handler = createConsumerHttpHandler({ registry: options.registry, authenticator: options.authenticator, checks, healthTimeoutMs })
   const { host, port } = config.consumeHttp
@@ -73,7 +84,6 @@ export function startConsumerHttp(
     port: server.port ?? port,
     async close() {
       await server.stop(false)
-      await sql.end({ timeout: 1 })
     },
   }
 }

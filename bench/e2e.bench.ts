@@ -132,6 +132,7 @@ const scenario: Scenario = {
       GRPC_PORT: String(grpcPort),
       OTLP_GRPC_PORT: '0',
       INGEST_HTTP_PORT: '0',
+      CONSUME_HTTP_PORT: '0',
       HTTP_PORT: String(httpPort),
       GRPC_HOST: '127.0.0.1',
       HTTP_HOST: '127.0.0.1',

@@ -126,6 +126,7 @@ const scenario: Scenario = {
         GRPC_PORT: String(freePort()),
         OTLP_GRPC_PORT: '0',
         INGEST_HTTP_PORT: '0',
+        CONSUME_HTTP_PORT: '0',
         KAFKA_TOPIC: topic,
         KAFKA_DLQ_TOPIC: topics.dlq,
         KAFKA_CONSUMER_GROUP: group,

@@ -165,6 +165,7 @@ const scenario: Scenario = {
     const env = {
       HTTP_PORT: String(httpPort),
       HTTP_HOST: '127.0.0.1',
+      CONSUME_HTTP_PORT: '0',
       KAFKA_TOPIC: topic,
       KAFKA_DLQ_TOPIC: dlq,
       KAFKA_CONSUMER_GROUP: `bench-tail-${id}`,

@@ -14,17 +14,19 @@ usage() {
   exit 2
 }
 
-# Both health endpoints stay open with LOGSTREAM_AUTH=required, so the checks need no key. With TLS_CERT_FILE
+# The health endpoints (HTTP /health, gRPC health) stay open with LOGSTREAM_AUTH=required, so the checks need no key. With TLS_CERT_FILE
 # set every listener speaks TLS, so the checks do too; they skip verifying the certificate, which names the
 # public host, not 127.0.0.1, and the check never leaves this container.
 
-# Query: GET /health answers 200 only when the database answers.
-query_health='
-const port = process.env.HTTP_PORT || "8080"
+# Query and consume: GET /health on HEALTH_PORT answers 200 only when the service's dependencies answer (query:
+# the database; consume: Kafka and the database), 503 naming the failed check otherwise, printed here.
+http_health='
+const port = process.env.HEALTH_PORT
 const scheme = process.env.TLS_CERT_FILE?.trim() ? "https" : "http"
-const response = await fetch(`${scheme}://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(3000), tls: { rejectUnauthorized: false } }).catch((error) => error)
+const response = await fetch(`${scheme}://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(4000), tls: { rejectUnauthorized: false } }).catch((error) => error)
 if (!(response instanceof Response) || !response.ok) {
-  console.error(`query /health (${scheme}): ${response instanceof Response ? response.status : response.message}`)
+  const detail = response instanceof Response ? `${response.status} ${await response.text().catch(() => "")}` : response.message
+  console.error(`${process.env.HEALTH_SERVICE} /health (${scheme}): ${detail}`)
   process.exit(1)
 }
 '
@@ -95,25 +97,6 @@ first_admin_key() {
   echo "init: created the first admin key (name admin, scope admin) and wrote it to $shown_as, readable by root only (sudo cat it); it is not printed here."
 }
 
-# Consume has no port: it is healthy when it can reach both ends of its work, Kafka and PostgreSQL.
-consume_health='
-import { loadConfig } from "./src/lib/config.ts"
-import { connect } from "./src/lib/db.ts"
-import { waitForKafka } from "./src/lib/kafka.ts"
-try {
-  const config = loadConfig()
-  const sql = connect(config.databaseUrl, { max: 1, connectTimeout: 3 })
-  try {
-    await Promise.all([waitForKafka(config.kafka, 3000), sql`select 1`])
-  } finally {
-    await sql.end({ timeout: 1 })
-  }
-} catch (error) {
-  console.error(`consume dependencies: ${error.message}`)
-  process.exit(1)
-}
-'
-
 [ $# -ge 1 ] || usage
 command="$1"
 shift
@@ -145,8 +128,14 @@ case "$command" in
         fi
         exec bun src/send.ts --health --timeout 3000 --addr "127.0.0.1:${GRPC_PORT:-50051}"
         ;;
-      query) exec bun -e "$query_health" ;;
-      consume) exec bun -e "$consume_health" ;;
+      query)
+        export HEALTH_SERVICE=query HEALTH_PORT="${HTTP_PORT:-8080}"
+        exec bun -e "$http_health"
+        ;;
+      consume)
+        export HEALTH_SERVICE=consume HEALTH_PORT="${CONSUME_HTTP_PORT:-8081}"
+        exec bun -e "$http_health"
+        ;;
       *) usage ;;
     esac
     ;;

@@ -31,6 +31,8 @@ export interface Config {
   /** The ingest service's HTTP listener (OTLP/HTTP, Loki push, Elasticsearch bulk, JSON lines); its host is grpc.host. */
   intakeHttp: { port: number; maxBodyBytes: number }
   http: { host: string; port: number; queryTimeoutMs: number }
+  /** The consumer's HTTP listener: GET /health (Kafka and PostgreSQL) for orchestrators, GET /metrics for Prometheus. */
+  consumeHttp: { host: string; port: number }
   /** API keys (src/lib/auth/). */
   auth: {
     /** required: every request needs a live key of the right scope; off: none is asked for (loopback only, unless allowOpen). */
@@ -217,6 +219,11 @@ export function loadConfig(env: Env = process.env): Config {
       host: string('HTTP_HOST', '127.0.0.1'),
       port: port('HTTP_PORT', 8080),
       queryTimeoutMs: int('QUERY_TIMEOUT_MS', 10_000, 100, 600_000),
+    },
+    consumeHttp: {
+      // Loopback by default, like every listener; /metrics there needs a read key when keys are required.
+      host: string('CONSUME_HTTP_HOST', '127.0.0.1'),
+      port: port('CONSUME_HTTP_PORT', 8081),
     },
     auth: {
       mode: oneOf('LOGSTREAM_AUTH', ['required', 'off'] as const, 'off'),

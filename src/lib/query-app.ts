@@ -3,8 +3,9 @@ import type { Registry } from 'prom-client'
 import { keyFromAuthorization, peerOf } from './auth/credentials.ts'
 import { type Authenticator, openAuthenticator } from './auth/key-ring.ts'
 import type { Sql } from './db.ts'
-import { asLogStreamError, DatabaseUnavailableError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
+import { asLogStreamError, httpError, InternalError, NotFoundError, QueryInvalidError, RequestInvalidError } from './errors.ts'
 import { explorerRoutes } from './explorer/routes.ts'
+import { checkHealth } from './health.ts'
 import { Levels } from './levels.ts'
 import type { Logger } from './log.ts'
 import { isSearchParameter, parseSearch, parseTraceId, SearchLimits, searchInput, searchLogs, traceLogs } from './log-search.ts'
@@ -16,7 +17,6 @@ import { facetRoutes, histogramRoutes } from './query/routes.ts'
 import type { TailHub } from './tail/tail-hub.ts'
 import { tailRoutes } from './tail/tail-routes.ts'
 import { TIME_FORMAT_HINT } from './time-range.ts'
-import { withTimeout } from './timeout.ts'
 
 export interface QueryAppOptions {
   sql: Sql
@@ -196,15 +196,9 @@ export function createQueryApp({ sql, log, healthTimeoutMs = 2000, tail, authent
     .get(
       '/health',
       async ({ set }) => {
-        const began = performance.now()
-        try {
-          const noAnswer = () => new DatabaseUnavailableError(`no answer within ${healthTimeoutMs} ms`)
-          await withTimeout(sql`select 1`, healthTimeoutMs, noAnswer)
-          return { status: 'ok', checks: { database: { status: 'up', took_ms: elapsed(began) } } }
-        } catch (error) {
-          set.status = 503
-          return { status: 'unavailable', checks: { database: { status: 'down', error: (error as Error).message } } }
-        }
+        const { status, body } = await checkHealth({ database: () => sql`select 1` }, healthTimeoutMs)
+        set.status = status
+        return body
       },
       {
         detail: {

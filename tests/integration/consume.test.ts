@@ -5,6 +5,7 @@ import { encodeLogRecord } from '../../src/lib/codec.ts'
 import type { Config } from '../../src/lib/config.ts'
 import type { LogRecord } from '../../src/lib/log-entry.ts'
 import { eventually, freshDatabase, freshTopics, type TestDatabase } from '../support/infra.ts'
+import { parseExposition, samplesOf, sumOf } from '../support/prometheus-text.ts'
 import { startTcpProxy } from '../support/tcp-proxy.ts'
 import { committedToEnd } from '../support/topic-reader.ts'
 
@@ -33,6 +34,8 @@ function spawnConsumer(db: TestDatabase, config: Config, env: Record<string, str
       CONSUME_STATS_INTERVAL_MS: '200',
       CONSUME_RETRY_MIN_MS: '50',
       CONSUME_RETRY_MAX_MS: '500',
+      // Two members run at once in some tests: each on a port of its own.
+      CONSUME_HTTP_PORT: '0',
       ...env,
     },
     stdin: 'ignore',
@@ -87,6 +90,21 @@ async function produce(config: Config, from: number, count: number): Promise<voi
         messages.push({ topic: config.kafka.topic, key: Buffer.from(`svc-${j % 7}`), value: Buffer.from(encodeLogRecord(record(j))) })
       await producer.send({ messages })
     }
+  } finally {
+    await producer.close()
+  }
+}
+
+/** Messages with these values as they are, for what no ingest would send (a value that is no LogEntry). */
+async function produceRaw(config: Config, values: Buffer[]): Promise<void> {
+  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+    clientId: 'consume-e2e',
+    bootstrapBrokers: config.kafka.brokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+  })
+  try {
+    await producer.send({ messages: values.map((value) => ({ topic: config.kafka.topic, key: Buffer.from('raw'), value })) })
   } finally {
     await producer.close()
   }
@@ -209,5 +227,76 @@ describe('bun src/consume.ts', () => {
     expect(await consumer.proc.exited).toBe(0)
     expect(performance.now() - signalledAt).toBeLessThan(10_000)
     expect(await committedTotal(config)).toBe(10n)
+  }, 120_000)
+
+  test('serves GET /metrics (rows, lag per partition, batch seconds, dead letters) and GET /health on CONSUME_HTTP_PORT', async () => {
+    const { db, config } = await setUp()
+    // PostgreSQL behind a proxy the test can cut, to see /health name the database.
+    const url = new URL(db.url)
+    const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) })
+    afterAll(() => proxy.close())
+    url.port = String(proxy.port)
+    const consumer = spawnConsumer({ ...db, url: url.toString() }, config)
+    const listening = await eventually(
+      () => consumer.lines.find((line) => line.event === 'consume.http.listening')?.address as string | undefined,
+      60_000,
+      'the consumer HTTP listener',
+    )
+    const base = `http://${listening}`
+
+    const N = 300
+    await produce(config, 0, N)
+    await produceRaw(config, [Buffer.from('not a LogEntry')])
+    await waitForRows(db, N)
+
+    const scrape = async () => {
+      const response = await fetch(`${base}/metrics`)
+      expect(response.status).toBe(200)
+      return parseExposition(await response.text())
+    }
+    // Counted as the batches commit; the lag once every partition's commit is known to the member.
+    const metrics = await eventually(
+      async () => {
+        const scraped = await scrape()
+        const lags = samplesOf(scraped, 'logstream_consumer_lag')
+        const settled =
+          sumOf(scraped, 'logstream_dead_letters_total', { reason: 'undecodable' }) === 1 && lags.length === 3 && lags.every((lag) => lag.value === 0)
+        return settled ? scraped : undefined
+      },
+      30_000,
+      'the dead letter counted and no lag on any of the 3 partitions',
+    )
+    expect(sumOf(metrics, 'logstream_consumer_rows_total', { result: 'inserted' })).toBe(N)
+    expect(sumOf(metrics, 'logstream_consumer_rows_total', { result: 'duplicate' })).toBe(0)
+    expect(
+      samplesOf(metrics, 'logstream_consumer_lag')
+        .map((lag) => lag.labels.partition)
+        .sort(),
+    ).toEqual(['0', '1', '2'])
+    expect(sumOf(metrics, 'logstream_consumer_batch_seconds_count')).toBeGreaterThanOrEqual(1)
+    expect(sumOf(metrics, 'logstream_consumer_batch_seconds_bucket', { le: '+Inf' })).toBe(sumOf(metrics, 'logstream_consumer_batch_seconds_count'))
+    expect(sumOf(metrics, 'logstream_dead_letters_total', { reason: 'database_refused' })).toBe(0)
+    for (const [name, type] of [
+      ['logstream_consumer_rows_total', 'counter'],
+      ['logstream_consumer_lag', 'gauge'],
+      ['logstream_consumer_batch_seconds', 'histogram'],
+      ['logstream_dead_letters_total', 'counter'],
+      ['logstream_process_resident_memory_bytes', 'gauge'],
+    ] as const)
+      expect([name, metrics.types.get(name)]).toEqual([name, type])
+
+    const health = await fetch(`${base}/health`)
+    expect(health.status).toBe(200)
+    expect(await health.json()).toMatchObject({ status: 'ok', checks: { kafka: { status: 'up' }, database: { status: 'up' } } })
+
+    await proxy.cut()
+    const down = await fetch(`${base}/health`)
+    expect(down.status).toBe(503)
+    expect(await down.json()).toMatchObject({ status: 'unavailable', checks: { kafka: { status: 'up' }, database: { status: 'down' } } })
+    await proxy.restore()
+    await eventually(async () => ((await fetch(`${base}/health`)).status === 200 ? true : undefined), 30_000, '/health 200 again once PostgreSQL is back')
+
+    consumer.proc.kill('SIGTERM')
+    expect(await consumer.proc.exited).toBe(0)
   }, 120_000)
 })

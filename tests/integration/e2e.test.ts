@@ -36,6 +36,7 @@ beforeAll(async () => {
     GRPC_PORT: String(grpcPort),
     OTLP_GRPC_PORT: '0',
     INGEST_HTTP_PORT: '0',
+    CONSUME_HTTP_PORT: '0',
     HTTP_HOST: '127.0.0.1',
     HTTP_PORT: String(httpPort),
     KAFKA_TOPIC: config.kafka.topic,

@@ -4,11 +4,13 @@ import { createDeadLetterPublisher } from '../dead-letters.ts'
 import { BatchAbandonedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { connectForWrites, createLogWriter } from '../log-writer.ts'
+import type { ConsumerMetrics } from '../metrics.ts'
 import { backoffMs, sleep } from '../retry.ts'
 import { withTimeout } from '../timeout.ts'
 import { type BatchParts, type BatchResult, createBatchHandler, WaitingFor } from './batch-handler.ts'
 import { type KafkaSession, type OpenSession, openKafkaSession } from './kafka-session.ts'
 import { type ConsumedMessage, partitionKey } from './message.ts'
+import { meteredBatch } from './metered-batch.ts'
 import { type Held, readBatches } from './reader.ts'
 import { ConsumerStates, type ConsumerStats, initialStats } from './stats.ts'
 
@@ -16,6 +18,8 @@ export interface LogConsumer {
   stats(): ConsumerStats
   /** Messages not yet committed on this member's partitions; undefined while not in the group. */
   lag(): Promise<number | undefined>
+  /** The same per partition number (logstream_consumer_lag); undefined while not in the group. */
+  partitionLags(): Promise<ReadonlyMap<number, number> | undefined>
   /**
    * Writes and commits the batches in hand, leaves the group, closes every connection. A batch that cannot
    * be stored (the database is down) or is not done within the shutdown grace is abandoned, not committed.
@@ -36,8 +40,8 @@ export interface ConsumerParts {
   batch: Pick<BatchParts, 'decode' | 'write' | 'publishDeadLetters'>
   /** Closes what `batch` uses (write pool, dead-letter producer); called once, after the last session. */
   close(): Promise<void>
-  /** Called after each batch; the real consumer hints the garbage collector here. */
-  afterBatch?: () => void
+  /** Called after each committed batch with its seconds from hand-off; the real consumer hints the garbage collector and times it here. */
+  afterBatch?: (seconds: number) => void
 }
 
 /** With the bounded closes after it (Kafka ≤ 3.5 s, pool and producer ≤ 2 s), stop() ends within 10 s. */
@@ -46,13 +50,18 @@ const DEFAULT_SHUTDOWN_GRACE_MS = 4000
 const STATE_WHILE_WAITING = { [WaitingFor.database]: ConsumerStates.waitingForDatabase, [WaitingFor.kafka]: ConsumerStates.reconnecting } as const
 
 /** Reads logs.raw in the consumer group and writes it to PostgreSQL: the real Kafka, pool and dead-letter producer. */
-export async function startConsumer({ config, log }: { config: Config; log: Logger }): Promise<LogConsumer> {
+export async function startConsumer({ config, log, metrics }: { config: Config; log: Logger; metrics?: ConsumerMetrics }): Promise<LogConsumer> {
   const sql = connectForWrites(config.databaseUrl, { max: config.dbPoolMax, writeTimeoutMs: config.consume.writeTimeoutMs })
   const writer = createLogWriter(sql)
   const deadLetters = createDeadLetterPublisher(config.kafka)
+  const batch: ConsumerParts['batch'] = {
+    decode: decodeLogRecord,
+    write: (rows) => writer.write(rows),
+    publishDeadLetters: (letters) => deadLetters.publish(letters),
+  }
   const parts: ConsumerParts = {
     openSession: () => openKafkaSession(config.kafka, log),
-    batch: { decode: decodeLogRecord, write: (rows) => writer.write(rows), publishDeadLetters: (letters) => deadLetters.publish(letters) },
+    batch: metrics ? meteredBatch(batch, metrics) : batch,
     async close() {
       await withTimeout(deadLetters.close(), 1000, () => new Error('dead-letter producer did not close within 1 s')).catch(() => {})
       // A write abandoned at shutdown may still hold a connection: it is cut after this.
@@ -60,7 +69,10 @@ export async function startConsumer({ config, log }: { config: Config; log: Logg
     },
     // Each batch leaves megabytes of garbage (fetch buffers, decoded rows, query text); an asynchronous
     // collection hint after each keeps the peak RSS lower at the same speed (README, Consumer).
-    afterBatch: () => Bun.gc(false),
+    afterBatch: (seconds) => {
+      metrics?.batch(seconds)
+      Bun.gc(false)
+    },
   }
   return runConsumer(parts, config.consume, log)
 }
@@ -94,8 +106,9 @@ export function runConsumer(parts: ConsumerParts, settings: ConsumerSettings, lo
       },
     )
     const handle = async (messages: ConsumedMessage[]) => {
+      const began = performance.now()
       record(stats, await handler.handle(messages))
-      parts.afterBatch?.()
+      parts.afterBatch?.((performance.now() - began) / 1000)
     }
     held.messages = 0
     held.bytes = 0
@@ -135,11 +148,15 @@ export function runConsumer(parts: ConsumerParts, settings: ConsumerSettings, lo
       await parts.close().catch((error: unknown) => log.warn('consume.close-failed', { error }))
     })
 
+  const partitionLags = async () => current?.lag().catch(() => undefined)
+
   return {
     stats: () => ({ ...stats, messagesInHand: held.messages, bytesInHand: held.bytes, committed: new Map(stats.committed) }),
     async lag() {
-      return current?.lag().catch(() => undefined)
+      const lags = await partitionLags()
+      return lags && [...lags.values()].reduce((sum, lag) => sum + lag, 0)
     },
+    partitionLags,
     async stop() {
       stopping.abort()
       const grace = setTimeout(() => abandon.abort(), settings.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS)

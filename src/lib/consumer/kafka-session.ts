@@ -12,8 +12,8 @@ export interface KafkaSession {
   commit(offsets: PartitionOffset[]): Promise<void>
   /** The partitions assigned to this member now, as `partitionKey` strings. */
   assigned(): ReadonlySet<string>
-  /** Messages not yet committed on the partitions assigned to this member. */
-  lag(): Promise<number>
+  /** Messages not yet committed per partition number, for the partitions assigned to this member. */
+  lag(): Promise<Map<number, number>>
   /** Leaves the group and closes every connection; never throws, never takes more than about 3.5 s. */
   close(): Promise<void>
 }
@@ -61,8 +61,9 @@ export async function openKafkaSession(kafka: Config['kafka'], log: Logger): Pro
       commit: (offsets) => consumer.commit({ offsets }),
       assigned: () => new Set((consumer.assignments ?? []).flatMap(({ topic, partitions }) => partitions.map((partition) => partitionKey(topic, partition)))),
       async lag() {
+        // Indexed by partition; negative for a partition not assigned to this member.
         const lags = await consumer.getLag({ topics: [kafka.topic] })
-        return (lags.get(kafka.topic) ?? []).filter((value) => value >= 0n).reduce((sum, value) => sum + Number(value), 0)
+        return new Map((lags.get(kafka.topic) ?? []).flatMap((value, partition) => (value >= 0n ? [[partition, Number(value)] as const] : [])))
       },
       async close() {
         await withTimeout(stream.close(), 1000, () => new Error('stream not closed within 1 s')).catch((error: unknown) =>

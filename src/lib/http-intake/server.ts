@@ -2,14 +2,14 @@ import type { Registry } from 'prom-client'
 import { authenticateRequest, type PeerSource, peerOf } from '../auth/credentials.ts'
 import type { Authenticator, Caller } from '../auth/key-ring.ts'
 import type { RateLimits } from '../auth/rate-limits.ts'
-import { asLogStreamError, httpError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError, UnauthenticatedError } from '../errors.ts'
+import { asLogStreamError, IngestOverloadedError, LogStreamError, NotFoundError, RequestTooLargeError, UnauthenticatedError } from '../errors.ts'
 import type { Intake } from '../intake.ts'
 import { requestIntake } from '../limited-intake.ts'
 import type { Logger } from '../log.ts'
 import { type IngestMeter, ingestMeter } from '../metered-intake.ts'
-import { type IngestMetrics, metricsResponse } from '../metrics.ts'
+import type { IngestMetrics } from '../metrics.ts'
 import { decodeContentEncoding } from '../protocols/encoding.ts'
-import { retryHeaders } from '../retry-after.ts'
+import { scrapeResponse } from '../scrape.ts'
 import type { TlsFiles } from '../tls-files.ts'
 import { elasticsearchRoutes } from './elasticsearch.ts'
 import { jsonLinesRoute } from './json-lines.ts'
@@ -86,22 +86,6 @@ export function createHttpIntakeHandler(
 ) {
   const { metrics } = options
 
-  /**
-   * GET /metrics on the intake port: it describes the service rather than taking logs, so it follows the read
-   * scope like the query API's /metrics (issue 15), checked by the same authenticator; open when keys are off.
-   */
-  const scrape = async (request: Request, registry: Registry, server: PeerSource | undefined): Promise<Response> => {
-    try {
-      authenticateRequest(options.authenticator, request, 'read', peerOf(request, server))
-    } catch (error) {
-      const failure = asLogStreamError(error)
-      const { status, body } = httpError(failure)
-      const response = Response.json(body, { status, headers: retryHeaders(failure) })
-      if (failure instanceof UnauthenticatedError) for (const challenge of AUTH_CHALLENGES) response.headers.append('www-authenticate', challenge)
-      return response
-    }
-    return metricsResponse(registry)
-  }
   const serve = async (route: Route, request: Request, url: URL, contentType: string, caller: Caller, meter?: IngestMeter): Promise<Response> => {
     const controller = new AbortController()
     request.signal.addEventListener('abort', () => controller.abort(new Error('the client went away')), { once: true })
@@ -130,7 +114,9 @@ export function createHttpIntakeHandler(
 
   return async (request: Request, server?: PeerSource): Promise<Response> => {
     const url = new URL(request.url)
-    if (metrics && url.pathname === '/metrics' && request.method === 'GET') return scrape(request, metrics.registry, server)
+    // It describes the service rather than taking logs, so it asks for a read key, not an ingest key (scrape.ts).
+    if (metrics && url.pathname === '/metrics' && request.method === 'GET')
+      return scrapeResponse(request, metrics.registry, options.authenticator, peerOf(request, server), AUTH_CHALLENGES)
     const route = ROUTES.find((candidate) => candidate.matches(request.method, url.pathname))
     if (!route) return notFound(request.method, url.pathname)
     // Made on arrival, so the ack time runs from here.

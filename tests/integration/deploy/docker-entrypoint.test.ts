@@ -171,7 +171,8 @@ describe('docker-entrypoint.sh', () => {
     'consume joins its consumer group, passes its healthcheck, and exits 0 on SIGTERM',
     async () => {
       const config = consumeTopics
-      const env = serviceEnv(config, database.url)
+      // The healthcheck asks the consumer's GET /health, so its port is known up front.
+      const env = { ...serviceEnv(config, database.url), CONSUME_HTTP_PORT: String(freePort()) }
       const consume = start(['consume'], env)
       await becomesHealthy('consume', env, consume)
       const admin = new Admin({ clientId: 'logstream-test', bootstrapBrokers: config.kafka.brokers })
@@ -188,14 +189,6 @@ describe('docker-entrypoint.sh', () => {
         await admin.close()
       }
       expect(await consume.stop()).toBe(0)
-    },
-    SLOW_MS,
-  )
-
-  test(
-    'the consume healthcheck fails when the database cannot be reached',
-    async () => {
-      expect(await run(['healthcheck', 'consume'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${freePort()}/logstream` }).exited).toBe(1)
     },
     SLOW_MS,
   )

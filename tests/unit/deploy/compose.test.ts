@@ -26,6 +26,7 @@ interface Service {
   environment?: Record<string, string>
   env_file?: string | string[]
   ports?: string[]
+  expose?: string[]
   volumes?: string[]
   restart?: string
   init?: boolean
@@ -94,6 +95,7 @@ describe('services', () => {
       const env = service(name).environment ?? {}
       expect(env.GRPC_HOST).toBe('0.0.0.0')
       expect(env.HTTP_HOST).toBe('0.0.0.0')
+      expect(env.CONSUME_HTTP_HOST).toBe('0.0.0.0')
       expect(env.LOGSTREAM_AUTH).toBe('${LOGSTREAM_AUTH:-required}')
       expect(env).not.toHaveProperty('LOGSTREAM_ALLOW_OPEN')
     }
@@ -124,6 +126,12 @@ describe('services', () => {
     for (const name of ['kafka', 'postgres']) {
       for (const port of service(name).ports ?? []) expect(port).toStartWith('127.0.0.1:')
     }
+  })
+
+  test("the consumer's /health and /metrics port is fixed at 8081 and exposed to the network, never published (replicas would clash)", () => {
+    expect(service('consume').environment?.CONSUME_HTTP_PORT).toBe('8081')
+    expect(service('consume').expose).toEqual(['8081'])
+    expect(service('consume').ports).toBeUndefined()
   })
 
   test('makes the consumer replica count settable, two by default', () => {

@@ -188,6 +188,35 @@ describe('docker-entrypoint.sh', () => {
     expect((await run(['healthcheck', 'query'], { HTTP_PORT: String(freePort()) })).code).toBe(1)
   })
 
+  test('the consume healthcheck fails when no service answers on CONSUME_HTTP_PORT', async () => {
+    expect((await run(['healthcheck', 'consume'], { CONSUME_HTTP_PORT: String(freePort()) })).code).toBe(1)
+  })
+
+  test("the consume healthcheck is the consumer's GET /health on CONSUME_HTTP_PORT: 200 passes, 503 fails and prints the failed check", async () => {
+    let answer = { status: 200, body: '{"status":"ok"}' }
+    const paths: string[] = []
+    const server = Bun.serve({
+      hostname: '127.0.0.1',
+      port: 0,
+      fetch: (request) => {
+        paths.push(new URL(request.url).pathname)
+        return new Response(answer.body, { status: answer.status })
+      },
+    })
+    try {
+      const env = { CONSUME_HTTP_PORT: String(server.port) }
+      expect((await run(['healthcheck', 'consume'], env)).code).toBe(0)
+      answer = { status: 503, body: '{"status":"unavailable","checks":{"database":{"status":"down","error":"connect ECONNREFUSED"}}}' }
+      const failed = await run(['healthcheck', 'consume'], env)
+      expect(failed.code).toBe(1)
+      expect(failed.output).toContain('consume /health (http): 503')
+      expect(failed.output).toContain('"database":{"status":"down"')
+      expect(paths).toEqual(['/health', '/health'])
+    } finally {
+      server.stop(true)
+    }
+  })
+
   test('send runs the sender CLI with the arguments given', async () => {
     const result = await run(['send', '--help'])
     expect(result.code).toBe(0)

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { loadConfig } from '../../../src/lib/config.ts'
+import { loadConfig, refuseOpenListeners } from '../../../src/lib/config.ts'
 import { ConfigError } from '../../../src/lib/errors.ts'
 
 describe('loadConfig', () => {
@@ -101,5 +101,26 @@ describe('loadConfig: the live tail (TAIL_*)', () => {
     ['TAIL_HEARTBEAT_MS', 'soon'],
   ])('%s=%s is refused, naming the variable', (variable, value) => {
     expect(() => loadConfig({ [variable]: value })).toThrow(variable)
+  })
+})
+
+describe("loadConfig: the consumer's HTTP listener (CONSUME_HTTP_*)", () => {
+  test('defaults: loopback, port 8081', () => {
+    expect(loadConfig({}).consumeHttp).toEqual({ host: '127.0.0.1', port: 8081 })
+  })
+
+  test('read from CONSUME_HTTP_HOST and CONSUME_HTTP_PORT; 0 picks a free port', () => {
+    expect(loadConfig({ CONSUME_HTTP_HOST: '0.0.0.0', CONSUME_HTTP_PORT: '0' }).consumeHttp).toEqual({ host: '0.0.0.0', port: 0 })
+  })
+
+  test('a port out of range names the variable', () => {
+    expect(() => loadConfig({ CONSUME_HTTP_PORT: '70000' })).toThrow(/CONSUME_HTTP_PORT: must be between 0 and 65535/)
+  })
+
+  test('keys off on a non-loopback consumer host is refused unless LOGSTREAM_ALLOW_OPEN=true', () => {
+    const open = loadConfig({ CONSUME_HTTP_HOST: '0.0.0.0' })
+    expect(() => refuseOpenListeners(open, [open.consumeHttp.host])).toThrow(/LOGSTREAM_AUTH: off while listening on 0.0.0.0/)
+    const allowed = loadConfig({ CONSUME_HTTP_HOST: '0.0.0.0', LOGSTREAM_ALLOW_OPEN: 'true' })
+    expect(() => refuseOpenListeners(allowed, [allowed.consumeHttp.host])).not.toThrow()
   })
 })

@@ -5,7 +5,7 @@ import { createHttpIntakeHandler } from '../../../src/lib/http-intake/server.ts'
 import { type Intake, NoValidLogsError } from '../../../src/lib/intake.ts'
 import { createLogger } from '../../../src/lib/log.ts'
 import { ingestMeter } from '../../../src/lib/metered-intake.ts'
-import { createRegistry, IngestMetrics, metricsResponse, QueryMetrics } from '../../../src/lib/metrics.ts'
+import { ConsumerMetrics, createRegistry, deadLetterReason, IngestMetrics, metricsResponse, QueryMetrics } from '../../../src/lib/metrics.ts'
 
 /** An intake whose accept is `accept`; nothing else of it is used by the metrics tests. */
 function fakeIntake(accept: Intake['accept']): Intake {
@@ -131,5 +131,69 @@ describe('GET /metrics on the HTTP intake handler', () => {
   test('a handler given no metrics has no /metrics', async () => {
     const handle = createHttpIntakeHandler(intake, log, base)
     expect((await handle(new Request('http://localhost/metrics'))).status).toBe(404)
+  })
+})
+
+describe('ConsumerMetrics', () => {
+  const lines = async (registry: ReturnType<typeof createRegistry>, prefix: string) =>
+    (await registry.metrics()).split('\n').filter((line) => line.startsWith(prefix))
+
+  test('rows by result, batch seconds and dead letters by reason, every value at 0 from the start', async () => {
+    const registry = createRegistry()
+    const metrics = new ConsumerMetrics(registry, async () => undefined)
+    expect(await lines(registry, 'logstream_consumer_rows_total')).toEqual([
+      'logstream_consumer_rows_total{result="inserted"} 0',
+      'logstream_consumer_rows_total{result="duplicate"} 0',
+    ])
+    expect(await lines(registry, 'logstream_dead_letters_total')).toEqual([
+      'logstream_dead_letters_total{reason="undecodable"} 0',
+      'logstream_dead_letters_total{reason="database_refused"} 0',
+      'logstream_dead_letters_total{reason="unknown"} 0',
+    ])
+
+    // 10 rows written: 6 new, 1 refused (it becomes a dead letter), so 3 were already stored.
+    metrics.written(10, 6, 1)
+    metrics.written(4, 4, 0)
+    metrics.batch(0.02)
+    metrics.batch(0.3)
+    metrics.deadLettered([{ code: 'MESSAGE_UNDECODABLE' }, { code: '23514' }, { code: 'MESSAGE_UNDECODABLE' }, { code: 'UNKNOWN' }])
+    const text = await registry.metrics()
+    expect(text).toContain('logstream_consumer_rows_total{result="inserted"} 10')
+    expect(text).toContain('logstream_consumer_rows_total{result="duplicate"} 3')
+    expect(text).toContain('logstream_consumer_batch_seconds_count 2')
+    expect(text).toContain('logstream_consumer_batch_seconds_bucket{le="0.025"} 1')
+    expect(text).toContain('logstream_dead_letters_total{reason="undecodable"} 2')
+    expect(text).toContain('logstream_dead_letters_total{reason="database_refused"} 1')
+    expect(text).toContain('logstream_dead_letters_total{reason="unknown"} 1')
+    expect(text).toContain('# TYPE logstream_consumer_lag gauge')
+  })
+
+  test('the dead-letter reason is one of three whatever the code, so the label stays bounded', () => {
+    expect(deadLetterReason('MESSAGE_UNDECODABLE')).toBe('undecodable')
+    for (const sqlstate of ['23514', '22P02', '54000', 'XX000']) expect(deadLetterReason(sqlstate)).toBe('database_refused')
+    for (const other of ['UNKNOWN', 'ECONNRESET', '', 'something else entirely']) expect(deadLetterReason(other)).toBe('unknown')
+  })
+
+  test('the lag is read at each scrape, one series per assigned partition; none while unknown', async () => {
+    const registry = createRegistry()
+    let lags: ReadonlyMap<number, number> | undefined = new Map([
+      [0, 5],
+      [2, 0],
+    ])
+    new ConsumerMetrics(registry, async () => lags)
+    expect(await lines(registry, 'logstream_consumer_lag')).toEqual(['logstream_consumer_lag{partition="0"} 5', 'logstream_consumer_lag{partition="2"} 0'])
+    // After a rebalance this member holds partition 1 only: partitions 0 and 2 are no longer reported by it.
+    lags = new Map([[1, 12]])
+    expect(await lines(registry, 'logstream_consumer_lag')).toEqual(['logstream_consumer_lag{partition="1"} 12'])
+    lags = undefined
+    expect(await lines(registry, 'logstream_consumer_lag')).toEqual([])
+  })
+
+  test('a lag that cannot be read leaves no series, and the scrape still answers', async () => {
+    const registry = createRegistry()
+    new ConsumerMetrics(registry, () => Promise.reject(new Error('broker unreachable')))
+    const text = await registry.metrics()
+    expect(text).toContain('logstream_consumer_rows_total')
+    expect(text.split('\n').filter((line) => line.startsWith('logstream_consumer_lag'))).toEqual([])
   })
 })

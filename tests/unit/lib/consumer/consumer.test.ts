@@ -32,7 +32,7 @@ function fakeSession(): FakeSession {
       session.commits.push(offsets)
     },
     assigned: () => new Set([0, 1, 2].map((partition) => partitionKey(TOPIC, partition))),
-    lag: async () => 0,
+    lag: async () => new Map([[0, 0]]),
     close: async () => {
       session.closed = true
     },
@@ -80,6 +80,31 @@ describe('runConsumer', () => {
     expect(consumer.stats()).toMatchObject({ state: ConsumerStates.running, rowsInserted: 3, messagesHandled: 3, batches: 2, messagesInHand: 0 })
     await consumer.stop()
     expect(consumer.stats().state).toBe(ConsumerStates.stopped)
+  })
+
+  test("afterBatch hears of each committed batch with its seconds; the lag is the session's, per partition and summed", async () => {
+    const { parts, session } = fakeConsumerParts()
+    const seconds: number[] = []
+    const consumer = runConsumer({ ...parts, afterBatch: (batch) => seconds.push(batch) }, settings, silentLog)
+    expect(await consumer.partitionLags()).toBeUndefined()
+    const first = await session(0)
+    first.lag = async () =>
+      new Map([
+        [0, 3],
+        [2, 4],
+      ])
+    first.stream.push(message(0, 0), message(0, 1), message(1, 0))
+    await waitFor(() => seconds.length === 2)
+    for (const value of seconds) expect(value).toBeGreaterThanOrEqual(0)
+    expect(await consumer.partitionLags()).toEqual(
+      new Map([
+        [0, 3],
+        [2, 4],
+      ]),
+    )
+    expect(await consumer.lag()).toBe(7)
+    await consumer.stop()
+    expect(await consumer.lag()).toBeUndefined()
   })
 
   test('after a stream error it closes the session, joins again after a backoff, and goes on from there', async () => {

@@ -1,11 +1,12 @@
 /**
- * `npm run infra:up` / `infra:down`: the local Kafka broker and PostgreSQL, detached and idempotent.
- * Down stops only what up started (by PID file), never a server that was already running.
+ * `npm run infra:up` / `infra:down`: the local Kafka broker (KAFKA_LOCAL_BROKERS nodes of one cluster) and
+ * PostgreSQL, detached and idempotent. Down stops only what up started (by PID file), never a server that
+ * was already running.
  */
 import { loadConfig } from '../src/lib/config.ts'
 import { createLogger } from '../src/lib/log.ts'
 import { setUp } from '../src/lib/setup.ts'
-import { defaultBrokerOptions, startKafka, stopKafka } from './infra/kafka-broker.ts'
+import { knownBrokerDirs, localBrokerOptions, startKafkaNodes, stopKafka } from './infra/kafka-broker.ts'
 import { startPostgres, stopPostgres } from './infra/postgres-server.ts'
 
 const log = createLogger({ service: 'infra' })
@@ -13,8 +14,13 @@ const log = createLogger({ service: 'infra' })
 export async function infraUp(): Promise<Started> {
   const config = loadConfig()
   const began = performance.now()
-  const [kafka, postgres] = await Promise.all([startKafka(defaultBrokerOptions()), startPostgres(config.databaseUrl)])
-  log.info('infra.ready', { kafka: kafka.started ? 'started' : 'already running', postgres: postgres.started ? 'started' : 'already running' })
+  const brokers = localBrokerOptions(config.kafka.localNodes)
+  const [kafka, postgres] = await Promise.all([startKafkaNodes(brokers), startPostgres(config.databaseUrl)])
+  const kafkaStarted = brokers.filter((_, index) => kafka[index]?.started).map((broker) => broker.dir)
+  log.info('infra.ready', {
+    kafka: kafka.map((node, index) => `${brokers[index]?.port}: ${node.started ? 'started' : 'already running'}`).join(', '),
+    postgres: postgres.started ? 'started' : 'already running',
+  })
   const result = await setUp(config)
   log.info('infra.setup', {
     createdTopics: result.createdTopics,
@@ -22,18 +28,22 @@ export async function infraUp(): Promise<Started> {
     droppedPartitions: result.partitions.dropped.length,
     ms: Math.round(performance.now() - began),
   })
-  return { kafkaStarted: kafka.started, postgresStarted: postgres.started }
+  return { kafkaStarted, postgresStarted: postgres.started }
 }
 
 export interface Started {
-  kafkaStarted: boolean
+  /** Folders of the Kafka nodes this run started. */
+  kafkaStarted: string[]
   postgresStarted: boolean
 }
 
-/** Stops what `infraUp` started; by default everything our PID files name. */
-export async function infraDown(which: Started = { kafkaStarted: true, postgresStarted: true }): Promise<void> {
-  const [kafka, postgres] = await Promise.all([which.kafkaStarted && stopKafka(defaultBrokerOptions()), which.postgresStarted && stopPostgres()])
-  log.info('infra.down', { kafka: kafka ? 'stopped' : 'not ours', postgres: postgres ? 'stopped' : 'not ours' })
+/**
+ * Stops what `infraUp` started; by default everything our PID files name, the single broker and every node
+ * of a local cluster alike, whatever KAFKA_LOCAL_BROKERS says now.
+ */
+export async function infraDown(which: Started = { kafkaStarted: knownBrokerDirs(), postgresStarted: true }): Promise<void> {
+  const [kafka, postgres] = await Promise.all([Promise.all(which.kafkaStarted.map((dir) => stopKafka({ dir }))), which.postgresStarted && stopPostgres()])
+  log.info('infra.down', { kafka: `${kafka.filter(Boolean).length} stopped`, postgres: postgres ? 'stopped' : 'not ours' })
 }
 
 if (import.meta.main) {

@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.ts'
+import { type LocalKafkaNode, localKafkaNodes, portProblems } from './kafka-nodes.ts'
 import { type LogLevel, LogLevels } from './log.ts'
 
 /**
@@ -15,6 +16,10 @@ export interface Config {
     partitions: number
     retentionHours: number
     consumerGroup: string
+    /** KAFKA_REPLICATION_FACTOR; absent: decided from the cluster's broker count when topics are created (kafka.ts topicReplication). */
+    replicationFactor?: number
+    /** What `infra:up` starts locally (KAFKA_LOCAL_BROKERS, KAFKA_PORT, KAFKA_CONTROLLER_PORT); their broker ports are the default KAFKA_BROKERS. */
+    localNodes: LocalKafkaNode[]
   }
   databaseUrl: string
   dbPoolMax: number
@@ -180,21 +185,33 @@ export function refuseOpenListeners(config: Config, hosts: readonly string[]): v
     )
 }
 
+type Reader = ReturnType<typeof reader>
+
+/** KAFKA_LOCAL_BROKERS nodes from KAFKA_PORT and KAFKA_CONTROLLER_PORT upwards (kafka-nodes.ts), refused if two would share a port. */
+function kafkaLocalNodes(int: Reader['int'], port: (name: string, fallback: number) => number): LocalKafkaNode[] {
+  const nodes = localKafkaNodes(int('KAFKA_LOCAL_BROKERS', 1, 1, 9), port('KAFKA_PORT', 9092), port('KAFKA_CONTROLLER_PORT', 9093))
+  const problems = portProblems(nodes)
+  if (problems.length > 0) throw new ConfigError('KAFKA_CONTROLLER_PORT', `with KAFKA_PORT and KAFKA_LOCAL_BROKERS: ${problems.join('; ')}`)
+  return nodes
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const { raw, int, string, oneOf, hostPorts, postgresUrl } = reader(env)
   const port = (name: string, fallback: number) => int(name, fallback, 0, 65535)
-  const kafkaPort = port('KAFKA_PORT', 9092)
+  const localNodes = kafkaLocalNodes(int, port)
 
   return {
     logLevel: oneOf('LOG_LEVEL', Object.keys(LogLevels) as LogLevel[], 'info'),
     kafka: {
-      brokers: hostPorts('KAFKA_BROKERS', `127.0.0.1:${kafkaPort}`),
+      brokers: hostPorts('KAFKA_BROKERS', localNodes.map((node) => `127.0.0.1:${node.port}`).join(',')),
       clientId: string('KAFKA_CLIENT_ID', 'logstream'),
       topic: string('KAFKA_TOPIC', 'logs.raw'),
       dlqTopic: string('KAFKA_DLQ_TOPIC', 'logs.dlq'),
       partitions: int('KAFKA_PARTITIONS', 3, 1, 10_000),
       retentionHours: int('KAFKA_RETENTION_HOURS', 24, 1),
       consumerGroup: string('KAFKA_CONSUMER_GROUP', 'logstream-consumers'),
+      replicationFactor: raw('KAFKA_REPLICATION_FACTOR') === undefined ? undefined : int('KAFKA_REPLICATION_FACTOR', 1, 1, 32),
+      localNodes,
     },
     databaseUrl: postgresUrl('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/logstream'),
     dbPoolMax: int('DB_POOL_MAX', 25, 1, 1000),

@@ -67,22 +67,50 @@ export function topicSpecs(kafka: KafkaConfig): TopicSpec[] {
   ]
 }
 
+export interface TopicReplication {
+  /** Copies of each partition; -1: the broker's default.replication.factor. */
+  factor: number
+  minInsyncReplicas: number
+}
+
+/** Brokers from which topics get three copies: fewer cannot lose one broker and still hold two copies. */
+export const REPLICATED_CLUSTER_BROKERS = 3
+
+/**
+ * How many copies our topics get. With acks=all, min.insync.replicas=2 of 3 means an acknowledged batch
+ * is on at least two brokers' disks, so losing any one loses nothing, and a produce keeps succeeding
+ * while one broker is down. Below three brokers the broker's own default stands (1 on our local broker:
+ * its disk is the only copy). KAFKA_REPLICATION_FACTOR overrides the count (min ISR 2 from 3 copies up,
+ * else 1), for a cluster partly down when topics are first created or one that wants more copies.
+ */
+export function topicReplication(brokerCount: number, configured?: number): TopicReplication {
+  const factor = configured ?? (brokerCount >= REPLICATED_CLUSTER_BROKERS ? 3 : -1)
+  return { factor, minInsyncReplicas: factor >= 3 ? 2 : 1 }
+}
+
+/** Brokers the cluster has registered now (a broker that is down and fenced is not among them). */
+export async function clusterBrokerCount(admin: Admin): Promise<number> {
+  return (await admin.metadata({ topics: [], forceUpdate: true })).brokers.size
+}
+
 /**
  * Creates each topic unless it exists; returns the names it created. An existing topic keeps its
- * partitions and retention (an operator may have tuned them) but gets MAX_MESSAGE_BYTES, without which
- * ingest batches can be refused whole.
+ * partitions, retention and replication (an operator may have tuned them; raising min.insync.replicas
+ * above its copies would refuse every produce) but gets MAX_MESSAGE_BYTES, without which ingest batches
+ * can be refused whole. Without `replication` a topic gets the broker's default.replication.factor.
  */
-export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<string[]> {
+export async function ensureTopics(admin: Admin, specs: TopicSpec[], replication?: TopicReplication): Promise<string[]> {
   const created: string[] = []
   for (const spec of specs) {
     try {
       await admin.createTopics({
         topics: [spec.topic],
         partitions: spec.partitions,
-        replicas: -1,
+        replicas: replication?.factor ?? -1,
         configs: [
           { name: 'retention.ms', value: String(spec.retentionMs) },
           { name: 'max.message.bytes', value: String(MAX_MESSAGE_BYTES) },
+          ...(replication && replication.minInsyncReplicas > 1 ? [{ name: 'min.insync.replicas', value: String(replication.minInsyncReplicas) }] : []),
         ],
       })
       created.push(spec.topic)
@@ -102,15 +130,20 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<st
   return created
 }
 
-/** Resolves once the cluster answers a Metadata request, the only real sign that a broker is ready. */
-export async function waitForKafka(kafka: Pick<KafkaConfig, 'brokers' | 'clientId'>, timeoutMs: number): Promise<void> {
+/**
+ * Resolves once the cluster answers a Metadata request, the only real sign that a broker is ready, naming
+ * at least `minBrokers` brokers: a cluster's first answer may come before its other nodes registered, and
+ * topics created then would get fewer copies.
+ */
+export async function waitForKafka(kafka: Pick<KafkaConfig, 'brokers' | 'clientId'>, timeoutMs: number, minBrokers = 1): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let lastError: unknown
   while (Date.now() < deadline) {
     const admin = createAdmin(kafka, { retries: 0, timeout: 2000 })
     try {
-      await admin.metadata({ topics: [] })
-      return
+      const { brokers } = await admin.metadata({ topics: [] })
+      if (brokers.size >= minBrokers) return
+      lastError = new Error(`${brokers.size} of ${minBrokers} brokers registered`)
     } catch (error) {
       lastError = error
     } finally {

@@ -1,6 +1,6 @@
 import type { Config } from './config.ts'
 import { applySchema, connect, ensureDatabase } from './db.ts'
-import { createAdmin, ensureTopics, topicSpecs } from './kafka.ts'
+import { clusterBrokerCount, createAdmin, ensureTopics, topicReplication, topicSpecs } from './kafka.ts'
 import { maintainPartitions, type RetentionResult } from './retention.ts'
 
 export interface SetupResult {
@@ -11,7 +11,8 @@ export interface SetupResult {
 async function setUpTopics(config: Config): Promise<string[]> {
   const admin = createAdmin(config.kafka)
   try {
-    return await ensureTopics(admin, topicSpecs(config.kafka))
+    const replication = topicReplication(await clusterBrokerCount(admin), config.kafka.replicationFactor)
+    return await ensureTopics(admin, topicSpecs(config.kafka), replication)
   } finally {
     await admin.close()
   }

@@ -124,3 +124,50 @@ describe("loadConfig: the consumer's HTTP listener (CONSUME_HTTP_*)", () => {
     expect(() => refuseOpenListeners(allowed, [allowed.consumeHttp.host])).not.toThrow()
   })
 })
+
+describe('loadConfig: a local Kafka cluster (KAFKA_LOCAL_BROKERS) and replication', () => {
+  test('by default one local node, the single broker of 9092/9093, and replication left to the cluster', () => {
+    const { kafka } = loadConfig({})
+    expect(kafka.localNodes).toEqual([{ nodeId: 1, port: 9092, controllerPort: 9093 }])
+    expect(kafka.replicationFactor).toBeUndefined()
+  })
+
+  test('KAFKA_LOCAL_BROKERS=3: three nodes, and KAFKA_BROKERS defaults to all three', () => {
+    const { kafka } = loadConfig({ KAFKA_LOCAL_BROKERS: '3' })
+    expect(kafka.localNodes.map((node) => [node.nodeId, node.port, node.controllerPort])).toEqual([
+      [1, 9092, 9093],
+      [2, 9094, 9095],
+      [3, 9096, 9097],
+    ])
+    expect(kafka.brokers).toEqual(['127.0.0.1:9092', '127.0.0.1:9094', '127.0.0.1:9096'])
+  })
+
+  test('KAFKA_PORT and KAFKA_CONTROLLER_PORT move every node; KAFKA_BROKERS still wins when set', () => {
+    expect(loadConfig({ KAFKA_LOCAL_BROKERS: '3', KAFKA_PORT: '19092', KAFKA_CONTROLLER_PORT: '29092' }).kafka.brokers).toEqual([
+      '127.0.0.1:19092',
+      '127.0.0.1:19094',
+      '127.0.0.1:19096',
+    ])
+    expect(loadConfig({ KAFKA_LOCAL_BROKERS: '3', KAFKA_BROKERS: 'kafka:9092' }).kafka.brokers).toEqual(['kafka:9092'])
+  })
+
+  test('ports two nodes would share are refused, naming the variables', () => {
+    expect(() => loadConfig({ KAFKA_LOCAL_BROKERS: '3', KAFKA_CONTROLLER_PORT: '9094' })).toThrow(
+      'KAFKA_CONTROLLER_PORT: with KAFKA_PORT and KAFKA_LOCAL_BROKERS: node 2 would reuse port 9094; node 3 would reuse port 9096',
+    )
+  })
+
+  test.each([
+    ['KAFKA_LOCAL_BROKERS', '0'],
+    ['KAFKA_LOCAL_BROKERS', '10'],
+    ['KAFKA_LOCAL_BROKERS', 'three'],
+    ['KAFKA_REPLICATION_FACTOR', '0'],
+    ['KAFKA_REPLICATION_FACTOR', '2.5'],
+  ])('%s=%s is refused, naming the variable', (variable, value) => {
+    expect(() => loadConfig({ [variable]: value })).toThrow(variable)
+  })
+
+  test('KAFKA_REPLICATION_FACTOR is read as given', () => {
+    expect(loadConfig({ KAFKA_REPLICATION_FACTOR: '3' }).kafka.replicationFactor).toBe(3)
+  })
+})

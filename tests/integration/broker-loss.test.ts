@@ -168,6 +168,7 @@ beforeAll(async () => {
     GRPC_PORT: String(freePort()),
     OTLP_GRPC_PORT: '0',
     INGEST_HTTP_PORT: '0',
+    CONSUME_HTTP_PORT: '0',
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_TOPIC: config.kafka.topic,
     KAFKA_DLQ_TOPIC: config.kafka.dlqTopic,
@@ -291,8 +292,8 @@ describe.skipIf(!enabled)('losing a broker loses nothing (three brokers; LOGSTRE
     const missing = [...attemptsOf.keys()].filter((seq) => !copies.has(seq))
     const unexpected = [...copies.keys()].filter((seq) => !attemptsOf.has(seq))
     const twice = [...copies].filter(([, count]) => count > 1).map(([seq]) => seq)
-    // A request answered UNAVAILABLE may still have reached Kafka; its retry then stores those logs again
-    // until rows are identified by content. Those are counted apart; a duplicate of a log sent once is a bug.
+    // A request answered UNAVAILABLE may still have reached Kafka, and then its retry too: the logs carry their
+    // own timestamps, so the second copy is skipped in storage (content-key.ts). Counted apart, to say which.
     const twiceAfterClientRetry = twice.filter((seq) => (attemptsOf.get(seq) ?? 1) > 1)
     const twiceSentOnce = twice.filter((seq) => (attemptsOf.get(seq) ?? 1) === 1)
     console.log(
@@ -310,7 +311,7 @@ describe.skipIf(!enabled)('losing a broker loses nothing (three brokers; LOGSTRE
     expect(refusedEntries).toEqual([])
     expect(missing).toEqual([])
     expect(unexpected).toEqual([])
-    expect(twiceSentOnce).toEqual([])
+    expect({ twiceAfterClientRetry, twiceSentOnce }).toEqual({ twiceAfterClientRetry: [], twiceSentOnce: [] })
     expect(services.map((service) => service.exitCode)).toEqual([null, null])
   })
 })

@@ -76,7 +76,8 @@ const record = (i: number): LogRecord => ({
   tags: ['e2e'],
 })
 
-async function produce(config: Config, from: number, count: number): Promise<void> {
+/** Sends `messages` to the test's topic, 1000 at a time, with an idempotent producer as ingest's. */
+async function send(config: Config, messages: { key: Buffer; value: Buffer }[]): Promise<void> {
   const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
     clientId: 'consume-e2e',
     bootstrapBrokers: config.kafka.brokers,
@@ -84,31 +85,25 @@ async function produce(config: Config, from: number, count: number): Promise<voi
     acks: ProduceAcks.ALL,
   })
   try {
-    for (let i = from; i < from + count; i += 1000) {
-      const messages = []
-      for (let j = i; j < Math.min(i + 1000, from + count); j++)
-        messages.push({ topic: config.kafka.topic, key: Buffer.from(`svc-${j % 7}`), value: Buffer.from(encodeLogRecord(record(j))) })
-      await producer.send({ messages })
-    }
+    for (let i = 0; i < messages.length; i += 1000)
+      await producer.send({ messages: messages.slice(i, i + 1000).map((message) => ({ topic: config.kafka.topic, ...message })) })
   } finally {
     await producer.close()
   }
 }
 
+const produce = (config: Config, from: number, count: number) =>
+  send(
+    config,
+    Array.from({ length: count }, (_, k) => ({ key: Buffer.from(`svc-${(from + k) % 7}`), value: Buffer.from(encodeLogRecord(record(from + k))) })),
+  )
+
 /** Messages with these values as they are, for what no ingest would send (a value that is no LogEntry). */
-async function produceRaw(config: Config, values: Buffer[]): Promise<void> {
-  const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
-    clientId: 'consume-e2e',
-    bootstrapBrokers: config.kafka.brokers,
-    idempotent: true,
-    acks: ProduceAcks.ALL,
-  })
-  try {
-    await producer.send({ messages: values.map((value) => ({ topic: config.kafka.topic, key: Buffer.from('raw'), value })) })
-  } finally {
-    await producer.close()
-  }
-}
+const produceRaw = (config: Config, values: Buffer[]) =>
+  send(
+    config,
+    values.map((value) => ({ key: Buffer.from('raw'), value })),
+  )
 
 const countRows = async (db: TestDatabase) => (await db.sql<{ n: number }[]>`select count(*)::int as n from logs`)[0]!.n
 const distinctMessages = async (db: TestDatabase) => (await db.sql<{ n: number }[]>`select count(distinct message)::int as n from logs`)[0]!.n

@@ -112,7 +112,7 @@ export function stageCostMarkdown(m: StageCostMeasurement): string {
     `| Kafka segments (\`*.log\` of the run's topic, ${whole(m.kafkaMessages)} messages, ${kafka?.partitions ?? 0} partitions) | ${whole(perLog(kafka?.segmentBytes, m.kafkaMessages))} | ProducerPerformance's topic: ${whole(perLog(ceilingKafka?.segmentBytes, m.producer.records))} per ${m.producer.recordBytes} B record${ratio(perLog(kafka?.segmentBytes, m.kafkaMessages), perLog(ceilingKafka?.segmentBytes, m.producer.records))} |`,
     `| Kafka partition folders, blocks allocated (segments, indexes, checkpoints) | ${whole(perLog(kafka?.allocatedBytes, m.kafkaMessages))} | ${whole(perLog(ceilingKafka?.allocatedBytes, m.producer.records))} |`,
     '',
-    'PostgreSQL sizes are read right after the drain, before the later phases add rows; Kafka bytes are divided by the topic’s end offsets then. Neither producer compresses. The rows differ in content: the load generator sends the same 3,200 entries over and over (32 prebuilt requests of 100; only timestamps differ), whose repeated keys the btree indexes deduplicate, while the COPY rows are all different, with random trace ids; compare index bytes with that in mind.',
+    'PostgreSQL sizes are read right after the drain, before the later phases add rows; Kafka bytes are divided by the topic’s end offsets then. Neither producer compresses. The rows differ in content: the load generator sends the same 3,200 entries over and over (32 prebuilt requests of 100; only timestamps and Kafka offsets differ), whose repeated keys the btree indexes deduplicate, while the COPY rows are all different, with random trace ids; compare index bytes with that in mind.',
     '',
     '![CPU per log by stage](e2e-cpu-per-log.svg)',
   ].join('\n')

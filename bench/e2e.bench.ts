@@ -6,6 +6,7 @@
  */
 
 import { readFileSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { Admin } from '@platformatic/kafka'
 import { freePort, type Service, type ServiceName, spawnService } from '../scripts/services.ts'
 import { encodeLogRecord } from '../src/lib/codec.ts'
@@ -15,10 +16,16 @@ import { ensureTopics } from '../src/lib/kafka.ts'
 import { freshBenchDatabase } from './bench-database.ts'
 import { freshBenchTopics } from './bench-topics.ts'
 import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
+import { kafkaBrokerPid, kafkaLogDir } from './kafka-broker-process.ts'
+import { topicDiskBytes } from './kafka-topic-bytes.ts'
 import { type LoadSample, type LoadSummary, runLoadGenerator } from './load-generator.ts'
 import { percentile } from './percentile.ts'
+import { postmasterPid, watchPostgresCpu } from './postgres-cpu.ts'
+import { logsTableBytes } from './postgres-table-bytes.ts'
+import { processCpuSeconds, waitForIdle } from './process-cpu.ts'
 import { runProducerPerformance } from './producer-performance.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
+import { stageCostChart, stageCostMarkdown, stageCostMetrics } from './stage-cost.ts'
 import { barChart, lineChart } from './svg-chart.ts'
 import { sampleValueSizes } from './topic-sample.ts'
 
@@ -86,6 +93,14 @@ function failureReasons(summaries: LoadSummary[], top = 5): string {
   const sorted = [...counts].sort((a, b) => b[1] - a[1])
   const shown = sorted.slice(0, top).map(([reason, n]) => `(${n}× ${reason.replaceAll('|', '\\|')})`)
   return [...shown, ...(sorted.length > top ? [`(and ${sorted.length - top} other reasons)`] : [])].join(' ')
+}
+
+/** Messages in `topic` now: the sum of its partitions' end offsets. */
+async function topicMessages(admin: Admin, topic: string, partitions: number): Promise<number> {
+  const [listed] = await admin.listOffsets({
+    topics: [{ name: topic, partitions: Array.from({ length: partitions }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })) }],
+  })
+  return (listed?.partitions ?? []).reduce((sum, partition) => sum + Number(partition.offset), 0)
 }
 
 async function rowCount(sql: Sql): Promise<number> {
@@ -160,6 +175,24 @@ const scenario: Scenario = {
       lastCount = count
     }, 1000)
 
+    // Cost per log: CPU of each process over the sustained run and its drain. The services must have finished
+    // starting first, or their start-up would be charged to the logs.
+    const brokerPort = Number(base.kafka.brokers[0]?.split(':').at(-1))
+    const brokerPid = kafkaBrokerPid(brokerPort)
+    const postmaster = await postmasterPid(sql)
+    const databaseName = new URL(database.url).pathname.slice(1)
+    await waitForIdle([services.ingest.pid, services.consume.pid, services.query.pid])
+    const stageCpu = () => ({
+      ingest: processCpuSeconds(services.ingest.pid),
+      kafka: brokerPid === undefined ? undefined : processCpuSeconds(brokerPid),
+      consume: processCpuSeconds(services.consume.pid),
+      query: processCpuSeconds(services.query.pid),
+    })
+    const loadBefore = loadavg()
+    const cpuBefore = stageCpu()
+    const postgresCpu = postmaster === undefined ? undefined : watchPostgresCpu(postmaster, databaseName)
+    const windowStarted = performance.now()
+
     // 1. Sustained saturation: as fast as the stack answers.
     const acceptedPerSecond: number[] = []
     const sustained = await runLoadGenerator({ target, workers, seconds, rate: 0, entriesPerRequest: 100, sampleEvery: 20 }, (line) => {
@@ -176,7 +209,24 @@ const scenario: Scenario = {
     // unknown and the rate is not measured (reported as such, not computed from the timeout).
     const drained = stored >= sustained.acceptedLogs
     const storedBySustained = stored
+    const cpuAfter = stageCpu()
+    const postgresWindow = postgresCpu?.finish()
+    const windowSeconds = (performance.now() - windowStarted) / 1000
+    const loadAfter = loadavg()
     clearInterval(sampleStored)
+    const diff = (after: number | undefined, before: number | undefined) => (after === undefined || before === undefined ? undefined : after - before)
+    const cpuSeconds = {
+      loadGenerator: sustained.cpuSeconds,
+      ingest: diff(cpuAfter.ingest, cpuBefore.ingest),
+      kafka: diff(cpuAfter.kafka, cpuBefore.kafka),
+      consume: diff(cpuAfter.consume, cpuBefore.consume),
+      query: diff(cpuAfter.query, cpuBefore.query),
+    }
+    // Bytes per log on disk as the sustained run left them, before the later phases add rows.
+    const postgresBytes = await logsTableBytes(sql)
+    const logDir = brokerPid === undefined ? undefined : kafkaLogDir(brokerPid)
+    const kafkaBytes = logDir === undefined ? undefined : topicDiskBytes(logDir, topic)
+    const kafkaMessages = await topicMessages(admin, topic, base.kafka.partitions).catch(() => sustained.acceptedLogs)
     const lags = await lag.finish(10_000)
 
     // 2. Below saturation: a rate the whole pipeline sustains (under half of what ingest accepted, and
@@ -221,19 +271,42 @@ const scenario: Scenario = {
     const ceilingTopic = `${topic}.ceiling`
     await ensureTopics(admin, [{ topic: ceilingTopic, partitions: base.kafka.partitions, retentionMs: 600_000 }])
     context.progress('e2e ceilings', 0, 2)
+    const ceilingRecords = context.quick ? 200_000 : 1_000_000
+    const brokerCpuBefore = brokerPid === undefined ? undefined : processCpuSeconds(brokerPid)
     const kafkaCeiling = await runProducerPerformance({
       brokers: base.kafka.brokers,
       topic: ceilingTopic,
-      records: context.quick ? 200_000 : 1_000_000,
+      records: ceilingRecords,
       recordBytes,
     })
+    const ceilingBrokerCpu = diff(brokerPid === undefined ? undefined : processCpuSeconds(brokerPid), brokerCpuBefore)
+    const ceilingKafkaBytes = logDir === undefined ? undefined : topicDiskBytes(logDir, ceilingTopic)
     context.progress('e2e ceilings', 1, 2)
     await sql`truncate logs`
-    const copy = await copyCeiling(
-      sql,
-      records.map((record, i) => ({ partition: i % 3, offset: BigInt(i), record })),
-    )
+    const copyRows = records.map((record, i) => ({ partition: i % 3, offset: BigInt(i), record }))
+    const copyPostgresCpu = postmaster === undefined ? undefined : watchPostgresCpu(postmaster, databaseName)
+    const copy = await copyCeiling(sql, copyRows)
+    const copyPostgresWindow = copyPostgresCpu?.finish()
+    const copyBytes = await logsTableBytes(sql)
     context.progress('e2e ceilings', 2, 2)
+    const cost = {
+      logs: storedBySustained,
+      windowSeconds,
+      cpuSeconds,
+      postgres: postgresWindow,
+      loadAverage: { before: loadBefore, after: loadAfter },
+      postgresBytes,
+      kafkaBytes,
+      kafkaMessages,
+      copy: { rows: copy.rows, rowBytes: copyRowBytes, postgres: copyPostgresWindow, bytes: copyBytes },
+      producer: {
+        records: ceilingRecords,
+        recordBytes,
+        brokerCpuSeconds: ceilingBrokerCpu,
+        clientCpuSeconds: kafkaCeiling.clientCpuSeconds,
+        bytes: ceilingKafkaBytes,
+      },
+    }
 
     await admin.deleteTopics({ topics: [topic, dlq, ceilingTopic] }).catch(() => {})
     await admin.close()
@@ -261,6 +334,8 @@ const scenario: Scenario = {
       ]),
     )
 
+    writeFileSync(`${context.reportDir}/e2e-cpu-per-log.svg`, stageCostChart(cost))
+
     const markdown = [
       `${workers} concurrent gRPC clients in a separate process, 100 entries per request (${sizes.messages ? `mean Kafka value ${sizes.meanBytes} B, measured on ${fmt(sizes.messages)} records of the run's topic` : 'record size not measured: none read back from the topic'}); services as separate Bun processes with default settings.`,
       '',
@@ -283,6 +358,8 @@ const scenario: Scenario = {
       '![throughput](e2e-throughput.svg)',
       '',
       '![latency](e2e-latency.svg)',
+      '',
+      stageCostMarkdown(cost),
       errors.length ? `\nError lines logged by services (first 5):\n\n\`\`\`\n${errors.slice(0, 5).join('\n')}\n\`\`\`` : '',
     ].join('\n')
 
@@ -305,6 +382,7 @@ const scenario: Scenario = {
         copyCeilingRowsPerSecond: Math.round(copy.rowsPerSecond),
         crashRowsStored: stored,
         crashLogsAcked: expected,
+        ...stageCostMetrics(cost),
       },
     }
   },

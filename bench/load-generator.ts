@@ -43,6 +43,11 @@ export interface LoadSummary {
   seconds: number
   latencyMs: { p50: number; p90: number; p99: number; max: number }
   errors: Record<string, number>
+  /**
+   * User + system CPU seconds this generator used while sending (process.cpuUsage around the run): read by the
+   * process itself because, once it has exited, /proc no longer has it.
+   */
+  cpuSeconds: number
 }
 
 const services = ['api-gateway', 'checkout', 'payments', 'search', 'auth', 'inventory', 'email', 'ledger']
@@ -109,6 +114,7 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
 
   const send = (body: Buffer) => sendIngestRequest(client, body)
 
+  const cpuBefore = process.cpuUsage()
   const began = performance.now()
   const endAt = began + options.seconds * 1000
   let second = 0
@@ -157,6 +163,7 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
   clearInterval(ticker)
   client.close()
 
+  const cpu = process.cpuUsage(cpuBefore)
   latencies.sort((a, b) => a - b)
   const round = (value: number) => Math.round(value * 10) / 10
   return {
@@ -173,6 +180,7 @@ export async function runLoad(options: LoadOptions, report: (line: LoadSecond | 
       max: round(latencies.at(-1) ?? 0),
     },
     errors,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
   }
 }
 

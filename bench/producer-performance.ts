@@ -24,6 +24,8 @@ export interface ProducerPerformanceResult {
   p999Ms: number
   /** The settings it ran with, for the report. */
   props: Record<string, string>
+  /** User + system CPU seconds of the producer's JVM over its whole life (JVM start and JIT included), if known. */
+  clientCpuSeconds: number | undefined
 }
 
 export const defaultProducerProps: Record<string, string> = {
@@ -37,7 +39,7 @@ export const defaultProducerProps: Record<string, string> = {
 const SUMMARY =
   /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th/
 
-export function parseProducerPerformance(output: string): Omit<ProducerPerformanceResult, 'props'> {
+export function parseProducerPerformance(output: string): Omit<ProducerPerformanceResult, 'props' | 'clientCpuSeconds'> {
   const lines = output.split('\n').filter((line) => SUMMARY.test(line))
   const match = lines.at(-1)?.match(SUMMARY)
   if (!match) throw new Error(`ProducerPerformance printed no summary line:\n${output.slice(-2000)}`)
@@ -61,5 +63,6 @@ export async function runProducerPerformance(options: ProducerPerformanceOptions
   const child = Bun.spawn(command, { stdout: 'pipe', stderr: 'pipe' })
   const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
   if (code !== 0) throw new Error(`ProducerPerformance exited ${code}:\n${(stdout + stderr).slice(-2000)}`)
-  return { ...parseProducerPerformance(stdout), props }
+  const usage = child.resourceUsage()
+  return { ...parseProducerPerformance(stdout), props, clientCpuSeconds: usage && Number(usage.cpuTime.total) / 1e6 }
 }

@@ -60,3 +60,41 @@ export function barChart(title: string, yLabel: string, bars: { label: string; v
   })
   return frame(title, '', yLabel, yMax, body.join('\n'))
 }
+
+export interface StackedBar {
+  label: string
+  segments: { label: string; value: number; colour: string }[]
+}
+
+/**
+ * Bars made of stacked segments (e.g. CPU per log by stage), each bar's total above it and a legend of the
+ * segment labels. Segments of zero are left out; each drawn segment is a `<rect class="segment">`.
+ */
+export function stackedBarChart(title: string, yLabel: string, bars: StackedBar[]): string {
+  const total = (bar: StackedBar) => bar.segments.reduce((sum, segment) => sum + Math.max(0, segment.value), 0)
+  // Headroom above the tallest bar for its total, clear of the legend.
+  const yMax = niceMax(Math.max(0, ...bars.map(total)) * 1.15)
+  const plotHeight = HEIGHT - PAD.top - PAD.bottom
+  const slot = (WIDTH - PAD.left - PAD.right) / Math.max(1, bars.length)
+  const legend = new Map<string, string>()
+  const body = bars.map((bar, i) => {
+    const x = PAD.left + i * slot + slot * 0.2
+    let y = HEIGHT - PAD.bottom
+    const rects = bar.segments
+      .filter((segment) => segment.value > 0)
+      .map((segment) => {
+        legend.set(segment.label, segment.colour)
+        const h = (segment.value / yMax) * plotHeight
+        y -= h
+        const inside = h >= 14 ? `<text x="${x + slot * 0.3}" y="${y + h / 2 + 4}" text-anchor="middle" fill="#fff">${Math.round(segment.value)}</text>` : ''
+        return `<rect class="segment" x="${x}" y="${y}" width="${slot * 0.6}" height="${h}" fill="${segment.colour}"><title>${escapeXml(`${segment.label}: ${segment.value.toFixed(1)}`)}</title></rect>${inside}`
+      })
+    return `${rects.join('')}<text x="${x + slot * 0.3}" y="${y - 4}" text-anchor="middle">${Math.round(total(bar))}</text><text x="${x + slot * 0.3}" y="${HEIGHT - PAD.bottom + 16}" text-anchor="middle">${escapeXml(bar.label)}</text>`
+  })
+  const step = (WIDTH - PAD.left - PAD.right) / Math.max(1, legend.size)
+  const keys = [...legend].map(
+    ([label, colour], i) =>
+      `<rect x="${PAD.left + i * step}" y="${PAD.top - 12}" width="10" height="10" fill="${colour}" /><text x="${PAD.left + 14 + i * step}" y="${PAD.top - 3}" font-size="11">${escapeXml(label)}</text>`,
+  )
+  return frame(title, '', yLabel, yMax, body.join('\n') + keys.join('\n'))
+}

@@ -4,7 +4,8 @@
  * without our PID file the process is found by the socket listening on the broker's port.
  */
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
-import { defaultBrokerOptions } from '../scripts/infra/kafka-broker.ts'
+import { localBrokerOptions } from '../scripts/infra/kafka-broker.ts'
+import { loadConfig } from '../src/lib/config.ts'
 import { processTitle } from './process-cpu.ts'
 
 /**
@@ -38,9 +39,12 @@ function pidWithSocket(inodes: number[]): number | undefined {
   return undefined
 }
 
+/** The first local node's options: the benchmarks run against one broker (KAFKA_LOCAL_BROKERS=1). */
+const firstNode = () => localBrokerOptions(loadConfig().kafka.localNodes)[0]!
+
 /** The broker JVM's pid: our PID file (.data/kafka/kafka.pid) if it names a live process, else the listener on `port`. */
-export function kafkaBrokerPid(port = defaultBrokerOptions().port): number | undefined {
-  const pidFile = `${defaultBrokerOptions().dir}/kafka.pid`
+export function kafkaBrokerPid(port = firstNode().port): number | undefined {
+  const pidFile = `${firstNode().dir}/kafka.pid`
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').trim())
     if (pid > 0 && existsSync(`/proc/${pid}`)) return pid

@@ -2,6 +2,9 @@ import { ConfigError } from './errors.ts'
 import { type LocalKafkaNode, localKafkaNodes, portProblems } from './kafka-nodes.ts'
 import { type LogLevel, LogLevels } from './log.ts'
 
+export const KafkaCompressions = ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as const
+export type KafkaCompression = (typeof KafkaCompressions)[number]
+
 /**
  * Every setting LogStream reads, with its default, parsed and validated once at start.
  * A bad value throws ConfigError naming the variable, so a service never runs half-configured.
@@ -20,6 +23,8 @@ export interface Config {
     replicationFactor?: number
     /** What `infra:up` starts locally (KAFKA_LOCAL_BROKERS, KAFKA_PORT, KAFKA_CONTROLLER_PORT); their broker ports are the default KAFKA_BROKERS. */
     localNodes: LocalKafkaNode[]
+    /** KAFKA_COMPRESSION: how ingest compresses its produce batches; consumers read any. */
+    compression: KafkaCompression
   }
   databaseUrl: string
   dbPoolMax: number
@@ -212,6 +217,7 @@ export function loadConfig(env: Env = process.env): Config {
       consumerGroup: string('KAFKA_CONSUMER_GROUP', 'logstream-consumers'),
       replicationFactor: raw('KAFKA_REPLICATION_FACTOR') === undefined ? undefined : int('KAFKA_REPLICATION_FACTOR', 1, 1, 32),
       localNodes,
+      compression: oneOf('KAFKA_COMPRESSION', KafkaCompressions, 'none'),
     },
     databaseUrl: postgresUrl('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/logstream'),
     dbPoolMax: int('DB_POOL_MAX', 25, 1, 1000),

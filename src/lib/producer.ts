@@ -23,7 +23,7 @@ export interface LogProducer {
 }
 
 export interface LogProducerOptions {
-  kafka: Pick<Config['kafka'], 'brokers' | 'clientId' | 'topic'>
+  kafka: Pick<Config['kafka'], 'brokers' | 'clientId' | 'topic' | 'compression'>
   /** How long the library keeps retrying one send; past it the send fails instead of hanging. */
   sendTimeoutMs: number
 }
@@ -70,6 +70,7 @@ export function createLogProducer(options: LogProducerOptions): LogProducer {
     timeout: Math.min(sendTimeoutMs, 30_000),
     connectTimeout: Math.min(sendTimeoutMs, 5_000),
     requestTimeout: sendTimeoutMs,
+    ...(kafka.compression === 'none' ? {} : { compression: kafka.compression }),
     // Never create a topic by producing to it: a typo in KAFKA_TOPIC should fail loudly.
     autocreateTopics: false,
     strict: true,

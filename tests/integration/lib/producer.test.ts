@@ -26,6 +26,18 @@ describe('createLogProducer', () => {
     expect(new Set(Object.values(partitionOf('ours '))).size).toBeGreaterThan(1)
   })
 
+  test.each(['gzip', 'snappy', 'lz4', 'zstd'] as const)('KAFKA_COMPRESSION=%s: what it sends reads back as sent', async (compression) => {
+    const fresh = await freshTopics({ partitions: 1 })
+    const producer = createLogProducer({ kafka: { ...fresh.kafka, compression }, sendTimeoutMs: 10_000 })
+    const values = Array.from({ length: 50 }, (_, i) => `${compression} ${i} ${'repeated text '.repeat(i)}`)
+    await producer.send(
+      values.map((value) => ({ key: 'svc', value: Buffer.from(value) })),
+      10_000,
+    )
+    await producer.close()
+    expect((await readRaw(fresh, values.length)).map((item) => item.value)).toEqual(values)
+  })
+
   test('a send nobody can take fails with KAFKA_UNAVAILABLE instead of hanging', async () => {
     const producer = createLogProducer({ kafka: { ...topics.kafka, brokers: ['127.0.0.1:1'] }, sendTimeoutMs: 1000 })
     const error = await producer.send([{ key: 'svc', value: Buffer.from('lost') }], 1000).catch((caught: unknown) => caught)

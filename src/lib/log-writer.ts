@@ -216,6 +216,9 @@ function replyBoundedSocket(socket: Socket, silenceLimitMs: number): Socket {
 
 /** The inserted keys of `rows` with their timestamps, as announcements name them. */
 function storedKeys(rows: readonly PendingRow[], inserted: readonly { kafka_partition: number; kafka_offset: bigint }[]): StoredKey[] {
+  // The usual case, every row inserted: a batch holds each message once, so equal counts mean the same rows
+  // and there is nothing to match up.
+  if (inserted.length === rows.length) return rows.map(({ partition, offset, record }) => ({ partition, offset, micros: record.timestampMicros }))
   const micros = new Map<string, number>()
   for (const { partition, offset, record } of rows) micros.set(`${partition}:${offset}`, record.timestampMicros)
   return inserted.map(({ kafka_partition: partition, kafka_offset: offset }) => ({ partition, offset, micros: micros.get(`${partition}:${offset}`)! }))

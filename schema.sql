@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS logs (
   -- offset as an older one could then collide.
   kafka_partition integer     NOT NULL,
   kafka_offset    bigint      NOT NULL,
-  -- Where the row came from as content: set when the sender gave the timestamp (src/lib/content-key.ts).
+  -- The row's identity by content when its sender gave the timestamp (src/lib/content-key.ts); NULL otherwise.
   content_key     bigint,
   PRIMARY KEY (timestamp, kafka_partition, kafka_offset)
 ) PARTITION BY RANGE (timestamp);

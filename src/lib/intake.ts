@@ -101,8 +101,8 @@ function summarise(rejections: Rejection[], total: number): string {
 /**
  * True when re-encoding `record` would give back what the client sent, field for field, so the original
  * bytes can go to Kafka as they are. Bytes that claim the server's timestamp (the ingest service's flag
- * for the consumer) are re-encoded without it. A size check keeps unknown fields from smuggling extra bytes past
- * the entry limits.
+ * for the consumer) are re-encoded without it. A size check keeps unknown fields from smuggling extra bytes
+ * past the entry limits.
  */
 function isCanonical(input: LogEntryInput, record: LogRecord, recordBytes: number, bytes: Uint8Array): boolean {
   return (

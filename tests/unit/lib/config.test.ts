@@ -167,9 +167,9 @@ describe('loadConfig: a local Kafka cluster (KAFKA_LOCAL_BROKERS) and replicatio
     expect(() => loadConfig({ [variable]: value })).toThrow(variable)
   })
 
-  test('KAFKA_COMPRESSION: zstd by default, any of the codecs Kafka knows or none, anything else refused by name', () => {
-    expect(loadConfig({}).kafka.compression).toBe('zstd')
-    expect(loadConfig({ KAFKA_COMPRESSION: 'None' }).kafka.compression).toBe('none')
+  test('KAFKA_COMPRESSION: none by default, any of the codecs Kafka knows, anything else refused by name', () => {
+    expect(loadConfig({}).kafka.compression).toBe('none')
+    expect(loadConfig({ KAFKA_COMPRESSION: 'ZSTD' }).kafka.compression).toBe('zstd')
     expect(() => loadConfig({ KAFKA_COMPRESSION: 'brotli' })).toThrow(/KAFKA_COMPRESSION: must be one of none, gzip, snappy, lz4, zstd/)
   })
 

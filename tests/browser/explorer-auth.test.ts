@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import type { Page } from 'playwright-core'
 import { generateKey, type KeyRecord, type Scope } from '../../src/lib/auth/api-key.ts'
@@ -6,7 +6,7 @@ import { KeyRing } from '../../src/lib/auth/key-ring.ts'
 import { httpError } from '../../src/lib/errors.ts'
 import { checkReadKey, refusalHeaders } from '../../src/lib/query/require-key.ts'
 import { eventually, freshDatabase } from '../support/infra.ts'
-import { launchChromium, openPage, type PageUnderTest, type RunningBrowser } from './support/browser.ts'
+import { chromiumForFile } from './support/browser.ts'
 import { FakeTail, tailLog } from './support/fake-tail.ts'
 import { generateLogs, insertLogs } from './support/logs.ts'
 import { serveExplorer } from './support/server.ts'
@@ -50,21 +50,11 @@ const server = serveExplorer(database.sql, {
   },
 })
 
-let chromium: RunningBrowser
-const opened: PageUnderTest[] = []
-beforeAll(async () => {
-  chromium = await launchChromium()
-})
-afterAll(async () => {
-  for (const { context } of opened) await context.close().catch(() => {})
-  await chromium?.close()
-  await server.stop()
-})
+const chromium = chromiumForFile(server)
 
 /** A fresh context (empty sessionStorage) at `path`, every API request's Authorization header recorded. */
 async function open(path: string) {
-  const under = await openPage(chromium.browser)
-  opened.push(under)
+  const under = await chromium.openPage()
   const sent: { path: string; authorization: string | undefined }[] = []
   under.page.on('request', (request) => {
     const url = new URL(request.url())

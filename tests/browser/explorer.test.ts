@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import type { Page } from 'playwright-core'
 import type { LogView } from '../../src/lib/log-rows.ts'
 import { freshDatabase } from '../support/infra.ts'
-import { launchChromium, openPage, type PageUnderTest, type RunningBrowser } from './support/browser.ts'
+import { chromiumForFile, type FileBrowser, type PageUnderTest } from './support/browser.ts'
 import { generateLogs, insertLogs } from './support/logs.ts'
 import { serveExplorer } from './support/server.ts'
 
@@ -17,20 +17,10 @@ const generated = generateLogs(260, { nowMicros: NOW - 60e6, spanMicros: 44 * 60
 await insertLogs(database.sql, generated)
 const server = serveExplorer(database.sql)
 
-let chromium: RunningBrowser
-const opened: PageUnderTest[] = []
-beforeAll(async () => {
-  chromium = await launchChromium()
-})
-afterAll(async () => {
-  for (const { context } of opened) await context.close().catch(() => {})
-  await chromium?.close()
-  await server.stop()
-})
+const chromium = chromiumForFile(server)
 
-async function open(path: string, options: Parameters<typeof openPage>[1] = {}): Promise<PageUnderTest> {
-  const under = await openPage(chromium.browser, options)
-  opened.push(under)
+async function open(path: string, options: Parameters<FileBrowser['openPage']>[0] = {}): Promise<PageUnderTest> {
+  const under = await chromium.openPage(options)
   await under.page.goto(`${server.url}${path}`)
   return under
 }

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { describe, expect, test } from 'bun:test'
 import type { Page } from 'playwright-core'
 import { eventually, freshDatabase } from '../support/infra.ts'
-import { launchChromium, openPage, type PageUnderTest, type RunningBrowser } from './support/browser.ts'
+import { chromiumForFile, type PageUnderTest } from './support/browser.ts'
 import { FakeTail, tailLog } from './support/fake-tail.ts'
 import { generateLogs, insertLogs } from './support/logs.ts'
 import { serveExplorer } from './support/server.ts'
@@ -17,21 +17,11 @@ await insertLogs(database.sql, generateLogs(150, { nowMicros: Date.now() * 1000 
 const tail = new FakeTail()
 const server = serveExplorer(database.sql, { intercept: tail.intercept })
 
-let chromium: RunningBrowser
-const opened: PageUnderTest[] = []
-beforeAll(async () => {
-  chromium = await launchChromium()
-})
-afterAll(async () => {
-  for (const { context } of opened) await context.close().catch(() => {})
-  await chromium?.close()
-  await server.stop()
-})
+const chromium = chromiumForFile(server)
 
 /** The page at `path`, drawn, with the live tail switched on and connected. */
 async function live(path: string, expected: string): Promise<PageUnderTest> {
-  const under = await openPage(chromium.browser)
-  opened.push(under)
+  const under = await chromium.openPage()
   const { page } = under
   const readers = tail.readers
   await page.goto(`${server.url}${path}`)
@@ -128,8 +118,7 @@ describe('live tail in Chromium (against a stand-in /tail)', () => {
   test('a server without /tail (404): the page says live tail is not available, and the rest still works', async () => {
     tail.status = 404
     try {
-      const under = await openPage(chromium.browser)
-      opened.push(under)
+      const under = await chromium.openPage()
       const { page } = under
       await page.goto(`${server.url}/`)
       await page.waitForFunction(() => document.body.dataset.loaded === '?from=1h')

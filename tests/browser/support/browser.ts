@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from 'bun:test'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -126,4 +127,33 @@ export async function openPage(browser: Browser, options: BrowserContextOptions 
     if (!failure.includes('ERR_ABORTED')) problems.push(`request failed: ${request.url()} ${failure}`)
   })
   return { context, page, problems }
+}
+
+export interface FileBrowser {
+  /** A fresh context and page, closed with the browser when the file's tests are done. */
+  openPage(options?: BrowserContextOptions): Promise<PageUnderTest>
+}
+
+/**
+ * Chromium for one test file: launched before its tests; after them every page it opened is closed, then
+ * the browser, then `server` (which the pages talked to).
+ */
+export function chromiumForFile(server: { stop(): unknown }): FileBrowser {
+  let running: RunningBrowser | undefined
+  const opened: PageUnderTest[] = []
+  beforeAll(async () => {
+    running = await launchChromium()
+  })
+  afterAll(async () => {
+    for (const { context } of opened) await context.close().catch(() => {})
+    await running?.close()
+    await server.stop()
+  })
+  return {
+    async openPage(options = {}) {
+      const under = await openPage(running!.browser, options)
+      opened.push(under)
+      return under
+    },
+  }
 }

@@ -7,7 +7,6 @@ import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs
 import { OTLPLogExporter as HttpJsonLogExporter } from '@opentelemetry/exporter-logs-otlp-http'
 import { OTLPLogExporter as HttpProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto'
 import pino from 'pino'
-import { pinoLoki } from 'pino-loki'
 import winston from 'winston'
 import LokiTransport from 'winston-loki'
 import { createKey, revokeKey } from '../../../src/lib/auth/key-store.ts'
@@ -16,6 +15,7 @@ import { ERROR_CODE_METADATA, type IngestResponse, ingestService, RetryInfoType,
 import { eventually } from '../../support/infra.ts'
 import { startIntakeStack } from '../../support/intake-stack.ts'
 import { emitNumbered } from '../../support/otel-emit.ts'
+import { throughPinoLoki } from '../../support/pino-loki-stream.ts'
 import { readTopicToEnd } from '../../support/topic-reader.ts'
 
 /**
@@ -162,28 +162,18 @@ describe('OpenTelemetry exporters', () => {
 
 describe('Loki clients, Basic auth with the key as the password', () => {
   test('pino-loki', async () => {
-    const failures: unknown[] = []
-    const originalError = console.error
-    console.error = (...args: unknown[]) => failures.push(args)
-    try {
-      const stream = pinoLoki({
+    const failures = await throughPinoLoki(
+      {
         host: stack.httpUrl,
         basicAuth: { username: 'pino', password: writer.key },
         batching: { interval: 600 },
         labels: { service_name: 'pino-auth' },
         logFormat: '{msg}',
-      })
-      const logger = pino(stream)
-      logger.info('pino with a key')
-      await new Promise((resolve) => {
-        stream.on('close', resolve)
-        stream.end()
-      })
-      expect((await stack.storedLogs(1, '/query?service=pino-auth'))[0]!.message).toBe('pino with a key')
-      expect(failures).toEqual([])
-    } finally {
-      console.error = originalError
-    }
+      },
+      (stream) => pino(stream).info('pino with a key'),
+    )
+    expect((await stack.storedLogs(1, '/query?service=pino-auth'))[0]!.message).toBe('pino with a key')
+    expect(failures).toEqual([])
   })
 
   test('winston-loki; without credentials its push is refused (401) and nothing is stored', async () => {

@@ -1,10 +1,10 @@
 import { describe, expect, setDefaultTimeout, test } from 'bun:test'
 import pino from 'pino'
-import { pinoLoki } from 'pino-loki'
 import winston from 'winston'
 import LokiTransport from 'winston-loki'
 import { LokiPushRequestType } from '../../../src/lib/proto.ts'
 import { type StoredRow, startIntakeStack } from '../../support/intake-stack.ts'
+import { throughPinoLoki } from '../../support/pino-loki-stream.ts'
 
 /**
  * Loki's push API (`POST /loki/api/v1/push`) end to end, through Kafka and PostgreSQL to /query, driven by
@@ -108,35 +108,29 @@ describe('pino-loki (JSON)', () => {
   })
 
   test('its stream in process: closing it pushes what is still batched; logFormat makes the message; replaceTimestamp stamps the push time', async () => {
-    const failures: unknown[] = []
-    const originalError = console.error
-    console.error = (...args: unknown[]) => failures.push(args)
-    try {
-      const stream = pinoLoki({
+    let before = 0
+    const failures = await throughPinoLoki(
+      {
         host: stack.httpUrl,
         batching: { interval: 600 },
         labels: { app: 'pino-stream' },
         logFormat: '{msg}',
         replaceTimestamp: true,
         structuredMetaKey: 'ctx',
-      })
-      // A fixed time in 2001: replaceTimestamp must replace it with the time of the push.
-      const logger = pino({ timestamp: () => ',"time":1000000000000' }, stream)
-      const before = Date.now()
-      logger.error({ ctx: { trace_id: 'ab'.repeat(16), attempt: 2 } }, 'first')
-      logger.info('second')
-      await new Promise((resolve) => {
-        stream.on('close', resolve)
-        stream.end()
-      })
-      const logs = byMessage(await stack.storedLogs(2, '/query?service=pino-stream'))
-      expect(failures).toEqual([])
-      expect(logs.first).toMatchObject({ service: 'pino-stream', level: 'ERROR', trace_id: 'ab'.repeat(16), metadata: { app: 'pino-stream', attempt: '2' } })
-      expect(logs.second).toMatchObject({ service: 'pino-stream', level: 'INFO' })
-      for (const log of Object.values(logs)) expect(Date.parse(log.timestamp)).toBeGreaterThanOrEqual(before)
-    } finally {
-      console.error = originalError
-    }
+      },
+      (stream) => {
+        // A fixed time in 2001: replaceTimestamp must replace it with the time of the push.
+        const logger = pino({ timestamp: () => ',"time":1000000000000' }, stream)
+        before = Date.now()
+        logger.error({ ctx: { trace_id: 'ab'.repeat(16), attempt: 2 } }, 'first')
+        logger.info('second')
+      },
+    )
+    const logs = byMessage(await stack.storedLogs(2, '/query?service=pino-stream'))
+    expect(failures).toEqual([])
+    expect(logs.first).toMatchObject({ service: 'pino-stream', level: 'ERROR', trace_id: 'ab'.repeat(16), metadata: { app: 'pino-stream', attempt: '2' } })
+    expect(logs.second).toMatchObject({ service: 'pino-stream', level: 'INFO' })
+    for (const log of Object.values(logs)) expect(Date.parse(log.timestamp)).toBeGreaterThanOrEqual(before)
   })
 })
 

@@ -3,7 +3,7 @@ import { type PeerSource, peerOf } from '../auth/credentials.ts'
 import type { Authenticator } from '../auth/key-ring.ts'
 import type { Config } from '../config.ts'
 import { connect } from '../db.ts'
-import { NotFoundError } from '../errors.ts'
+import { httpError, NotFoundError } from '../errors.ts'
 import { checkHealth, type HealthCheck, healthResponse } from '../health.ts'
 import { waitForKafka } from '../kafka.ts'
 import type { Logger } from '../log.ts'
@@ -33,8 +33,8 @@ export function createConsumerHttpHandler(options: ConsumerHttpHandlerOptions) {
     if (request.method === 'GET' && pathname === '/health') return healthResponse(await checkHealth(options.checks, options.healthTimeoutMs))
     if (request.method === 'GET' && pathname === '/metrics')
       return scrapeResponse(request, options.registry, options.authenticator, peerOf(request, server), METRICS_CHALLENGES)
-    const error = new NotFoundError(`the consumer serves only GET /health and GET /metrics, not ${request.method} ${pathname}`)
-    return Response.json({ error: error.code, message: error.message }, { status: error.httpStatus })
+    const { status, body } = httpError(new NotFoundError(`the consumer serves only GET /health and GET /metrics, not ${request.method} ${pathname}`))
+    return Response.json(body, { status })
   }
 }
 

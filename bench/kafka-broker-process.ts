@@ -43,8 +43,10 @@ function pidWithSocket(inodes: number[]): number | undefined {
 const firstNode = () => localBrokerOptions(loadConfig().kafka.localNodes)[0]!
 
 /** The broker JVM's pid: our PID file (.data/kafka/kafka.pid) if it names a live process, else the listener on `port`. */
-export function kafkaBrokerPid(port = firstNode().port): number | undefined {
-  const pidFile = `${firstNode().dir}/kafka.pid`
+export function kafkaBrokerPid(brokerPort?: number): number | undefined {
+  const node = firstNode()
+  const port = brokerPort ?? node.port
+  const pidFile = `${node.dir}/kafka.pid`
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').trim())
     if (pid > 0 && existsSync(`/proc/${pid}`)) return pid

@@ -1,11 +1,12 @@
 /**
- * The PostgreSQL ceiling for loading logs: one COPY (text format, postgres.js writable) of the given rows
+ * The PostgreSQL ceiling for loading logs: one COPY (src/lib/log-copy.ts) of all the given rows
  * into the real `logs` table with every index of schema.sql. Nothing that must also stay idempotent can be
  * faster, so consumer throughput is reported as a fraction of this. Reused by the end-to-end benchmark.
  */
 import type { Sql } from '../src/lib/db.ts'
+import { copyRows } from '../src/lib/log-copy.ts'
 import type { LogRecord } from '../src/lib/log-entry.ts'
-import { copyLine, insertColumns, type PendingRow } from '../src/lib/log-writer.ts'
+import type { PendingRow } from '../src/lib/log-writer.ts'
 
 export interface CopyCeiling {
   rows: number
@@ -13,24 +14,10 @@ export interface CopyCeiling {
   rowsPerSecond: number
 }
 
-/** Rows per write() call: big enough to amortise the call, small enough to keep memory flat. */
-const CHUNK_ROWS = 2000
-
-/** COPYs `rows` into `logs` (which should be empty of them) and times it, commit included. */
+/** COPYs `rows` into `logs` (which should be empty of them) in one statement and times it, commit included. */
 export async function copyCeiling(sql: Sql, rows: readonly PendingRow[]): Promise<CopyCeiling> {
   const started = performance.now()
-  await sql.begin(async (tx) => {
-    const stream = await tx.unsafe(`copy logs (${insertColumns.join(', ')}) from stdin`).writable()
-    for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
-      let chunk = ''
-      for (const row of rows.slice(i, i + CHUNK_ROWS)) chunk += copyLine(row)
-      if (!stream.write(chunk)) await new Promise((resolve) => stream.once('drain', resolve))
-    }
-    await new Promise<void>((resolve, reject) => {
-      stream.once('error', reject)
-      stream.end(resolve)
-    })
-  })
+  await sql.begin((tx) => copyRows(tx, rows))
   const seconds = (performance.now() - started) / 1000
   return { rows: rows.length, seconds, rowsPerSecond: rows.length / seconds }
 }

@@ -73,27 +73,15 @@ export function columnLiterals(rows: readonly PendingRow[]): string[] {
   return [ts, service, level, message, metadata, trace, span, host, tags, partition, offset, key].map(arrayLiteral)
 }
 
-const COPY_SPECIAL = /[\\\t\n\r]/g
+const COPY_SPECIAL = /[\\\t\n\r]/
+const COPY_SPECIALS = /[\\\t\n\r]/g
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
-const copyText = (value: string) => value.replace(COPY_SPECIAL, (char) => COPY_ESCAPES[char]!)
+// Most fields hold nothing to escape, and testing for that costs less than a replace that finds nothing.
+const copyText = (value: string) => (COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (char) => COPY_ESCAPES[char]!) : value)
 const copyNullable = (value: string) => (value === '' ? '\\N' : copyText(value))
 
 /** One row as a line of COPY's text format, its fields in the order of `insertColumns`. */
-export function copyLine(row: PendingRow): string {
-  const r = row.record
-  const fields = [
-    formatMicros(r.timestampMicros),
-    copyText(r.service),
-    r.level,
-    copyText(r.message),
-    copyText(r.metadata),
-    copyNullable(r.traceId),
-    copyNullable(r.spanId),
-    copyNullable(r.host),
-    copyText(arrayLiteral(r.tags)),
-    String(row.partition),
-    String(row.offset),
-    contentKey(r) ?? '\\N',
-  ]
-  return `${fields.join('\t')}\n`
+export function copyLine({ partition, offset, record: r }: PendingRow): string {
+  const key = contentKey(r) ?? '\\N'
+  return `${formatMicros(r.timestampMicros)}\t${copyText(r.service)}\t${r.level}\t${copyText(r.message)}\t${copyText(r.metadata)}\t${copyNullable(r.traceId)}\t${copyNullable(r.spanId)}\t${copyNullable(r.host)}\t${copyText(arrayLiteral(r.tags))}\t${partition}\t${offset}\t${key}\n`
 }

@@ -24,8 +24,9 @@ export interface Config {
     /** What `infra:up` starts locally (KAFKA_LOCAL_BROKERS, KAFKA_PORT, KAFKA_CONTROLLER_PORT); their broker ports are the default KAFKA_BROKERS. */
     localNodes: LocalKafkaNode[]
     /**
-     * KAFKA_COMPRESSION: how ingest compresses its produce batches; consumers read any. Off by default: zstd
-     * cut Kafka's bytes per log by 85 % but raised the consumer's peak RSS by about 120 MB (README, Benchmarks).
+     * KAFKA_COMPRESSION: how ingest compresses its produce batches; consumers read any. Off by default: the
+     * consumer decompresses a fetched record batch whole, so its memory bound would scale with how well
+     * clients' logs compress (README, Benchmarks).
      */
     compression: KafkaCompression
   }

@@ -1,3 +1,4 @@
+import { fullGC } from 'bun:jsc'
 import { Batcher, type BatcherStats } from './batcher.ts'
 import { encodeLogRecord, withServerTimestamp } from './codec.ts'
 import type { Config } from './config.ts'
@@ -161,13 +162,15 @@ export function createIntake(config: Pick<Config, 'ingest' | 'retentionDays'>, {
   // Answered requests leave their buffers and decoded strings as garbage, which Bun's collector let pile up
   // to several times the budget under large requests; a synchronous collection per quarter budget of
   // answered request bytes keeps the process near its bound (measured in README, ingest: an asynchronous
-  // hint did not).
+  // hint did not). JavaScriptCore's full collection, not Bun.gc(true): that one also hands mimalloc's free
+  // memory back to the system, and the requests after it spend more CPU, in the kernel (faulting memory back
+  // in) and in JavaScript, than the collection itself.
   let answeredBytes = 0
   const collectAfter = (bytes: number) => {
     answeredBytes += bytes
     if (answeredBytes < reading.limit / 4) return
     answeredBytes = 0
-    Bun.gc(true)
+    fullGC()
   }
 
   const validateAndStore = async (entries: IntakeEntry[], options: AcceptOptions, holding: Reservation): Promise<IngestResponse> => {

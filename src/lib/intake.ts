@@ -1,5 +1,6 @@
+import { fullGC } from 'bun:jsc'
 import { Batcher, type BatcherStats } from './batcher.ts'
-import { encodeLogRecord } from './codec.ts'
+import { encodeLogRecord, withServerTimestamp } from './codec.ts'
 import type { Config } from './config.ts'
 import { IngestOverloadedError, IngestShuttingDownError, RequestInvalidError } from './errors.ts'
 import { ByteBudget, type Reservation } from './intake-budget.ts'
@@ -99,14 +100,13 @@ function summarise(rejections: Rejection[], total: number): string {
 }
 
 /**
- * True when re-encoding `record` would give back what the client sent, field for field, so the original
- * bytes can go to Kafka as they are. Bytes that claim the server's timestamp (the ingest service's flag
- * for the consumer) are re-encoded without it. A size check keeps unknown fields from smuggling extra bytes
- * past the entry limits.
+ * True when re-encoding `record` would give back what the client sent, field for field, but for the
+ * server's time on an entry sent without one (appended by toKafkaValue), so the original bytes can go to
+ * Kafka. Bytes that claim the server's timestamp (the ingest service's flag for the consumer) are
+ * re-encoded without it. A size check keeps unknown fields from smuggling extra bytes past the entry limits.
  */
 function isCanonical(input: LogEntryInput, record: LogRecord, recordBytes: number, bytes: Uint8Array): boolean {
   return (
-    input.timestamp != null &&
     !input.timestamp_from_server &&
     record.service === input.service &&
     record.level === input.level &&
@@ -116,6 +116,19 @@ function isCanonical(input: LogEntryInput, record: LogRecord, recordBytes: numbe
     record.host === input.host &&
     bytes.length <= recordBytes + 64 + 4 * record.tags.length
   )
+}
+
+/** The Kafka value of a valid entry: the client's bytes when canonical (with the server's time when it gave none), else `record` encoded. */
+function toKafkaValue(input: LogEntryInput, record: LogRecord, recordBytes: number, bytes: Uint8Array | undefined): Buffer {
+  if (bytes && isCanonical(input, record, recordBytes, bytes)) {
+    if (input.timestamp == null) return withServerTimestamp(bytes, record.timestampMicros)
+    if (Buffer.isBuffer(bytes)) return bytes
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  }
+  // protobufjs encodes into a Buffer under Bun: wrapping it again would read its `.buffer`, which makes the
+  // engine copy a small typed array out of its heap.
+  const encoded = encodeLogRecord(record)
+  return Buffer.isBuffer(encoded) ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
 }
 
 export function createIntake(config: Pick<Config, 'ingest' | 'retentionDays'>, { producer, log }: IntakeDependencies): Intake {
@@ -149,13 +162,15 @@ export function createIntake(config: Pick<Config, 'ingest' | 'retentionDays'>, {
   // Answered requests leave their buffers and decoded strings as garbage, which Bun's collector let pile up
   // to several times the budget under large requests; a synchronous collection per quarter budget of
   // answered request bytes keeps the process near its bound (measured in README, ingest: an asynchronous
-  // hint did not).
+  // hint did not). JavaScriptCore's full collection, not Bun.gc(true): that one also hands mimalloc's free
+  // memory back to the system, and the requests after it spend more CPU, in the kernel (faulting memory back
+  // in) and in JavaScript, than the collection itself.
   let answeredBytes = 0
   const collectAfter = (bytes: number) => {
     answeredBytes += bytes
     if (answeredBytes < reading.limit / 4) return
     answeredBytes = 0
-    Bun.gc(true)
+    fullGC()
   }
 
   const validateAndStore = async (entries: IntakeEntry[], options: AcceptOptions, holding: Reservation): Promise<IngestResponse> => {
@@ -167,8 +182,7 @@ export function createIntake(config: Pick<Config, 'ingest' | 'retentionDays'>, {
         rejections.push({ index, field: result.violation.field, reason: result.violation.reason })
         continue
       }
-      const encoded = bytes && isCanonical(input, result.record, result.bytes, bytes) ? bytes : encodeLogRecord(result.record)
-      const value = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+      const value = toKafkaValue(input, result.record, result.bytes, bytes)
       const key = result.record.service
       items.push({ value: { key, value }, bytes: value.length + key.length })
     }

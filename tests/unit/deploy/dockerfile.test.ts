@@ -128,7 +128,8 @@ describe('Dockerfile', () => {
     for (const file of new Glob('src/**/*.ts').scanSync(repoRoot)) {
       const text = await Bun.file(join(repoRoot, file)).text()
       for (const [, specifier] of text.matchAll(/^import [^'"]*['"]([^'"]+)['"]/gm)) {
-        if (specifier!.startsWith('.') || specifier!.startsWith('node:') || specifier === 'bun') continue
+        // Relative files and the runtime's own modules (node:*, bun, bun:*) are not packages.
+        if (specifier!.startsWith('.') || specifier!.startsWith('node:') || specifier === 'bun' || specifier!.startsWith('bun:')) continue
         imported.add(
           specifier!
             .split('/')

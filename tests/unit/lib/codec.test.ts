@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { decodeLogRecord, encodeLogRecord } from '../../../src/lib/codec.ts'
+import { decodeLogRecord, encodeLogRecord, withServerTimestamp } from '../../../src/lib/codec.ts'
 import { ErrorCodes } from '../../../src/lib/errors.ts'
 import type { LogRecord } from '../../../src/lib/log-entry.ts'
+import { LogEntryType } from '../../../src/lib/proto.ts'
 
 const record: LogRecord = {
   timestampMicros: 1_730_894_400_123_456,
@@ -29,6 +30,21 @@ describe('codec', () => {
     const stamped: LogRecord = { ...record, timestampFromServer: true }
     expect(decodeLogRecord(encodeLogRecord(stamped))).toEqual(stamped)
     expect(decodeLogRecord(encodeLogRecord({ ...record, timestampFromServer: false }))).toEqual(record)
+  })
+
+  test("a client's bytes without a timestamp, with the server's time appended, decode as the record encoded whole", () => {
+    const { timestamp: _, ...fields } = LogEntryType.toObject(LogEntryType.decode(encodeLogRecord(record)))
+    const sent = LogEntryType.encode(LogEntryType.fromObject(fields)).finish()
+    // Whole seconds (nanos 0), a microsecond, and seconds past 2^31 and 2^32 (beyond 32-bit arithmetic).
+    for (const timestampMicros of [1_730_894_400_000_000, 1_730_894_400_123_456, 2_200_000_000_000_001, 4_400_000_000_999_999]) {
+      const stamped: LogRecord = { ...record, timestampMicros, timestampFromServer: true }
+      const appended = withServerTimestamp(sent, timestampMicros)
+      expect(decodeLogRecord(appended)).toEqual(stamped)
+      expect(LogEntryType.toObject(LogEntryType.decode(appended), { longs: String })).toEqual(
+        LogEntryType.toObject(LogEntryType.decode(encodeLogRecord(stamped)), { longs: String }),
+      )
+      expect(Buffer.from(appended.subarray(0, sent.length))).toEqual(Buffer.from(sent))
+    }
   })
 
   test('bytes that are not a LogEntry are refused as undecodable, not retryable', () => {

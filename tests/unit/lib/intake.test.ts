@@ -213,6 +213,25 @@ describe('intake.accept', () => {
     await accepted
   })
 
+  test("an entry sent canonical without a timestamp goes to Kafka as its original bytes followed by the server's time", async () => {
+    const { sends, intake } = intakeWith()
+    const untimed = { service: 'api', level: 'WARN', message: 'as sent', metadata: '{}' }
+    const request = decodeIngestRequest(encodeIngestRequest({ logs: [untimed, { ...untimed, level: 'warning' }] }))
+    const before = Date.now() * 1000
+    const accepted = intake.accept(request.logs, LONG)
+    await until(() => sends.length === 1, 'the send')
+    const [canonical, loose] = sends[0]!.messages
+    const sent = request.logs[0]!.bytes
+    expect(Buffer.from(canonical!.value.subarray(0, sent.length))).toEqual(Buffer.from(sent))
+    const record = decodeLogRecord(canonical!.value)
+    expect(record).toMatchObject({ service: 'api', level: 'WARN', message: 'as sent', timestampFromServer: true })
+    expect(record.timestampMicros).toBeGreaterThanOrEqual(before)
+    expect(record.timestampMicros).toBeLessThanOrEqual(Date.now() * 1000)
+    expect(decodeLogRecord(loose!.value)).toMatchObject({ level: 'WARN', timestampFromServer: true })
+    sends[0]!.resolve()
+    await accepted
+  })
+
   test('an aborted caller is rejected with the signal reason', async () => {
     const { intake } = intakeWith({ lingerMs: 60_000, batchMaxCount: 100 })
     const controller = new AbortController()

@@ -242,6 +242,15 @@ describe('validateEntry', () => {
     test('must not contain NUL', () => expect(violationOf({ tags: ['a\u0000'] }).field).toBe('tags'))
   })
 
+  test('the first violation is reported in a fixed order: a tag of its own rules, then NUL or surrogate in service, message, host, then a NUL in a tag', () => {
+    const broken = { service: 'a\u0000', message: 'b\ud800', host: 'c\u0000', tags: ['ok', 'd\u0000'] }
+    expect(violationOf({ ...broken, tags: ['ok', ' '] })).toEqual({ field: 'tags', reason: 'tag 1 is empty' })
+    expect(violationOf(broken)).toEqual({ field: 'service', reason: 'must not contain the NUL character' })
+    expect(violationOf({ ...broken, service: 'a' })).toEqual({ field: 'message', reason: 'holds an unpaired UTF-16 surrogate, which UTF-8 cannot encode' })
+    expect(violationOf({ ...broken, service: 'a', message: 'b' })).toEqual({ field: 'host', reason: 'must not contain the NUL character' })
+    expect(violationOf({ ...broken, service: 'a', message: 'b', host: 'c' })).toEqual({ field: 'tags', reason: 'must not contain the NUL character' })
+  })
+
   describe('timestamp', () => {
     test('missing means now, never 1970', () => {
       expect(recordOf({ timestamp: undefined }).timestampMicros).toBe(NOW)

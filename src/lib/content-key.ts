@@ -18,6 +18,11 @@ import type { LogRecord } from './log-entry.ts'
 export function contentKey(record: LogRecord): string | null {
   if (record.timestampFromServer) return null
   const text = `${record.timestampMicros}\0${record.service}\0${record.level}\0${record.message}\0${record.metadata}\0${record.traceId}\0${record.spanId}\0${record.host}\0${record.tags.join('\0')}`
-  const digest = Bun.SHA256.hash(text) as Uint8Array
-  return new DataView(digest.buffer, digest.byteOffset, 8).getBigInt64(0).toString()
+  Bun.SHA256.hash(text, digest)
+  return digestView.getBigInt64(0).toString()
 }
+
+// One digest buffer and view for every call (contentKey is synchronous and runs once per stored row):
+// allocating a digest per row and reaching its ArrayBuffer for a view cost more than hashing.
+const digest = new Uint8Array(32)
+const digestView = new DataView(digest.buffer)

@@ -1,3 +1,4 @@
+import { decodeLogEntry } from './decode-log-entry.ts'
 import { UndecodableMessageError } from './errors.ts'
 import { type LogEntryInput, type LogRecord, validateEntry } from './log-entry.ts'
 import { LogEntryType as LogEntry } from './proto.ts'
@@ -79,7 +80,7 @@ export function withServerTimestamp(bytes: Uint8Array, timestampMicros: number):
 export function decodeLogRecord(bytes: Uint8Array): LogRecord {
   let entry: LogEntryInput
   try {
-    entry = LogEntry.toObject(LogEntry.decode(bytes), { longs: String, defaults: false }) as LogEntryInput
+    entry = decodeLogEntry(bytes)
   } catch (error) {
     throw new UndecodableMessageError(`not a protobuf LogEntry: ${(error as Error).message}`, error)
   }

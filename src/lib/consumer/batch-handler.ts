@@ -148,24 +148,62 @@ export function createBatchHandler(parts: BatchParts, options: BatchHandlerOptio
 function sortBatch(messages: readonly ConsumedMessage[], decode: BatchParts['decode']) {
   const rows: DecodedRow[] = []
   const letters: DeadLetter[] = []
-  const seen = new Set<string>()
-  const next = new Map<string, PartitionOffset>()
+  const partitions = new Map<string, PartitionTaken>()
+  let handled = 0
+  // A batch holds runs of one partition's messages: the partition is looked up only when it changes.
+  let current: PartitionTaken | undefined
   for (const message of messages) {
-    const key = partitionKey(message.topic, message.partition)
-    const id = `${key}:${message.offset}`
-    if (seen.has(id)) continue
-    seen.add(id)
-    const last = next.get(key)
-    if (!last || last.offset <= message.offset) {
-      next.set(key, { topic: message.topic, partition: message.partition, offset: message.offset + 1n, leaderEpoch: message.leaderEpoch })
+    if (current === undefined || current.partition !== message.partition || current.topic !== message.topic) {
+      const key = partitionKey(message.topic, message.partition)
+      current = partitions.get(key)
+      if (current === undefined) {
+        current = new PartitionTaken(message.topic, message.partition)
+        partitions.set(key, current)
+      }
     }
+    if (!current.take(message)) continue
+    handled++
     try {
       rows.push({ partition: message.partition, offset: message.offset, record: decode(message.value ?? EMPTY), message })
     } catch (error) {
       letters.push(deadLetterFor(message, error))
     }
   }
-  return { rows, letters, offsets: [...next.values()], handled: seen.size }
+  return { rows, letters, offsets: [...partitions.values()].map((taken) => taken.next()), handled }
+}
+
+/** One partition's messages taken into a batch: each offset once, and the offset to commit after them. */
+class PartitionTaken {
+  private top = -1n
+  private leaderEpoch = 0
+  /** The offsets taken, until one comes that is not above all of them; from then on, `seen`. */
+  private taken: bigint[] = []
+  private seen: Set<bigint> | undefined
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+  ) {}
+
+  /** False for an offset already taken. Kafka hands on a partition in order: a message above every offset so far is new without a look-up. */
+  take({ offset, leaderEpoch }: Pick<ConsumedMessage, 'offset' | 'leaderEpoch'>): boolean {
+    if (offset <= this.top) {
+      // Only a re-delivery (after a rebalance) comes back below the top.
+      this.seen ??= new Set(this.taken)
+      if (this.seen.has(offset)) return false
+    } else {
+      this.top = offset
+      this.leaderEpoch = leaderEpoch
+    }
+    if (this.seen) this.seen.add(offset)
+    else this.taken.push(offset)
+    return true
+  }
+
+  /** The next offset to read: after the highest taken, with that message's leader epoch. */
+  next(): PartitionOffset {
+    return { topic: this.topic, partition: this.partition, offset: this.top + 1n, leaderEpoch: this.leaderEpoch }
+  }
 }
 
 const EMPTY = Buffer.alloc(0)

@@ -130,6 +130,63 @@ describe('createBatchHandler: duplicates', () => {
     expect(written[0]!.map((row) => Number(row.offset))).toEqual([5, 6])
     expect(result.handled).toBe(2)
   })
+
+  test('a partition re-sent from an earlier offset midway (after a rebalance) is stored once and committed after its highest offset', async () => {
+    const { parts, written, commits } = fakeParts({ assigned: [0, 1] })
+    const { handler } = handlerFor(parts)
+    const resent = { ...message(0, 3), leaderEpoch: 1 }
+    const result = await handler.handle([
+      message(0, 2),
+      message(1, 7),
+      message(0, 3),
+      message(0, 4),
+      message(0, 2),
+      resent,
+      message(0, 1),
+      message(0, 5),
+      message(1, 7),
+    ])
+    expect(written[0]!.map((row) => [row.partition, Number(row.offset)])).toEqual([
+      [0, 2],
+      [1, 7],
+      [0, 3],
+      [0, 4],
+      [0, 1],
+      [0, 5],
+    ])
+    expect(result.handled).toBe(6)
+    expect(commits[0]!.map(({ partition, offset, leaderEpoch }) => [partition, Number(offset), leaderEpoch])).toEqual([
+      [0, 6, 0],
+      [1, 8, 0],
+    ])
+  })
+
+  test('the same partition number of two topics is two partitions', async () => {
+    const { parts, written, commits } = fakeParts({ assigned: [0] })
+    const { handler } = handlerFor(parts)
+    parts.assigned = () => new Set(['a:0', 'b:0'])
+    await handler.handle([
+      { ...message(0, 1), topic: 'a' },
+      { ...message(0, 1), topic: 'b' },
+      { ...message(0, 2), topic: 'a' },
+    ])
+    expect(written[0]!).toHaveLength(3)
+    expect(commits[0]!.map(({ topic, offset }) => [topic, Number(offset)])).toEqual([
+      ['a', 3],
+      ['b', 2],
+    ])
+  })
+
+  test('the committed leader epoch is that of the highest offset', async () => {
+    const { parts, commits } = fakeParts({ assigned: [0] })
+    const { handler } = handlerFor(parts)
+    await handler.handle([
+      { ...message(0, 8), leaderEpoch: 4 },
+      { ...message(0, 9), leaderEpoch: 5 },
+      { ...message(0, 3), leaderEpoch: 6 },
+    ])
+    expect(commits[0]!.map(({ offset, leaderEpoch }) => [Number(offset), leaderEpoch])).toEqual([[10, 5]])
+  })
 })
 
 describe('createBatchHandler: database outages and shutdown', () => {

@@ -7,10 +7,11 @@ import { LogEntryType as LogEntry } from './proto.ts'
  * toObject give, without their message objects, Long seconds and toObject pass, which the consumer would
  * otherwise pay for every message.
  *
- * The value is read directly when it is laid out as our ingest service writes it: known fields, each
- * with its own wire type, no negative numbers, int64 seconds of at most 7 varint bytes (any time up to
- * the year 9999 takes 6). Anything else (an unknown field, a truncated string, a negative timestamp, a
- * Uint8Array that is not a Buffer) goes through protobufjs, so every value decodes, or fails, as it always has.
+ * The value is read directly when it holds only LogEntry's own fields (in any order, a repeated one
+ * winning as in protobufjs), each with its own wire type, no negative numbers and int64 seconds of at
+ * most 7 varint bytes (any time up to the year 9999 takes 6): what ingest sends to Kafka. Anything else
+ * (an unknown field, a truncated string, a negative timestamp, a Uint8Array that is not a Buffer) goes
+ * through protobufjs, so every value decodes, or fails, as it always has.
  */
 export function decodeLogEntry(bytes: Uint8Array): LogEntryInput {
   return (Buffer.isBuffer(bytes) && readEntry(bytes)) || LogEntry.toObject(LogEntry.decode(bytes), { longs: String, defaults: false })
@@ -43,7 +44,7 @@ type Latin1Sliceable = Buffer & { latin1Slice(start: number, end: number): strin
 
 /** undefined when the value is not laid out as described above: protobufjs decodes it instead. */
 function readEntry(buffer: Buffer): LogEntryInput | undefined {
-  // An ASCII value (the usual case) becomes one string whose slices are the fields, far cheaper than a UTF-8
+  // An ASCII value (the usual case) becomes one string whose slices are the fields, cheaper than a UTF-8
   // decode per field; otherwise each field is decoded as UTF-8 on its own, as protobufjs does.
   const text = isAscii(buffer) ? (buffer as Latin1Sliceable).latin1Slice(0, buffer.length) : undefined
   const entry: LogEntryInput & { tags: string[] } = {

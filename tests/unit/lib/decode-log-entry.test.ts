@@ -65,6 +65,11 @@ describe('decodeLogEntry', () => {
     'no timestamp': written(basics),
     'nothing at all': Buffer.alloc(0),
     'a timestamp at the epoch (all defaults)': written((w) => basics(w.uint32((1 << 3) | 2).bytes(new Uint8Array(0)))),
+    'the timestamp and its flag after the other fields': written((w) =>
+      withTimestamp(basics(w), 1_730_000_000, 9)
+        .uint32((10 << 3) | 0)
+        .bool(true),
+    ),
     'a timestamp given twice (the last wins)': written((w) => basics(withTimestamp(withTimestamp(w, 1_700_000_000, 5), 1_730_000_000, 7))),
     'a string field given twice (the last wins)': written((w) => withText(basics(withTimestamp(w, 1_730_000_000)), 2, 'other')),
     'a negative timestamp': written((w) => basics(withTimestamp(w, -5))),

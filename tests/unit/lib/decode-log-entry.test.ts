@@ -89,6 +89,11 @@ describe('decodeLogEntry', () => {
     'a string that runs past the end': Buffer.concat([written(basics), Buffer.from([(8 << 3) | 2, 50, 0x61])]),
     'a truncated length': Buffer.concat([written(basics), Buffer.from([(8 << 3) | 2, 0x80])]),
     garbage: Buffer.from([0xff, 0xff, 0xff, 0xff]),
+    'invalid UTF-8 in the message': written((w) =>
+      withText(withText(withTimestamp(w, 1_730_000_000), 2, 'api'), 3, 'INFO')
+        .uint32((4 << 3) | 2)
+        .bytes(Buffer.from([0x68, 0xff, 0xc3, 0x69])),
+    ),
   }
   for (const [name, bytes] of Object.entries(cases)) {
     test(`decodes ${name} as protobufjs does`, () => {
@@ -123,6 +128,15 @@ describe('decodeLogEntry', () => {
     } finally {
       decode.mockRestore()
     }
+  })
+
+  test('replaces invalid UTF-8 with U+FFFD, as the README says the consumer stores it', () => {
+    const bytes = written((w) =>
+      withText(withTimestamp(w, 1_730_000_000), 2, 'api')
+        .uint32((4 << 3) | 2)
+        .bytes(Buffer.from([0x68, 0xff, 0x69])),
+    )
+    expect(decodeLogEntry(bytes).message).toBe('h\uFFFDi')
   })
 
   test('decodes a Uint8Array that is not a Buffer too', () => {

@@ -7,7 +7,7 @@ import { ByteBudget, type Reservation } from './intake-budget.ts'
 import type { Logger } from './log.ts'
 import { type LogEntryInput, type LogRecord, validateEntry } from './log-entry.ts'
 import type { LogProducer, OutgoingMessage } from './producer.ts'
-import type { IngestResponse, Rejection } from './proto.ts'
+import { asBuffer, type IngestResponse, type Rejection } from './proto.ts'
 
 /**
  * The intake path, whatever the transport: validate each entry, batch the valid ones with every other
@@ -121,14 +121,9 @@ function isCanonical(input: LogEntryInput, record: LogRecord, recordBytes: numbe
 /** The Kafka value of a valid entry: the client's bytes when canonical (with the server's time when it gave none), else `record` encoded. */
 function toKafkaValue(input: LogEntryInput, record: LogRecord, recordBytes: number, bytes: Uint8Array | undefined): Buffer {
   if (bytes && isCanonical(input, record, recordBytes, bytes)) {
-    if (input.timestamp == null) return withServerTimestamp(bytes, record.timestampMicros)
-    if (Buffer.isBuffer(bytes)) return bytes
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    return input.timestamp == null ? withServerTimestamp(bytes, record.timestampMicros) : asBuffer(bytes)
   }
-  // protobufjs encodes into a Buffer under Bun: wrapping it again would read its `.buffer`, which makes the
-  // engine copy a small typed array out of its heap.
-  const encoded = encodeLogRecord(record)
-  return Buffer.isBuffer(encoded) ? encoded : Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+  return asBuffer(encodeLogRecord(record))
 }
 
 export function createIntake(config: Pick<Config, 'ingest' | 'retentionDays'>, { producer, log }: IntakeDependencies): Intake {

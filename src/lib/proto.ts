@@ -144,15 +144,22 @@ function decodeLogs(buffer: Uint8Array): ReceivedEntry[] {
   return logs
 }
 
+/**
+ * `bytes` as a Buffer over the same memory. protobufjs encodes into a Buffer under Bun, which is returned as
+ * it is: wrapping it again would read its `.buffer`, which makes the engine copy a small typed array out of
+ * its heap.
+ */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
 export function encodeIngestRequest(request: IngestRequest): Buffer {
   const message = IngestRequestType.fromObject(request)
-  const bytes = IngestRequestType.encode(message).finish()
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return asBuffer(IngestRequestType.encode(message).finish())
 }
 
 export function encodeIngestResponse(response: IngestResponse): Buffer {
-  const bytes = IngestResponseType.encode(response).finish()
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return asBuffer(IngestResponseType.encode(response).finish())
 }
 
 export function decodeIngestResponse(bytes: Uint8Array): IngestResponse {
@@ -200,10 +207,7 @@ export const RetryInfoType = shippersRoot.lookupType('google.rpc.RetryInfo')
 export const OTLP_LOGS_SERVICE_NAME = 'opentelemetry.proto.collector.logs.v1.LogsService'
 export const OTLP_EXPORT_PATH = `/${OTLP_LOGS_SERVICE_NAME}/Export`
 
-const encodeAs = (type: protobuf.Type) => (value: object) => {
-  const bytes = type.encode(type.fromObject(value)).finish()
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
+const encodeAs = (type: protobuf.Type) => (value: object) => asBuffer(type.encode(type.fromObject(value)).finish())
 
 /**
  * A google.rpc.Status whose details hold a RetryInfo: what a retryable gRPC refusal carries in

@@ -81,6 +81,12 @@ export interface LogWriterOptions {
   announce?: boolean
 }
 
+/**
+ * A failure that says nothing about the rows (server or connection gone, a deadlock or serialization race, a
+ * cancelled statement), as the error to throw: the whole batch is retried. Anything else is about the rows.
+ */
+const transientFailure = (error: unknown) => classifyDatabaseError(error, 'cannot write logs')
+
 /** One statement storing rows on `db`, returning the keys of those it inserted. */
 type Store = (db: Sql | Transaction) => Promise<StoredKey[]>
 
@@ -118,10 +124,8 @@ export function createLogWriter(sql: Sql, { announce = true }: LogWriterOptions 
     try {
       result.inserted += await insert(rows)
     } catch (error) {
-      // A failure that says nothing about the rows (server or connection gone, a deadlock or serialization
-      // race, a cancelled statement) fails the whole batch, to be retried; bisecting would wrongly
-      // dead-letter good rows.
-      const transient = classifyDatabaseError(error, 'cannot write logs')
+      // Bisecting a transient failure would wrongly dead-letter good rows.
+      const transient = transientFailure(error)
       if (transient) throw transient
       if (rows.length === 1) {
         result.rejected.push({ row: rows[0]!, error: error as Error })
@@ -148,7 +152,7 @@ export function createLogWriter(sql: Sql, { announce = true }: LogWriterOptions 
           result.inserted = await copy(rows)
           return result
         } catch (error) {
-          const transient = classifyDatabaseError(error, 'cannot write logs')
+          const transient = transientFailure(error)
           if (transient) throw transient
           // A row already stored, or one PostgreSQL refuses: INSERT skips the first and isolates the second.
         }

@@ -88,3 +88,7 @@ export function sampleRecords(count: number, seed = 1): LogRecord[] {
   }
   return records
 }
+
+/** `records` as the consumer's pending rows: three partitions, each with consecutive offsets, as Kafka assigns them. */
+export const asPendingRows = (records: readonly LogRecord[]): PendingRow[] =>
+  records.map((record, i) => ({ partition: i % 3, offset: BigInt(Math.floor(i / 3)), record }))

@@ -15,7 +15,7 @@ import type { Sql } from '../src/lib/db.ts'
 import { ensureTopics } from '../src/lib/kafka.ts'
 import { freshBenchDatabase } from './bench-database.ts'
 import { freshBenchTopics } from './bench-topics.ts'
-import { copyCeiling, sampleRecords } from './copy-ceiling.ts'
+import { asPendingRows, copyCeiling, sampleRecords } from './copy-ceiling.ts'
 import { kafkaBrokerPid, kafkaLogDir } from './kafka-broker-process.ts'
 import { topicDiskBytes } from './kafka-topic-bytes.ts'
 import { type LoadSample, type LoadSummary, runLoadGenerator } from './load-generator.ts'
@@ -283,7 +283,7 @@ const scenario: Scenario = {
     const ceilingKafkaBytes = logDir === undefined ? undefined : topicDiskBytes(logDir, ceilingTopic)
     context.progress('e2e ceilings', 1, 2)
     await sql`truncate logs`
-    const copyRows = records.map((record, i) => ({ partition: i % 3, offset: BigInt(i), record }))
+    const copyRows = asPendingRows(records)
     const copyPostgresCpu = postmaster === undefined ? undefined : watchPostgresCpu(postmaster, databaseName)
     const copy = await copyCeiling(sql, copyRows)
     const copyPostgresWindow = copyPostgresCpu?.finish()

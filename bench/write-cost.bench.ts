@@ -12,7 +12,7 @@ import { loadConfig } from '../src/lib/config.ts'
 import type { Sql } from '../src/lib/db.ts'
 import { createLogWriter } from '../src/lib/log-writer.ts'
 import { freshBenchDatabase } from './bench-database.ts'
-import { sampleRecords } from './copy-ceiling.ts'
+import { asPendingRows, sampleRecords } from './copy-ceiling.ts'
 import { processCpuSeconds } from './process-cpu.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
 
@@ -99,8 +99,7 @@ async function measure(variant: Variant, rows: ReturnType<typeof sampleRows>): P
   }
 }
 
-// Three partitions with consecutive offsets each, as Kafka assigns them (announcements name runs of offsets).
-const sampleRows = (count: number) => sampleRecords(count, 7).map((record, i) => ({ partition: i % 3, offset: BigInt(Math.floor(i / 3)), record }))
+const sampleRows = (count: number) => asPendingRows(sampleRecords(count, 7))
 
 const scenario: Scenario = {
   name: 'write-cost',

@@ -10,7 +10,7 @@
 import { loadConfig } from '../src/lib/config.ts'
 import { createLogWriter } from '../src/lib/log-writer.ts'
 import { freshBenchDatabase } from './bench-database.ts'
-import { sampleRecords } from './copy-ceiling.ts'
+import { asPendingRows, sampleRecords } from './copy-ceiling.ts'
 import { postmasterPid, watchPostgresCpu } from './postgres-cpu.ts'
 import type { BenchContext, Scenario } from './scenario.ts'
 
@@ -26,9 +26,8 @@ interface Cost {
   rowsPerSecond: number
 }
 
-// Server timestamps, and three partitions with consecutive offsets each, as Kafka assigns them.
-const sampleRows = (count: number) =>
-  sampleRecords(count, 11).map((record, i) => ({ partition: i % 3, offset: BigInt(Math.floor(i / 3)), record: { ...record, timestampFromServer: true } }))
+// Timestamped by the server, as the end-to-end load is: no content key.
+const sampleRows = (count: number) => asPendingRows(sampleRecords(count, 11).map((record) => ({ ...record, timestampFromServer: true })))
 
 async function measure(path: Path, rows: ReturnType<typeof sampleRows>): Promise<Cost> {
   const database = await freshBenchDatabase(loadConfig().databaseUrl, DATABASE, IN_FLIGHT + 1)
